@@ -1,0 +1,151 @@
+"""One exception tree for everything cm_frames raises.
+
+``APIError`` subclasses carry what the server said (status, message, body) and which
+request it was (method, URL), never credentials. ``status_to_error`` is the single place
+that maps an HTTP status to its class.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "APIError",
+    "BadRequest",
+    "ChartMogulError",
+    "NotFound",
+    "PlanConflict",
+    "RateLimited",
+    "RequestFailed",
+    "ServerError",
+    "TransportError",
+    "Unauthorized",
+    "ValidationError",
+    "error_for_status",
+]
+
+
+class ChartMogulError(Exception):
+    """Base of every error cm_frames raises."""
+
+
+class APIError(ChartMogulError):
+    """The API answered with an error status."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        method: str = "",
+        url: str = "",
+        body: Any = None,
+        hint: str = "",
+    ) -> None:
+        self.status = status
+        self.message = message
+        self.method = method
+        self.url = url
+        self.body = body
+        self.hint = hint
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        where = f" ({self.method} {self.url})" if self.method else ""
+        text = f"HTTP {self.status}{where}: {self.message}"
+        return f"{text}. {self.hint}" if self.hint else text
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only arguments need an explicit recipe to survive pickling (multiprocessing).
+        return (_rebuild_api_error, (type(self), self.status, self.message, self.__dict__))
+
+
+def _rebuild_api_error(
+    cls: type[APIError], status: int, message: str, state: dict[str, Any]
+) -> APIError:
+    error = cls.__new__(cls)
+    error.__dict__.update(state)
+    Exception.__init__(error, error._text())
+    return error
+
+
+class BadRequest(APIError):
+    """400: the request was malformed (a missing or wrong parameter)."""
+
+
+class Unauthorized(APIError):
+    """401: the account token or secret key was missing or wrong."""
+
+
+class RequestFailed(APIError):
+    """402: the parameters were valid but the request failed (for example an unknown key)."""
+
+
+class NotFound(APIError):
+    """404: the customer (or email) does not exist in this account."""
+
+
+class RateLimited(APIError):
+    """429: too many requests, still refused after every retry."""
+
+
+class ServerError(APIError):
+    """5xx: something went wrong on the server's side, still failing after every retry."""
+
+
+class TransportError(ChartMogulError):
+    """The request never got an HTTP answer (connection refused or dropped, timeout, bad TLS)."""
+
+    def __init__(self, message: str, *, method: str = "", url: str = "") -> None:
+        self.method = method
+        self.url = url
+        where = f" ({method} {url})" if method else ""
+        super().__init__(f"{message}{where}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_transport_error, (type(self), self.__dict__, str(self)))
+
+
+def _rebuild_transport_error(
+    cls: type[TransportError], state: dict[str, Any], text: str
+) -> TransportError:
+    error = cls.__new__(cls)
+    error.__dict__.update(state)
+    Exception.__init__(error, text)
+    return error
+
+
+class ValidationError(ChartMogulError, ValueError):
+    """Our own check failed before anything was sent; the message says what and how to fix it."""
+
+
+class PlanConflict(ChartMogulError):
+    """The server's value no longer matches the plan's baseline; the operation was not sent."""
+
+
+_STATUS_ERRORS: dict[int, type[APIError]] = {
+    400: BadRequest,
+    401: Unauthorized,
+    402: RequestFailed,
+    404: NotFound,
+    429: RateLimited,
+}
+
+_HINTS: dict[type[APIError], str] = {
+    Unauthorized: (
+        "Check the account token and secret key (arguments to cm.Client, or "
+        "CHARTMOGUL_ACCOUNT_TOKEN / CHARTMOGUL_SECRET_KEY)"
+    ),
+    RateLimited: "The service kept throttling; lower rate_limit or max_workers and try again",
+}
+
+
+def error_for_status(
+    status: int, message: str, *, method: str = "", url: str = "", body: Any = None
+) -> APIError:
+    """Build the exception for an HTTP error status (the one status → class mapping)."""
+    if status >= 500:
+        cls: type[APIError] = ServerError
+    else:
+        cls = _STATUS_ERRORS.get(status, APIError)
+    return cls(status, message, method=method, url=url, body=body, hint=_HINTS.get(cls, ""))
