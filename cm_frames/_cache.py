@@ -1,0 +1,269 @@
+"""The client's HTTP cache: a private per-account directory, a requests-cache SQLite session,
+and cache keys that say which customer, search or list page they belong to.
+
+requests-cache does not invalidate on writes. Its keys are opaque hashes, and finding the
+entries a write made stale by deserialising every cached response (75 MB of list pages for
+100k customers) would cost more than the write. So the key function prefixes each hash with
+the resource it caches (``list``, ``customer-25647``, ``search-<hash of email>``): after a
+write, the client scans the keys alone and deletes the stale ones through requests-cache's
+own ``delete``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import stat
+import time
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from platformdirs import user_cache_dir
+from requests_cache import CachedSession
+from requests_cache.backends.sqlite import SQLiteCache
+from requests_cache.cache_keys import create_key
+from requests_cache.policy.settings import DEFAULT_IGNORED_PARAMS
+
+from cm_frames.errors import ValidationError
+
+__all__ = [
+    "CACHE_FILE_NAME",
+    "ResourceKeys",
+    "StaleEntries",
+    "account_hash",
+    "default_cache_root",
+    "delete_stale",
+    "email_digest",
+    "ensure_private_dir",
+    "open_cached_session",
+    "written_customers",
+]
+
+CACHE_FILE_NAME = "http_cache.sqlite"
+# SQLite's companions of the database file. It creates them with the database file's mode,
+# but one left over from an older, laxer setup keeps its own mode, so they are checked too.
+_SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
+# Never stored in a key or a cached request: requests-cache replaces their values with
+# "REDACTED" (Authorization carries base64 of token:secret).
+_REDACTED = (*DEFAULT_IGNORED_PARAMS,)
+
+_CUSTOMER_PATH = re.compile(r"customers/(?P<ref>[A-Za-z0-9_-]+)(?:/attributes)?")
+_RESERVED_REFS = frozenset({"search", "attributes"})
+_WRITE_BY_ID = re.compile(r"customers/(?P<ref>[A-Za-z0-9_-]+)/attributes(?:/.*)?")
+_WRITE_BY_EMAIL = re.compile(r"customers/attributes(?:/.*)?")
+
+
+def account_hash(token: str, base_url: str) -> str:
+    """First 16 hex digits of sha256(token, base URL): the account's cache namespace."""
+    return hashlib.sha256(f"{token}\n{base_url}".encode()).hexdigest()[:16]
+
+
+# Touched after every successful write through any client of the account, in any process:
+# the read path never serves a snapshot taken before it (see snapshot.py).
+WRITE_MARKER = "writes.marker"
+
+
+def touch_write_marker(directory: Path) -> None:
+    """Record "the account changed now" as the marker file's mtime (nanoseconds)."""
+    marker = directory / WRITE_MARKER
+    os.close(os.open(marker, os.O_CREAT | os.O_WRONLY, 0o600))
+    now = time.time_ns()
+    os.utime(marker, ns=(now, now))
+
+
+def default_cache_root() -> Path:
+    return Path(user_cache_dir("cm_frames"))
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create ``path`` with mode 0700 (never readable by others, even for an instant)."""
+    # The cache root too, when we create it (its own parents get the usual umask modes).
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        info = os.lstat(path)
+        if not stat.S_ISDIR(info.st_mode):
+            raise ValidationError(
+                f"cache directory {path} exists but is not a directory; remove it or pass "
+                "another cache_dir= to cm.Client"
+            ) from None
+        if stat.S_IMODE(info.st_mode) & 0o077:
+            os.chmod(path, 0o700)
+    return path
+
+
+def _ensure_private_file(path: Path) -> None:
+    """Create ``path`` empty with mode 0600 before SQLite opens it (SQLite would use 0644)."""
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        if stat.S_IMODE(os.lstat(path).st_mode) & 0o077:
+            os.chmod(path, 0o600)
+    else:
+        os.close(fd)  # an empty file is a valid empty SQLite database
+
+
+def open_cached_session(
+    directory: Path, base_url: str, *, expire_after: int | float | timedelta | None
+) -> CachedSession:
+    """A requests-cache session on ``directory/http_cache.sqlite``: GET 200 only, auth redacted."""
+    db_path = directory / CACHE_FILE_NAME
+    _ensure_private_file(db_path)
+    for suffix in _SQLITE_COMPANIONS:
+        companion = db_path.with_name(db_path.name + suffix)
+        if companion.exists():
+            _ensure_private_file(companion)
+    # WAL lets the reader threads of a parallel load read while one of them writes.
+    backend = SQLiteCache(db_path, wal=True, busy_timeout=30_000)
+    return CachedSession(
+        backend=backend,
+        expire_after=-1 if expire_after is None else expire_after,
+        allowable_methods=("GET",),
+        allowable_codes=(200,),
+        ignored_parameters=_REDACTED,
+        key_fn=ResourceKeys(base_url),
+        stale_if_error=False,
+    )
+
+
+class ResourceKeys:
+    """requests-cache ``key_fn``: its usual hash, prefixed with the resource the URL reads.
+
+    Prefixes contain only ``[A-Za-z0-9_-]`` (requests-cache 1.3 quotes keys into SQL text).
+    """
+
+    def __init__(self, base_url: str) -> None:
+        self._base_path = urlsplit(base_url).path
+
+    def __call__(self, request: Any, **kwargs: Any) -> str:
+        return f"{self.resource(request.url or '')}:{create_key(request, **kwargs)}"
+
+    def resource(self, url: str) -> str:
+        parts = urlsplit(url)
+        if not parts.path.startswith(self._base_path):
+            return "other"
+        relative = parts.path[len(self._base_path) :].strip("/")
+        if relative == "customers":
+            return "list"
+        if relative == "customers/search":
+            emails = [v for k, v in parse_qsl(parts.query) if k == "email"]
+            return f"search-{email_digest(emails[0])}" if len(emails) == 1 else "search"
+        match = _CUSTOMER_PATH.fullmatch(relative)
+        if match and match["ref"] not in _RESERVED_REFS:
+            return f"customer-{match['ref']}"
+        return "other"
+
+
+def email_digest(email: str) -> str:
+    """Searches are keyed by a digest of the email, case-folded (over-invalidating is safe)."""
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()[:16]
+
+
+class StaleEntries:
+    """Which cache keys a successful write made stale.
+
+    ``ids``/``uuids`` are the written customers as far as they are known. An unknown side
+    (a write by id tells nothing about the uuid, whose cached ``/customers/cus_...`` entries
+    then all go) and unknown emails (``emails=None``: every cached search goes) are handled
+    conservatively. Every list page is always stale.
+    """
+
+    def __init__(
+        self,
+        *,
+        ids: Collection[str],
+        uuids: Collection[str],
+        ids_known: bool,
+        uuids_known: bool,
+        emails: Collection[str] | None,
+    ) -> None:
+        self._refs = set(ids) | set(uuids)
+        self._ids_known = ids_known
+        self._uuids_known = uuids_known
+        self._searches = None if emails is None else {email_digest(e) for e in emails}
+
+    def __call__(self, key: str) -> bool:
+        resource = key.partition(":")[0]
+        if resource == "list":
+            return True
+        if resource.startswith("search"):
+            digest = resource.partition("-")[2]
+            return self._searches is None or not digest or digest in self._searches
+        if resource.startswith("customer-"):
+            ref = resource.removeprefix("customer-")
+            if ref in self._refs:
+                return True
+            return not (self._ids_known if ref.isdigit() else self._uuids_known)
+        return False
+
+
+def delete_stale(cache: SQLiteCache, is_stale: StaleEntries) -> int:
+    """Delete the stale entries (keys scanned without deserialising any response)."""
+    keys = [key for key in cache.responses if is_stale(key)]
+    if keys:
+        # vacuum=False: rewriting the whole file after every write would cost more than the write.
+        cache.delete(*keys, vacuum=False)
+    return len(keys)
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenCustomers:
+    """The customers a successful write touched, and which cache entries it made stale."""
+
+    ids: list[int]
+    stale: StaleEntries
+
+
+def written_customers(path: str, json_body: Any, response_body: bytes) -> WrittenCustomers:
+    """What a successful write to ``path`` (relative to the base URL) touched.
+
+    A write by id names its customer; a write by email names the email, and its response
+    lists the customers (ids, uuids, emails). Whatever is not known is assumed stale.
+    """
+    entries = _response_entries(response_body)
+    ids = [e["id"] for e in entries if isinstance(e.get("id"), int)]
+    uuids = [e["uuid"] for e in entries if isinstance(e.get("uuid"), str)]
+    emails = [e["email"] for e in entries if isinstance(e.get("email"), str)]
+    by_id = _WRITE_BY_ID.fullmatch(path)
+    if by_id and by_id["ref"] not in _RESERVED_REFS:
+        ref = by_id["ref"]
+        if ref.isdigit():
+            ids.append(int(ref))
+        else:
+            uuids.append(ref)
+        stale = StaleEntries(
+            ids=[str(i) for i in ids],
+            uuids=uuids,
+            ids_known=ref.isdigit() or bool(ids),
+            uuids_known=not ref.isdigit() or bool(uuids),
+            emails=emails or None,
+        )
+    elif _WRITE_BY_EMAIL.fullmatch(path):
+        if isinstance(json_body, dict) and isinstance(json_body.get("email"), str):
+            emails.append(json_body["email"])
+        stale = StaleEntries(
+            ids=[str(i) for i in ids], uuids=uuids, ids_known=True, uuids_known=True, emails=emails
+        )
+    else:  # a write this client does not know: everything it might have touched is stale
+        stale = StaleEntries(ids=(), uuids=(), ids_known=False, uuids_known=False, emails=None)
+    return WrittenCustomers(sorted(set(ids)), stale)
+
+
+def _response_entries(body: bytes) -> list[dict[str, Any]]:
+    """Customers named in a write's response (the by-email endpoints return them)."""
+    try:
+        decoded = json.loads(body) if body else None
+    except ValueError:
+        return []
+    if isinstance(decoded, dict) and isinstance(decoded.get("entries"), list):
+        return [e for e in decoded["entries"] if isinstance(e, dict)]
+    if isinstance(decoded, dict) and "id" in decoded:
+        return [decoded]
+    return []

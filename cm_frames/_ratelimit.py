@@ -1,0 +1,52 @@
+"""Request pacing shared by every thread of one Client: a rate cap and a cap on requests in flight."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+__all__ = ["RequestLimiter"]
+
+
+class _Pacer:
+    """Spaces request starts at least ``1/rate`` seconds apart, across threads.
+
+    A token bucket of capacity one (GCRA): no burst, so N requests take at least (N-1)/rate s,
+    which is what the real service's "about 40 requests/s" tolerates. Each caller reserves the
+    next free slot under the lock and sleeps outside it, so waiting threads do not serialise on
+    the lock and the order of slots is the order of arrival.
+    """
+
+    def __init__(self, rate: float) -> None:
+        self._interval = 1.0 / rate
+        self._lock = threading.Lock()
+        self._next_slot = time.monotonic()
+
+    def wait(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next_slot)
+            self._next_slot = slot + self._interval
+        delay = slot - now
+        if delay > 0:
+            time.sleep(delay)
+
+
+class RequestLimiter:
+    """At most ``rate`` request starts per second (None: no cap) and ``max_in_flight`` at once."""
+
+    def __init__(self, rate: float | None, max_in_flight: int) -> None:
+        self._pacer = _Pacer(rate) if rate is not None else None
+        self._in_flight = threading.BoundedSemaphore(max_in_flight)
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold one in-flight slot for the duration of the block, starting on the rate's beat."""
+        # The in-flight slot is taken first, so threads waiting for the pace also count
+        # against max_in_flight and the pace is measured at the moment of sending.
+        with self._in_flight:
+            if self._pacer is not None:
+                self._pacer.wait()
+            yield

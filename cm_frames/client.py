@@ -1,0 +1,968 @@
+"""``Client``: the one object that talks to the ChartMogul Enrichment API.
+
+One cached, retrying, rate-limited ``requests`` session for the client's life; every endpoint
+method builds a path and calls ``request()`` (pyairtable's shape), which owns retries, the
+rate limit, logging, the status → error mapping and cache invalidation after writes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import numbers
+import os
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Generator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from datetime import date, datetime, timedelta
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, Self, cast, overload
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from requests.auth import HTTPBasicAuth
+from requests_cache import CachedSession
+from requests_cache.backends.sqlite import SQLiteCache
+
+from cm_frames._cache import (
+    account_hash,
+    default_cache_root,
+    delete_stale,
+    ensure_private_dir,
+    open_cached_session,
+    touch_write_marker,
+    written_customers,
+)
+from cm_frames._http import (
+    RETRYABLE_STATUSES,
+    backoff_delay,
+    error_message,
+    normalise_base_url,
+    page_has_more,
+    parse_retry_after,
+)
+from cm_frames._ratelimit import RequestLimiter
+from cm_frames.errors import (
+    APIError,
+    ChartMogulError,
+    TransportError,
+    ValidationError,
+    error_for_status,
+)
+from cm_frames.types import (
+    AttributesResponse,
+    CustomAttribute,
+    Customer,
+    CustomerPage,
+    CustomResponse,
+    EntriesResponse,
+    SearchResult,
+    TagsResponse,
+)
+
+__all__ = ["DEFAULT_BASE_URL", "Client", "MissingCredentials", "WriteHook"]
+
+DEFAULT_BASE_URL = "https://api.chartmogul.com/v1/"
+ENV_TOKEN = "CHARTMOGUL_ACCOUNT_TOKEN"
+ENV_SECRET = "CHARTMOGUL_SECRET_KEY"
+ENV_BASE_URL = "CHARTMOGUL_API_URL"
+MAX_WORKERS_LIMIT = 20  # the real service allows about 20 connections per account
+MAX_PER_PAGE = 200
+
+logger = logging.getLogger("cm_frames")
+
+WriteHook = Callable[[list[int]], None]
+"""Called after each successful write with the ids of the customers it touched."""
+
+_CUSTOM_TYPES = ("String", "Integer", "Timestamp", "Boolean")
+_CUSTOM_KEY = re.compile(r"[A-Za-z0-9_]+")
+_CUSTOMER_REF = re.compile(r"[A-Za-z0-9_-]+")
+_RESERVED_REFS = frozenset({"search", "attributes"})  # would address another endpoint
+_BOOLEAN_STRINGS = frozenset({"TRUE", "true", "t", "1", "FALSE", "false", "f", "0"})
+_INTEGER_STRING = re.compile(r"-?[0-9]+")
+_MAX_STRING = 255
+_WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class MissingCredentials(ValidationError):
+    """No account token or secret key was given, neither as arguments nor in the environment."""
+
+
+def _package_version() -> str:
+    try:
+        return version("cm_frames")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0"
+
+
+class Client:
+    """A client of the ChartMogul Enrichment API for one account.
+
+    Credentials come from ``token``/``secret`` or the ``CHARTMOGUL_ACCOUNT_TOKEN`` /
+    ``CHARTMOGUL_SECRET_KEY`` environment variables; the base URL from ``base_url``,
+    ``CHARTMOGUL_API_URL`` or the public endpoint. Every method may be called from several
+    threads at once; they share one connection pool, one rate limit (``rate_limit``
+    requests/s, ``None`` for none) and at most ``max_workers`` requests in flight.
+
+    Reads (GET, status 200) are cached for ``expire_after`` seconds (``None``: until cleared)
+    in a private SQLite file per account under ``cache_dir`` (default: the user cache
+    directory); ``refresh=True`` fetches anew. Writes delete what they made stale.
+
+    Failed requests (connection errors, timeouts, 429, 5xx) are retried with backoff for at
+    most ``retry_for`` seconds in all.
+    """
+
+    # Backoff of the retry loop: exponential with full jitter. Tests shorten them.
+    _backoff_base: float = 0.25
+    _backoff_cap: float = 10.0
+
+    def __init__(
+        self,
+        token: str | None = None,
+        secret: str | None = None,
+        base_url: str | None = None,
+        *,
+        cache: bool = True,
+        cache_dir: str | os.PathLike[str] | None = None,
+        expire_after: float | timedelta | None = 3600,
+        timeout: float | tuple[float, float] = (5, 30),
+        rate_limit: float | None = 40,
+        max_workers: int = 8,
+        retry_for: float = 120,
+    ) -> None:
+        token, secret = _credentials(token, secret)
+        self._base_url = normalise_base_url(
+            base_url or os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL
+        )
+        self._max_workers = _check_max_workers(max_workers)
+        self._timeout = _check_timeout(timeout)
+        self._retry_for = _check_non_negative("retry_for", retry_for)
+        if rate_limit is not None:
+            _check_positive("rate_limit", rate_limit)
+        if isinstance(expire_after, int | float) and not isinstance(expire_after, bool):
+            _check_non_negative("expire_after", expire_after)
+        self._rate_limit = rate_limit
+        self._expire_after = expire_after
+        self._limiter = RequestLimiter(rate_limit, self._max_workers)
+        self._token_prefix = token[:4]
+        self._account_hash = account_hash(token, self._base_url)
+        root = Path(cache_dir) if cache_dir is not None else default_cache_root()
+        self._cache_dir = root / self._account_hash
+        self._rng = random.Random()
+        self._closed = False
+        self._write_lock = threading.Lock()
+        self._write_generation = 0
+        self._write_hooks: list[WriteHook] = []
+
+        self._cache_backend: SQLiteCache | None = None
+        session: requests.Session
+        if cache:
+            cached = open_cached_session(
+                ensure_private_dir(self._cache_dir), self._base_url, expire_after=expire_after
+            )
+            self._cache_backend = cast(SQLiteCache, cached.cache)
+            session = cached
+        else:
+            session = requests.Session()
+        # The secret lives only in the session's auth object: never on the client, never
+        # in a repr, a log line, an exception or the cache (requests-cache redacts the header).
+        session.auth = HTTPBasicAuth(token, secret)
+        session.headers.update(
+            {"User-Agent": f"cm_frames/{_package_version()}", "Accept": "application/json"}
+        )
+        # Retries are the loop in _send, not urllib3's Retry on this adapter: Retry cannot
+        # bound all attempts by total elapsed time, and its backoff has no full jitter when
+        # it honours Retry-After. The pool holds a connection for every worker thread.
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=self._max_workers, max_retries=0)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        self._session = session
+
+    # ------------------------------------------------------------------ lifecycle, introspection
+
+    def close(self) -> None:
+        """Close the connections and the cache file. Idempotent."""
+        if not self._closed:
+            self._closed = True
+            self._session.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        cache = "on" if self._cache_backend is not None else "off"
+        closed = ", closed" if self._closed else ""
+        return (
+            f"Client(base_url={self._base_url!r}, token={self._token_prefix + '…'!r}, "
+            f"cache={cache}{closed})"
+        )
+
+    @property
+    def base_url(self) -> str:
+        return self._base_url
+
+    @property
+    def account_hash(self) -> str:
+        """sha256 of token and base URL, first 16 hex digits: this account's cache namespace."""
+        return self._account_hash
+
+    @property
+    def cache_dir(self) -> Path:
+        """This account's private directory (mode 0700), created on first use."""
+        return ensure_private_dir(self._cache_dir)
+
+    @property
+    def cache_file(self) -> Path | None:
+        """The SQLite file of the HTTP cache, or None when the cache is off."""
+        if self._cache_backend is None:
+            return None
+        return Path(self._cache_backend.db_path)
+
+    @property
+    def expire_after(self) -> float | timedelta | None:
+        """How long cached reads stay fresh (seconds; None: until cleared)."""
+        return self._expire_after
+
+    @property
+    def max_workers(self) -> int:
+        return self._max_workers
+
+    @property
+    def rate_limit(self) -> float | None:
+        return self._rate_limit
+
+    @property
+    def write_generation(self) -> int:
+        """How many writes succeeded through this client (the read path compares it)."""
+        return self._write_generation
+
+    def on_write(self, callback: WriteHook) -> WriteHook:
+        """Register ``callback(customer_ids)`` to run after every successful write.
+
+        It runs after the stale cache entries are gone, in the writing thread; what it raises
+        propagates to the caller of the write. Ids are those the write named or returned
+        (empty for a write by uuid, whose id the response does not tell).
+        """
+        with self._write_lock:
+            self._write_hooks.append(callback)
+        return callback
+
+    def cache_clear(self) -> None:
+        """Empty this account's HTTP cache."""
+        if self._cache_backend is not None:
+            self._cache_backend.clear()  # type: ignore[no-untyped-call]  # untyped in requests-cache 1.3
+
+    # ------------------------------------------------------------------ the one request path
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        refresh: bool = False,
+        cache: bool = True,
+    ) -> Any:
+        """Send one request (relative ``path``, such as ``"customers/25647"``) and decode its JSON."""
+        response = self._send(
+            method, path, params=params, json_body=json, refresh=refresh, use_cache=cache
+        )
+        return _decode(response)
+
+    def request_raw(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        refresh: bool = False,
+        cache: bool = True,
+    ) -> bytes:
+        """Like ``request`` but returns the response body undecoded (for bulk Arrow decoding)."""
+        response = self._send(
+            method, path, params=params, json_body=json, refresh=refresh, use_cache=cache
+        )
+        return response.content
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None,
+        json_body: Any,
+        refresh: bool,
+        use_cache: bool,
+        cancel: threading.Event | None = None,
+    ) -> requests.Response:
+        if self._closed:
+            raise ValidationError("this cm.Client is closed; create a new one")
+        method = method.upper()
+        request = requests.Request(
+            method, self._url(path), params=dict(params or {}), json=json_body
+        )
+        prepared = self._session.prepare_request(request)
+        shown = _shown_path(prepared.url or "")
+        cacheable = self._cache_backend is not None and use_cache and method == "GET"
+
+        if cacheable and not refresh:
+            lookup_start = time.perf_counter()
+            hit = self._cached(prepared)
+            if hit is not None:
+                _log_attempt(method, shown, hit.status_code, lookup_start, cache_hit=True)
+                return hit
+
+        url = _safe_url(prepared.url)
+        environment = self._session.merge_environment_settings(prepared.url, {}, None, None, None)
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            outcome = self._attempt(
+                prepared, shown, url, cacheable=cacheable, refresh=refresh, environment=environment
+            )
+            if isinstance(outcome, requests.Response):
+                if method in _WRITE_METHODS:
+                    self._after_write(path, json_body, outcome)
+                return outcome
+            delay = backoff_delay(
+                attempt, base=self._backoff_base, cap=self._backoff_cap, rng=self._rng
+            )
+            if outcome.retry_after is not None:
+                delay = max(delay, outcome.retry_after)
+            elapsed = time.monotonic() - started
+            if elapsed + delay > self._retry_for or _sleep(delay, cancel):
+                raise outcome.error(method, url, attempt, elapsed, self._retry_for)
+
+    def _attempt(
+        self,
+        prepared: requests.PreparedRequest,
+        shown: str,
+        url: str,
+        *,
+        cacheable: bool,
+        refresh: bool,
+        environment: Mapping[str, Any],
+    ) -> requests.Response | _Failure:
+        """One attempt: the response (status < 400), a retryable failure, or a raised error."""
+        method = prepared.method or ""
+        attempt_start = time.perf_counter()
+        try:
+            with self._limiter.slot():
+                response = self._transmit(
+                    prepared.copy(), cacheable=cacheable, refresh=refresh, environment=environment
+                )
+        except requests.exceptions.SSLError as exc:
+            # A certificate that fails verification now will fail again: no retry.
+            _log_attempt(method, shown, "TLS error", attempt_start, cache_hit=False)
+            raise TransportError(
+                f"TLS verification failed: {_describe(exc)}. The server's certificate is not "
+                "trusted (verification stays on: fix the URL or the CA bundle)",
+                method=method,
+                url=url,
+            ) from None
+        except (
+            requests.ConnectionError,
+            requests.Timeout,
+            requests.exceptions.ChunkedEncodingError,
+        ) as exc:
+            _log_attempt(method, shown, type(exc).__name__, attempt_start, cache_hit=False)
+            return _Failure(None, f"no answer from the API: {_describe(exc)}", None)
+        except requests.RequestException as exc:
+            _log_attempt(method, shown, type(exc).__name__, attempt_start, cache_hit=False)
+            raise TransportError(
+                f"the request could not be sent: {_describe(exc)}", method=method, url=url
+            ) from None
+        status = response.status_code
+        from_cache = bool(getattr(response, "from_cache", False))
+        _log_attempt(method, shown, status, attempt_start, cache_hit=from_cache)
+        if status < 400:
+            return response
+        message, body = error_message(response.content, response.reason or "")
+        if status not in RETRYABLE_STATUSES:
+            raise error_for_status(status, message, method=method, url=url, body=body)
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        return _Failure(status, message, body, retry_after=retry_after)
+
+    def _cached(self, prepared: requests.PreparedRequest) -> requests.Response | None:
+        """The fresh cached response, if any, without touching the network or the rate limit."""
+        session = cast(CachedSession, self._session)
+        response = session.send(prepared.copy(), only_if_cached=True)
+        # Only 200s are stored; anything else is requests-cache's synthetic "504 Not Cached".
+        return response if response.status_code == 200 else None
+
+    def _transmit(
+        self,
+        prepared: requests.PreparedRequest,
+        *,
+        cacheable: bool,
+        refresh: bool,
+        environment: Mapping[str, Any],
+    ) -> requests.Response:
+        options: dict[str, Any] = {"timeout": self._timeout, "allow_redirects": True, **environment}
+        if cacheable:
+            # force_refresh skips the cache read and overwrites the entry (refresh=True).
+            return cast(CachedSession, self._session).send(
+                prepared, force_refresh=refresh, **options
+            )
+        # Bypass requests-cache entirely (neither read nor written) on the same session and pool:
+        # filling the cache costs ~5.5 ms a page, which would dominate an uncached bulk load.
+        return requests.Session.send(self._session, prepared, **options)
+
+    def _url(self, path: str) -> str:
+        if not isinstance(path, str) or "://" in path or path.startswith("//"):
+            raise ValidationError(
+                f"path must be relative to the API base URL (such as 'customers/25647'), got {path!r}"
+            )
+        return self._base_url + path.lstrip("/")
+
+    # ------------------------------------------------------------------ after a write
+
+    def _after_write(self, path: str, json_body: Any, response: requests.Response) -> None:
+        """Drop what the write made stale from the cache, count it, then run the write hooks."""
+        touched = written_customers(path.split("?")[0].strip("/"), json_body, response.content)
+        if self._cache_backend is not None:
+            delete_stale(self._cache_backend, touched.stale)
+        touch_write_marker(self.cache_dir)
+        with self._write_lock:
+            self._write_generation += 1
+            hooks = list(self._write_hooks)
+        for hook in hooks:
+            hook(touched.ids)
+
+    # ------------------------------------------------------------------ reads
+
+    def list_customers(
+        self, page: int = 1, per_page: int = MAX_PER_PAGE, *, refresh: bool = False
+    ) -> CustomerPage:
+        """GET /customers: one page of customers (oldest first)."""
+        params = {"page": _check_page(page), "per_page": _check_per_page(per_page)}
+        return cast(CustomerPage, self.request("GET", "customers", params=params, refresh=refresh))
+
+    def get_customer(self, customer_id: int | str, *, refresh: bool = False) -> Customer:
+        """GET /customers/{customer_id}: one customer by ChartMogul id (or uuid)."""
+        path = f"customers/{_customer_ref(customer_id)}"
+        return cast(Customer, self.request("GET", path, refresh=refresh))
+
+    def search_customers(self, email: str, *, refresh: bool = False) -> SearchResult:
+        """GET /customers/search: every customer with this email."""
+        params = {"email": _check_email(email)}
+        return cast(
+            SearchResult, self.request("GET", "customers/search", params=params, refresh=refresh)
+        )
+
+    def get_attributes(
+        self, customer_id: int | str, *, refresh: bool = False
+    ) -> AttributesResponse:
+        """GET /customers/{customer_id}/attributes: tags, custom, Stripe and Clearbit attributes."""
+        path = f"customers/{_customer_ref(customer_id)}/attributes"
+        return cast(AttributesResponse, self.request("GET", path, refresh=refresh))
+
+    @overload
+    def iter_pages(
+        self,
+        per_page: int = ...,
+        *,
+        refresh: bool = ...,
+        raw: Literal[False] = ...,
+        cache: bool = ...,
+    ) -> Generator[CustomerPage, None, None]: ...
+
+    @overload
+    def iter_pages(
+        self, per_page: int = ..., *, refresh: bool = ..., raw: Literal[True], cache: bool = ...
+    ) -> Generator[bytes, None, None]: ...
+
+    def iter_pages(
+        self,
+        per_page: int = MAX_PER_PAGE,
+        *,
+        refresh: bool = False,
+        raw: bool = False,
+        cache: bool = True,
+    ) -> Generator[CustomerPage, None, None] | Generator[bytes, None, None]:
+        """Every page of customers, in order, fetched ``max_workers`` at a time.
+
+        Pages are requested ahead of the consumer (up to ``max_workers`` in flight, at most
+        ``2 * max_workers`` pages ahead) and yielded in page order up to and including the
+        first with ``has_more: false``; pages fetched beyond it are discarded. With
+        ``raw=True`` each page is the undecoded response body. ``cache=False`` neither reads
+        nor fills the HTTP cache. A page that fails after its retries raises here: the
+        iteration never ends early in silence.
+        """
+        per_page = _check_per_page(per_page)
+        return self._iter_pages(per_page, refresh=refresh, raw=raw, use_cache=cache)
+
+    def _iter_pages(
+        self, per_page: int, *, refresh: bool, raw: bool, use_cache: bool
+    ) -> Generator[Any, None, None]:
+        cancel = threading.Event()
+
+        def fetch(page: int) -> tuple[Any, bool, int | None]:
+            return self._fetch_page(
+                page, per_page, refresh=refresh, raw=raw, use_cache=use_cache, cancel=cancel
+            )
+
+        lookahead = 2 * self._max_workers
+        pool = ThreadPoolExecutor(
+            max_workers=self._max_workers, thread_name_prefix="cm_frames-page"
+        )
+        pending: dict[int, Future[tuple[Any, bool, int | None]]] = {}
+        next_page = current = 1
+        try:
+            while True:
+                running = sum(not f.done() for f in pending.values())
+                while running < self._max_workers and next_page < current + lookahead:
+                    pending[next_page] = pool.submit(fetch, next_page)
+                    next_page += 1
+                    running += 1
+                if not pending[current].done():
+                    wait([f for f in pending.values() if not f.done()], return_when=FIRST_COMPLETED)
+                    continue
+                payload, has_more, entries = pending.pop(current).result()
+                if has_more and entries == 0:
+                    raise APIError(
+                        200,
+                        f"page {current} of customers is empty but says has_more: true; "
+                        "stopped instead of paging forever",
+                        method="GET",
+                        url=f"{self._base_url}customers?page={current}&per_page={per_page}",
+                    )
+                yield payload
+                if not has_more:
+                    return
+                current += 1
+        finally:
+            # Pages still in flight are speculative: stop their retries and drop them.
+            cancel.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _fetch_page(
+        self,
+        page: int,
+        per_page: int,
+        *,
+        refresh: bool,
+        raw: bool,
+        use_cache: bool,
+        cancel: threading.Event,
+    ) -> tuple[Any, bool, int | None]:
+        response = self._send(
+            "GET",
+            "customers",
+            params={"page": page, "per_page": per_page},
+            json_body=None,
+            refresh=refresh,
+            use_cache=use_cache,
+            cancel=cancel,
+        )
+        if raw:
+            try:
+                has_more, entries = page_has_more(response.content)
+            except ValueError as exc:
+                raise _bad_json(response, exc) from None
+            return response.content, has_more, entries
+        decoded = _decode(response)
+        if not isinstance(decoded, dict) or not isinstance(decoded.get("entries"), list):
+            raise _bad_json(response, ValueError("expected an object with an 'entries' list"))
+        return decoded, bool(decoded.get("has_more", False)), len(decoded["entries"])
+
+    # ------------------------------------------------------------------ writes
+
+    def add_tags(self, customer_id: int | str, tags: Sequence[str]) -> TagsResponse:
+        """POST /customers/{customer_id}/attributes/tags: add tags; returns all the customer's tags."""
+        path = f"customers/{_customer_ref(customer_id)}/attributes/tags"
+        return cast(TagsResponse, self.request("POST", path, json={"tags": _check_tags(tags)}))
+
+    def add_tags_by_email(self, email: str, tags: Sequence[str]) -> EntriesResponse:
+        """POST /customers/attributes/tags: add tags to every customer with this email."""
+        body = {"email": _check_email(email), "tags": _check_tags(tags)}
+        return cast(EntriesResponse, self.request("POST", "customers/attributes/tags", json=body))
+
+    def remove_tags(self, customer_id: int | str, tags: Sequence[str]) -> TagsResponse:
+        """DELETE /customers/{customer_id}/attributes/tags: remove tags; returns the rest."""
+        path = f"customers/{_customer_ref(customer_id)}/attributes/tags"
+        return cast(TagsResponse, self.request("DELETE", path, json={"tags": _check_tags(tags)}))
+
+    def add_custom(
+        self, customer_id: int | str, custom: Sequence[CustomAttribute]
+    ) -> CustomResponse:
+        """POST /customers/{customer_id}/attributes/custom: add typed custom attributes."""
+        path = f"customers/{_customer_ref(customer_id)}/attributes/custom"
+        return cast(
+            CustomResponse, self.request("POST", path, json={"custom": _check_custom(custom)})
+        )
+
+    def add_custom_by_email(self, email: str, custom: Sequence[CustomAttribute]) -> EntriesResponse:
+        """POST /customers/attributes/custom: add typed custom attributes to every customer with this email."""
+        body = {"email": _check_email(email), "custom": _check_custom(custom)}
+        return cast(EntriesResponse, self.request("POST", "customers/attributes/custom", json=body))
+
+    def remove_custom(self, customer_id: int | str, keys: Sequence[str]) -> CustomResponse:
+        """DELETE /customers/{customer_id}/attributes/custom: remove custom attributes by key."""
+        path = f"customers/{_customer_ref(customer_id)}/attributes/custom"
+        return cast(
+            CustomResponse, self.request("DELETE", path, json={"custom": _check_keys(keys)})
+        )
+
+    def update_custom(self, customer_id: int | str, custom: Mapping[str, Any]) -> CustomResponse:
+        """PUT /customers/{customer_id}/attributes/custom: change values of existing custom attributes."""
+        path = f"customers/{_customer_ref(customer_id)}/attributes/custom"
+        return cast(
+            CustomResponse, self.request("PUT", path, json={"custom": _check_updates(custom)})
+        )
+
+
+# ---------------------------------------------------------------------- request helpers
+
+
+def _sleep(seconds: float, cancel: threading.Event | None) -> bool:
+    """Sleep before a retry; True if cancelled meanwhile (a speculative page no longer wanted)."""
+    if cancel is None:
+        time.sleep(seconds)
+        return False
+    return cancel.wait(seconds)
+
+
+class _Failure:
+    """The last retryable failure: an HTTP status with the server's message, or no answer."""
+
+    def __init__(
+        self, status: int | None, message: str, body: Any, *, retry_after: float | None = None
+    ) -> None:
+        self.status = status
+        self.message = message
+        self.body = body
+        self.retry_after = retry_after  # seconds the server asked us to wait, if it did
+
+    def error(
+        self, method: str, url: str, attempts: int, elapsed: float, retry_for: float
+    ) -> ChartMogulError:
+        """The typed error to raise once retrying is over; it carries the last status."""
+        plural = "s" if attempts > 1 else ""
+        note = (
+            f"still failing after {attempts} attempt{plural} in {elapsed:.1f} s "
+            f"(retry_for={retry_for:g} s)"
+        )
+        if self.status is None:
+            return TransportError(f"{self.message} ({note})", method=method, url=url)
+        return error_for_status(
+            self.status, f"{self.message} ({note})", method=method, url=url, body=self.body
+        )
+
+
+def _describe(exc: BaseException) -> str:
+    """The cause of a requests exception, in words (its text has no credentials, only the URL)."""
+    cause: BaseException = exc
+    while cause.__context__ is not None and str(cause.__context__):
+        cause = cause.__context__
+    text = str(cause) or type(cause).__name__
+    return f"{type(exc).__name__}: {text}"
+
+
+def _safe_url(url: str | None) -> str:
+    """The URL without any userinfo (the base URL has none, but never print one)."""
+    parts = urlsplit(url or "")
+    netloc = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=netloc).geturl()
+
+
+def _shown_path(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}" if parts.query else parts.path
+
+
+def _log_attempt(
+    method: str, path: str, status: int | str, started: float, *, cache_hit: bool
+) -> None:
+    """Exactly one DEBUG line per attempt: method, path, status, milliseconds, cache hit."""
+    if not logger.isEnabledFor(logging.DEBUG):
+        return
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    logger.debug(
+        "%s %s -> %s in %.1f ms (cache %s)",
+        method,
+        path,
+        status,
+        elapsed_ms,
+        "hit" if cache_hit else "miss",
+        extra={
+            "cm_method": method,
+            "cm_path": path,
+            "cm_status": status,
+            "cm_elapsed_ms": elapsed_ms,
+            "cm_cache_hit": cache_hit,
+        },
+    )
+
+
+def _decode(response: requests.Response) -> Any:
+    if not response.content:
+        return None
+    try:
+        return json.loads(response.content)
+    except ValueError as exc:
+        raise _bad_json(response, exc) from None
+
+
+def _bad_json(response: requests.Response, exc: Exception) -> APIError:
+    return APIError(
+        response.status_code,
+        f"the response is not the JSON expected ({exc}); first bytes: {response.content[:120]!r}",
+        method=response.request.method or "",
+        url=_safe_url(response.request.url),
+    )
+
+
+# ---------------------------------------------------------------------- configuration checks
+
+
+def _credentials(token: str | None, secret: str | None) -> tuple[str, str]:
+    token = token if token is not None else os.environ.get(ENV_TOKEN)
+    secret = secret if secret is not None else os.environ.get(ENV_SECRET)
+    for name, value in (("token", token), ("secret", secret)):
+        if value is not None and not isinstance(value, str):
+            raise ValidationError(f"{name} must be a str, got {type(value).__name__}")
+    token = (token or "").strip()
+    secret = (secret or "").strip()
+    missing = [
+        what
+        for what, value in (
+            (f"the account token (token= or {ENV_TOKEN})", token),
+            (f"the secret key (secret= or {ENV_SECRET})", secret),
+        )
+        if not value
+    ]
+    if missing:
+        raise MissingCredentials(
+            f"No ChartMogul credentials: missing {' and '.join(missing)}. Pass them as "
+            f"cm.Client(token=..., secret=...) or set the environment variables {ENV_TOKEN} "
+            f"and {ENV_SECRET}. Both are on the API tab of ChartMogul's admin pages."
+        )
+    return token, secret
+
+
+def _check_max_workers(max_workers: int) -> int:
+    if (
+        isinstance(max_workers, bool)
+        or not isinstance(max_workers, int)
+        or not 1 <= max_workers <= MAX_WORKERS_LIMIT
+    ):
+        raise ValidationError(
+            f"max_workers must be an int from 1 to {MAX_WORKERS_LIMIT} (the API allows about "
+            f"{MAX_WORKERS_LIMIT} connections per account), got {max_workers!r}"
+        )
+    return max_workers
+
+
+def _check_positive(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ValidationError(f"{name} must be a number > 0, got {value!r}")
+    return float(value)
+
+
+def _check_non_negative(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        raise ValidationError(f"{name} must be a number >= 0 (seconds), got {value!r}")
+    return float(value)
+
+
+def _check_timeout(timeout: float | tuple[float, float]) -> float | tuple[float, float]:
+    if isinstance(timeout, tuple):
+        if len(timeout) != 2:
+            raise ValidationError(
+                f"timeout must be seconds or (connect, read) seconds, got {timeout!r}"
+            )
+        return (
+            _check_positive("timeout (connect)", timeout[0]),
+            _check_positive("timeout (read)", timeout[1]),
+        )
+    return _check_positive("timeout", timeout)
+
+
+def _check_page(page: int) -> int:
+    if isinstance(page, bool) or not isinstance(page, numbers.Integral) or page < 1:
+        raise ValidationError(f"page must be an int >= 1, got {page!r}")
+    return int(page)
+
+
+def _check_per_page(per_page: int) -> int:
+    if (
+        isinstance(per_page, bool)
+        or not isinstance(per_page, numbers.Integral)
+        or not 1 <= per_page <= MAX_PER_PAGE
+    ):
+        raise ValidationError(
+            f"per_page must be an int from 1 to {MAX_PER_PAGE} (the API's maximum), got {per_page!r}"
+        )
+    return int(per_page)
+
+
+# ---------------------------------------------------------------------- argument checks
+
+
+def _customer_ref(customer_id: int | str) -> str:
+    """The path segment for a customer: its ChartMogul id, or its uuid."""
+    if isinstance(customer_id, numbers.Integral) and not isinstance(customer_id, bool):
+        if int(customer_id) >= 0:
+            return str(int(customer_id))
+    elif (
+        isinstance(customer_id, str)
+        and _CUSTOMER_REF.fullmatch(customer_id)
+        and customer_id not in _RESERVED_REFS
+    ):
+        return customer_id
+    raise ValidationError(
+        "customer_id must be a ChartMogul customer id (an int such as 25647) or a customer "
+        f"uuid (such as 'cus_de305d54-75b4-431b-adb2-eb6b9e546012'), got {customer_id!r}"
+    )
+
+
+def _check_email(email: str) -> str:
+    if not isinstance(email, str) or not email.strip():
+        raise ValidationError(
+            f"email must be a non-empty str such as 'bob@example.com', got {email!r}"
+        )
+    return email.strip()
+
+
+def _string_list(name: str, values: Sequence[str], example: str) -> list[str]:
+    if isinstance(values, str | bytes) or not isinstance(values, Sequence | set | frozenset):
+        raise ValidationError(
+            f"{name} must be a list of strings such as [{example!r}], got {values!r}"
+        )
+    result = list(values)
+    if not result:
+        raise ValidationError(f"{name} is empty: give at least one, such as [{example!r}]")
+    bad = [v for v in result if not isinstance(v, str) or not v.strip()]
+    if bad:
+        raise ValidationError(f"{name} must hold non-empty strings only; not allowed: {bad!r}")
+    return result
+
+
+def _check_tags(tags: Sequence[str]) -> list[str]:
+    return _string_list("tags", tags, "vip")
+
+
+def _check_key(key: object, where: str) -> str:
+    if not isinstance(key, str) or not _CUSTOM_KEY.fullmatch(key):
+        raise ValidationError(
+            f"{where}: custom attribute key {key!r} is not allowed; keys are letters, digits and "
+            "underscores only ([A-Za-z0-9_]+), such as 'lead_score'"
+        )
+    return key
+
+
+def _check_keys(keys: Sequence[str]) -> list[str]:
+    return [_check_key(k, "keys") for k in _string_list("keys", keys, "lead_score")]
+
+
+def _check_custom(custom: Sequence[CustomAttribute]) -> list[dict[str, Any]]:
+    if isinstance(custom, str | bytes | Mapping) or not isinstance(custom, Sequence):
+        raise ValidationError(
+            "custom must be a list of {'type': ..., 'key': ..., 'value': ...} dicts, such as "
+            f"[{{'type': 'Integer', 'key': 'lead_score', 'value': 80}}], got {custom!r}"
+        )
+    if not custom:
+        raise ValidationError(
+            "custom is empty: give at least one {'type', 'key', 'value'} attribute"
+        )
+    checked = []
+    for position, attribute in enumerate(custom):
+        where = f"custom[{position}]"
+        if not isinstance(attribute, Mapping) or set(attribute) != {"type", "key", "value"}:
+            raise ValidationError(
+                f"{where} must be a dict with exactly the keys 'type', 'key' and 'value', got {attribute!r}"
+            )
+        kind = attribute["type"]
+        if kind not in _CUSTOM_TYPES:
+            raise ValidationError(
+                f"{where}: unknown type {kind!r}; use one of {', '.join(_CUSTOM_TYPES)}"
+            )
+        key = _check_key(attribute["key"], where)
+        checked.append(
+            {
+                "type": kind,
+                "key": key,
+                "value": _typed_value(kind, attribute["value"], f"{where} ({key})"),
+            }
+        )
+    return checked
+
+
+def _typed_value(kind: str, value: Any, where: str) -> Any:
+    """The JSON value for a custom attribute of ``kind``, or a ValidationError saying why not."""
+    if value is None:
+        raise ValidationError(
+            f"{where}: value is None; to delete a custom attribute use remove_custom"
+        )
+    if kind == "Integer":
+        if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+            return int(value)
+        if isinstance(value, str) and _INTEGER_STRING.fullmatch(value.strip()):
+            return value.strip()
+    elif kind == "Boolean":
+        if isinstance(value, bool) or (isinstance(value, str) and value in _BOOLEAN_STRINGS):
+            return value
+    elif kind == "Timestamp":
+        if isinstance(value, datetime | date):
+            return value.isoformat()
+        if isinstance(value, str):
+            try:
+                datetime.fromisoformat(value.strip())
+            except ValueError:
+                pass
+            else:
+                return value.strip()
+    elif isinstance(value, str):  # String
+        if len(value) <= _MAX_STRING:
+            return value
+        raise ValidationError(
+            f"{where}: a String value is at most {_MAX_STRING} characters, got {len(value)}"
+        )
+    expected = {
+        "Integer": "an int",
+        "Boolean": f"a bool (or one of {sorted(_BOOLEAN_STRINGS)})",
+        "Timestamp": "an ISO 8601 str such as '2015-09-08T00:00:00Z', or a datetime",
+        "String": "a str",
+    }[kind]
+    raise ValidationError(f"{where}: a {kind} value must be {expected}, got {value!r}")
+
+
+def _check_updates(custom: Mapping[str, Any]) -> dict[str, Any]:
+    if not isinstance(custom, Mapping):
+        raise ValidationError(
+            f"custom must be a dict of key -> new value, such as {{'pro': True}}, got {custom!r}"
+        )
+    if not custom:
+        raise ValidationError("custom is empty: give at least one key -> new value")
+    checked: dict[str, Any] = {}
+    for key, value in custom.items():
+        key = _check_key(key, "custom")
+        if isinstance(value, datetime | date):
+            value = value.isoformat()
+        elif isinstance(value, numbers.Integral) and not isinstance(value, bool):
+            value = int(value)
+        elif value is None or not isinstance(value, str | bool | float):
+            raise ValidationError(
+                f"custom[{key!r}]: the new value must be a str, int, float, bool or datetime, got "
+                f"{value!r}; to delete a custom attribute use remove_custom"
+            )
+        checked[key] = value
+    return checked
