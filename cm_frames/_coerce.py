@@ -1,0 +1,494 @@
+"""Values as the API will see them: whatever dtype a user produced -> one canonical Arrow array.
+
+``coerce_custom`` turns a custom column (numpy, pandas extension, Arrow or object dtype) into
+int64, bool, timestamp[us, UTC] or string, exactly, and ``coerce_tag_flags``/``coerce_tag_lists``
+do the same for tag columns and the ``tags`` lists. Nothing here raises on bad values: each
+problem goes to a ``Problems`` collector with the column, the customers and the fix, so
+``diff`` can report them all at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from cm_frames.errors import ValidationError
+from cm_frames.schema import INT64_MAX, INT64_MIN, MAX_STRING_LENGTH, CustomType
+
+__all__ = [
+    "ARROW_TYPES",
+    "CAST_FIX",
+    "ColumnValues",
+    "Problems",
+    "Typed",
+    "coerce_custom",
+    "coerce_tag_flags",
+    "coerce_tag_lists",
+    "column_values",
+    "ids_text",
+    "is_missing",
+]
+
+BoolArray: TypeAlias = npt.NDArray[np.bool_]
+IntArray: TypeAlias = npt.NDArray[np.int64]
+# A column on the matched rows: Arrow, or numpy for object columns (checked value by value).
+ColumnValues: TypeAlias = pa.Array | npt.NDArray[np.object_]
+
+ARROW_TYPES: dict[CustomType, pa.DataType] = {
+    "Integer": pa.int64(),
+    "Boolean": pa.bool_(),
+    "Timestamp": pa.timestamp("us", tz="UTC"),
+    "String": pa.string(),
+}
+CAST_FIX: dict[CustomType, str] = {
+    "Integer": "edited[{col!r}] = edited[{col!r}].astype('int64[pyarrow]')",
+    "Boolean": "edited[{col!r}] = edited[{col!r}].astype('bool[pyarrow]')",
+    "Timestamp": "edited[{col!r}] = pd.to_datetime(edited[{col!r}], utc=True)",
+    "String": "edited[{col!r}] = edited[{col!r}].astype('string[pyarrow]')",
+}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+# Python's datetime range (years 1-9999) in microseconds since the epoch: what a Timestamp can be.
+_MIN_MICROS = (datetime(1, 1, 1, tzinfo=UTC) - _EPOCH) // _MICROSECOND
+_MAX_MICROS = (datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC) - _EPOCH) // _MICROSECOND
+_MICROS_PER_UNIT = {"s": 1_000_000, "ms": 1_000, "us": 1}
+
+
+# --- problems ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Problems:
+    """Everything wrong with the input, reported together."""
+
+    items: list[str] = field(default_factory=list)
+
+    def add(self, column: str, what: str, fix: str, ids: IntArray | None = None) -> None:
+        where = f" ({ids_text(ids)})" if ids is not None and len(ids) else ""
+        self.items.append(f"column {column!r}: {what}{where}. Fix: {fix}")
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            n = len(self.items)
+            head = f"{n} problem{'' if n == 1 else 's'} in the frame; nothing was planned"
+            raise ValidationError(head + ":\n- " + "\n- ".join(self.items))
+
+
+def ids_text(ids: IntArray | list[int], limit: int = 10) -> str:
+    """``customers 1, 2, 3 and 7 more``: which customers a problem is about, kept short."""
+    values = [int(i) for i in ids[:limit]]
+    more = f" and {len(ids) - limit:,} more" if len(ids) > limit else ""
+    return f"customer{'' if len(ids) == 1 else 's'} {', '.join(map(str, values))}{more}"
+
+
+def column_values(
+    series: pd.Series, positions: IntArray | None, name: str, problems: Problems
+) -> ColumnValues | None:
+    """A column at ``positions`` (None: all rows): Arrow for typed columns, numpy for object."""
+    if series.dtype == object:
+        values: npt.NDArray[np.object_] = series.to_numpy(dtype=object)
+        return values if positions is None else values[positions]
+    try:
+        array = pa.array(series, from_pandas=True)
+    except (pa.ArrowException, TypeError, ValueError) as exc:
+        problems.add(
+            name,
+            f"values of dtype {series.dtype} cannot be written ({exc})",
+            "convert the column to int, bool, datetime or string values",
+        )
+        return None
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    return array if positions is None else array.take(pa.array(positions))
+
+
+# --- values -> canonical Arrow arrays ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Typed:
+    """One column as the API will see it: a type (None: no values at all) and canonical values."""
+
+    type: CustomType | None
+    values: pa.Array
+
+
+def coerce_custom(
+    data: pa.Array | npt.NDArray[np.object_], column: str, ids: IntArray, problems: Problems
+) -> Typed | None:
+    """Canonical typed values of one custom column, or None after recording its problems."""
+    if isinstance(data, np.ndarray):
+        return _coerce_objects(data, column, ids, problems)
+    if pa.types.is_dictionary(data.type):
+        data = data.dictionary_decode()
+    kind = data.type
+    if data.null_count == len(data):
+        return Typed(None, pa.nulls(len(data)))
+    if pa.types.is_boolean(kind):
+        return Typed("Boolean", data)
+    if pa.types.is_integer(kind):
+        if pa.types.is_uint64(kind):  # the only integer type that can exceed int64
+            limit = pa.scalar(INT64_MAX, pa.uint64())
+            too_big = pc.fill_null(pc.greater(data, limit), False).to_numpy(zero_copy_only=False)
+            if too_big.any():
+                _beyond_int64(column, ids[too_big], problems)
+                return None
+        return Typed("Integer", data.cast(pa.int64()))
+    if pa.types.is_floating(kind):
+        floats = data.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        return _coerce_floats(floats, column, ids, problems)
+    if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
+        return _coerce_timestamps(data, column, ids, problems)
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
+        return _checked_strings(data.cast(pa.string()), column, ids, problems)
+    problems.add(
+        column,
+        f"values of Arrow type {kind} cannot be written as a custom attribute",
+        "convert the column to int, bool, datetime or string values",
+    )
+    return None
+
+
+def _beyond_int64(column: str, ids: IntArray, problems: Problems) -> None:
+    problems.add(
+        column,
+        "integers beyond signed 64-bit (the API's Integer range)",
+        f"keep values within {INT64_MIN}..{INT64_MAX}, or write them as text with "
+        + CAST_FIX["String"].format(col=column),
+        ids,
+    )
+
+
+def _coerce_floats(
+    floats: npt.NDArray[np.float64], column: str, ids: IntArray, problems: Problems
+) -> Typed | None:
+    """Floats whose non-NaN values are all whole become Integer, exactly; anything else fails."""
+    valid = ~np.isnan(floats)
+    infinite = np.isinf(floats)
+    with np.errstate(invalid="ignore"):
+        fractional = valid & ~infinite & (floats != np.floor(floats))
+        # 2**63 is exact as a float; the largest float below it is the last that fits int64.
+        beyond = valid & ~infinite & ((floats < -(2.0**63)) | (floats >= 2.0**63))
+    ok = True
+    if infinite.any():
+        problems.add(
+            column,
+            "infinite values (inf or -inf)",
+            f"replace them, e.g. edited[{column!r}] = edited[{column!r}].replace([np.inf, -np.inf], pd.NA)",
+            ids[infinite],
+        )
+        ok = False
+    if fractional.any():
+        problems.add(
+            column,
+            "floats with a fractional part (custom attributes are whole Integers, not floats)",
+            f"round them: edited[{column!r}] = edited[{column!r}].round().astype('int64[pyarrow]'); "
+            "or write text with .astype('string[pyarrow]')",
+            ids[fractional],
+        )
+        ok = False
+    if beyond.any():
+        _beyond_int64(column, ids[beyond], problems)
+        ok = False
+    if not ok:
+        return None
+    if not valid.any():
+        return Typed(None, pa.nulls(len(floats)))
+    whole = np.where(valid, floats, 0.0).astype(np.int64)
+    return Typed("Integer", pa.array(whole, pa.int64(), mask=~valid))
+
+
+def _coerce_timestamps(
+    data: pa.Array, column: str, ids: IntArray, problems: Problems
+) -> Typed | None:
+    """Any timestamp or date to timestamp[us, UTC]; naive values are UTC (the API's rule)."""
+    kind = data.type
+    valid = data.is_valid().to_numpy(zero_copy_only=False)
+    if pa.types.is_date32(kind):
+        raw, per_unit = data.cast(pa.int32()).cast(pa.int64()), 86_400_000_000
+    elif pa.types.is_date64(kind):
+        raw, per_unit = data.cast(pa.int64()), 1_000
+    else:
+        # Zoned or naive, Arrow stores the UTC instant (naive: the wall clock taken as UTC).
+        raw, per_unit = data.cast(pa.int64()), _MICROS_PER_UNIT.get(kind.unit, 0)
+    values = raw.fill_null(0).to_numpy(zero_copy_only=False)
+    if per_unit == 0:  # nanoseconds: exact only when whole microseconds
+        partial = valid & (values % 1000 != 0)
+        if partial.any():
+            problems.add(
+                column,
+                "timestamps with nanoseconds (the API keeps microseconds)",
+                f"edited[{column!r}] = edited[{column!r}].dt.floor('us')",
+                ids[partial],
+            )
+            return None
+        micros = values // 1000
+    else:
+        lo, hi = _MIN_MICROS // per_unit, _MAX_MICROS // per_unit
+        out = valid & ((values < lo) | (values > hi))
+        if out.any():
+            problems.add(
+                column,
+                "timestamps outside the years 1-9999",
+                "keep timestamps within years 1-9999 (or remove the value with pd.NA)",
+                ids[out],
+            )
+            return None
+        micros = values * per_unit
+    array = pa.array(micros, pa.int64(), mask=~valid).cast(ARROW_TYPES["Timestamp"])
+    return Typed("Timestamp", array)
+
+
+def _checked_strings(
+    strings: pa.Array, column: str, ids: IntArray, problems: Problems
+) -> Typed | None:
+    lengths = pc.fill_null(pc.utf8_length(strings), 0).to_numpy(zero_copy_only=False)
+    too_long = lengths > MAX_STRING_LENGTH
+    if too_long.any():
+        problems.add(
+            column,
+            f"strings longer than {MAX_STRING_LENGTH} characters",
+            f"shorten them, e.g. edited[{column!r}] = edited[{column!r}].str.slice(0, {MAX_STRING_LENGTH})",
+            ids[too_long],
+        )
+        return None
+    return Typed("String", strings)
+
+
+# Classes of Python values in object columns.
+_NULL, _BOOL, _INT, _FLOAT, _STR, _TIME, _OTHER = range(7)
+_CLASS_NAMES = {_BOOL: "bool", _INT: "int", _FLOAT: "float", _STR: "str", _TIME: "datetime"}
+
+
+def is_missing(value: object) -> bool:
+    """Whether one cell of an object column means "no value" (None, NA, NaT, NaN)."""
+    return _value_class(value) == _NULL
+
+
+def _value_class(value: object) -> int:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return _NULL
+    if isinstance(value, bool | np.bool_):
+        return _BOOL
+    if isinstance(value, int | np.integer):
+        return _INT
+    if isinstance(value, float | np.floating):
+        return _NULL if value != value else _FLOAT
+    if isinstance(value, str):
+        return _STR
+    if isinstance(value, np.datetime64):
+        return _NULL if np.isnat(value) else _TIME
+    if isinstance(value, datetime | date):
+        return _TIME
+    return _OTHER
+
+
+def _coerce_objects(
+    values: npt.NDArray[np.object_], column: str, ids: IntArray, problems: Problems
+) -> Typed | None:
+    """An object column (``.loc`` into a new column, mixed assignments): classify each value."""
+    classes = np.fromiter((_value_class(v) for v in values), dtype=np.int8, count=len(values))
+    present = set(np.unique(classes).tolist()) - {_NULL}
+    valid = classes != _NULL
+    if _OTHER in present:
+        bad = classes == _OTHER
+        example = type(values[np.flatnonzero(bad)[0]]).__name__
+        problems.add(
+            column,
+            f"values that are not int, bool, datetime or str (e.g. {example})",
+            "store one scalar per cell (int, bool, datetime or str), or pd.NA to remove",
+            ids[bad],
+        )
+        return None
+    if not present:
+        return Typed(None, pa.nulls(len(values)))
+    if present <= {_INT, _FLOAT}:
+        return _coerce_numbers(values, classes, column, ids, problems)
+    if len(present) > 1:
+        parts = [
+            f"{_CLASS_NAMES[c]} for {ids_text(ids[classes == c], limit=3)}" for c in sorted(present)
+        ]
+        problems.add(
+            column,
+            "mixed value types in one column: " + "; ".join(parts),
+            "give the column one type, e.g. " + CAST_FIX["String"].format(col=column),
+        )
+        return None
+    (only,) = present
+    listed = [v if ok else None for v, ok in zip(values.tolist(), valid.tolist(), strict=True)]
+    if only == _BOOL:
+        return Typed(
+            "Boolean", pa.array([None if v is None else bool(v) for v in listed], pa.bool_())
+        )
+    if only == _STR:
+        return _checked_strings(pa.array(listed, pa.string()), column, ids, problems)
+    return _coerce_datetimes(listed, column, ids, problems)
+
+
+def _coerce_numbers(
+    values: npt.NDArray[np.object_],
+    classes: npt.NDArray[np.int8],
+    column: str,
+    ids: IntArray,
+    problems: Problems,
+) -> Typed | None:
+    ints = classes == _INT
+    whole: list[int] = [0] * len(values)
+    beyond = np.zeros(len(values), dtype=bool)
+    for i in np.flatnonzero(ints).tolist():
+        number = int(values[i])
+        if INT64_MIN <= number <= INT64_MAX:
+            whole[i] = number
+        else:
+            beyond[i] = True
+    if beyond.any():
+        _beyond_int64(column, ids[beyond], problems)
+        return None
+    floats = np.where(classes == _FLOAT, values, np.nan).astype(np.float64)
+    from_floats = _coerce_floats(floats, column, ids, problems)
+    if from_floats is None:
+        return None
+    merged = np.array(whole, dtype=np.int64)
+    if from_floats.type is not None:
+        merged = np.where(
+            ints, merged, from_floats.values.fill_null(0).to_numpy(zero_copy_only=False)
+        )
+    valid = ints | (classes == _FLOAT)
+    return Typed("Integer", pa.array(merged, pa.int64(), mask=~valid))
+
+
+def _coerce_datetimes(
+    values: list[Any], column: str, ids: IntArray, problems: Problems
+) -> Typed | None:
+    micros: list[int | None] = []
+    partial = np.zeros(len(values), dtype=bool)
+    for i, value in enumerate(values):
+        exact = None if value is None else _micros(value)
+        partial[i] = value is not None and exact is None
+        micros.append(exact)
+    if partial.any():
+        problems.add(
+            column,
+            "timestamps with nanoseconds or outside the years 1-9999",
+            f"edited[{column!r}] = pd.to_datetime(edited[{column!r}], utc=True).dt.floor('us')",
+            ids[partial],
+        )
+        return None
+    array = pa.array(micros, pa.int64()).cast(ARROW_TYPES["Timestamp"])
+    return Typed("Timestamp", array)
+
+
+def _micros(value: datetime | date | np.datetime64) -> int | None:
+    """Microseconds since the epoch (naive = UTC), or None when that is not exact or possible."""
+    try:
+        if isinstance(value, np.datetime64):
+            value = pd.Timestamp(value)
+        if isinstance(value, pd.Timestamp):
+            if value.nanosecond:
+                return None
+            value = value.to_pydatetime()
+        if not isinstance(value, datetime):
+            value = datetime(value.year, value.month, value.day)
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return (value - _EPOCH) // _MICROSECOND
+    except (ValueError, OverflowError, pd.errors.OutOfBoundsDatetime):
+        return None
+
+
+def coerce_tag_flags(
+    data: ColumnValues | None,
+    column: str,
+    ids: IntArray,
+    is_new: bool,
+    problems: Problems,
+) -> BoolArray | None:
+    """A tag column as bools. Nulls are False in a new column (cells ``.loc`` never set)."""
+    if data is None:
+        return None
+    if isinstance(data, np.ndarray):
+        classes = np.fromiter((_value_class(v) for v in data), np.int8, len(data))
+        wrong = (classes != _NULL) & (classes != _BOOL)
+        if wrong.any():
+            _not_bool(
+                column, f"values like {data[np.flatnonzero(wrong)[0]]!r}", ids[wrong], problems
+            )
+            return None
+        nulls = classes == _NULL
+        values = np.array(
+            [bool(v) if c == _BOOL else False for v, c in zip(data, classes, strict=True)]
+        )
+    elif data.null_count == len(data):
+        nulls, values = np.ones(len(data), dtype=bool), np.zeros(len(data), dtype=bool)
+    elif pa.types.is_boolean(data.type):
+        nulls = data.is_null().to_numpy(zero_copy_only=False)
+        values = data.fill_null(False).to_numpy(zero_copy_only=False)
+    else:
+        _not_bool(column, f"values of type {data.type}", ids, problems)
+        return None
+    if nulls.any() and not is_new:
+        problems.add(
+            column,
+            "missing values (NA) in a tag column: a tag is either there (True) or not (False)",
+            f"edited[{column!r}] = edited[{column!r}].fillna(False)",
+            ids[nulls],
+        )
+        return None
+    result: BoolArray = values.astype(bool)
+    return result
+
+
+def _not_bool(column: str, what: str, ids: IntArray, problems: Problems) -> None:
+    problems.add(
+        column,
+        f"tag columns hold True/False only, this one has {what}",
+        f"edited[{column!r}] = edited[{column!r}].astype('bool[pyarrow]')",
+        ids,
+    )
+
+
+def coerce_tag_lists(
+    data: ColumnValues | None, column: str, ids: IntArray, problems: Problems
+) -> pa.Array | None:
+    """The ``tags`` column as list<string>, every cell a list of strings."""
+    if data is None:
+        return None
+    fix = f"set each cell to a list of tag names, e.g. edited.at[customer_id, {column!r}] = ['vip']"
+    if isinstance(data, np.ndarray):
+        bad = np.array([not _is_tag_list(cell) for cell in data], dtype=bool)
+        if bad.any():
+            problems.add(column, "cells that are not lists of strings", fix, ids[bad])
+            return None
+        return pa.array([list(cell) for cell in data], pa.list_(pa.string()))
+    kind = data.type
+    is_list = pa.types.is_list(kind) or pa.types.is_large_list(kind)
+    if not is_list or not (
+        pa.types.is_string(kind.value_type) or pa.types.is_large_string(kind.value_type)
+    ):
+        problems.add(column, f"values of type {kind}, not lists of strings", fix, ids)
+        return None
+    lists = data.cast(pa.list_(pa.string()))
+    bad = lists.is_null().to_numpy(zero_copy_only=False)
+    inner_null = pc.list_flatten(lists).is_null().to_numpy(zero_copy_only=False)
+    if inner_null.any():
+        parents = pc.list_parent_indices(lists).to_numpy(zero_copy_only=False)
+        bad[parents[inner_null]] = True
+    if bad.any():
+        problems.add(
+            column, "missing cells or missing tag names (use [] for no tags)", fix, ids[bad]
+        )
+        return None
+    return lists
+
+
+def _is_tag_list(cell: object) -> bool:
+    if isinstance(cell, list | tuple | np.ndarray):
+        return all(isinstance(item, str) for item in cell)
+    return False

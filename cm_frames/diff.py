@@ -1,0 +1,639 @@
+"""``diff(edited, baseline)``: the pure, vectorised comparison behind write-back.
+
+Per writable column it turns whatever dtype the user produced into one canonical Arrow array
+(int64, bool, timestamp[us, UTC] or string: ``cm_frames._coerce``), compares whole arrays, and
+only then builds rows for the cells that changed (``_assemble``: one columnar table, no object
+per cell). Every problem found is collected and raised together as one ``ValidationError``
+before a plan exists, so nothing is ever sent from a half-valid frame.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from cm_frames._coerce import (
+    ARROW_TYPES,
+    CAST_FIX,
+    ColumnValues,
+    Problems,
+    coerce_custom,
+    coerce_tag_flags,
+    coerce_tag_lists,
+    column_values,
+    is_missing,
+)
+from cm_frames.errors import ValidationError
+from cm_frames.operations import KINDS
+from cm_frames.plan import IgnoredRows, Plan, SkippedEdit, _Changes
+from cm_frames.schema import (
+    CUSTOM_PREFIX,
+    CUSTOM_TYPES,
+    INDEX_NAME,
+    MAX_STRING_LENGTH,
+    TAG_PREFIX,
+    CustomType,
+    is_custom_key,
+)
+
+__all__ = ["diff"]
+
+BoolArray: TypeAlias = npt.NDArray[np.bool_]
+IntArray: TypeAlias = npt.NDArray[np.int64]
+
+TAGS_COLUMN = "tags"
+_ADD_TAGS, _REMOVE_TAGS = KINDS.index("AddTags"), KINDS.index("RemoveTags")
+_ADD_CUSTOM, _UPDATE_CUSTOM = KINDS.index("AddCustom"), KINDS.index("UpdateCustom")
+_REMOVE_CUSTOM = KINDS.index("RemoveCustom")
+
+
+def diff(
+    edited: pd.DataFrame,
+    baseline: pd.DataFrame,
+    *,
+    custom_types: Mapping[str, str] | None = None,
+    source: Mapping[str, Any] | None = None,
+) -> Plan:
+    """The plan that turns ``baseline`` into ``edited`` on the writable columns.
+
+    Writable: ``custom.*``, ``tag.*`` and ``tags``; edits elsewhere are listed in
+    ``plan.skipped``. Rows are matched by the index ``id``; rows added or dropped are only
+    counted. ``custom_types`` are the baseline's custom attribute types (None: read them from the
+    baseline's dtypes); ``source`` is JSON-safe provenance carried into the plan. Pure: nothing
+    is sent and neither frame is changed. Raises ``ValidationError`` listing every problem.
+    """
+    problems = Problems()
+    _check_structure(edited, "edited", problems)
+    _check_structure(baseline, "baseline", problems)
+    known_types = _known_types(custom_types, problems)
+    problems.raise_if_any()
+
+    rows = _Rows.align(edited.index, baseline.index)
+    work = _Work(edited, baseline, rows, problems)
+    skipped = _read_only_edits(work)
+    custom = _custom_changes(work, known_types, skipped)
+    tags = _tag_changes(work, skipped)
+    problems.raise_if_any()
+
+    changes = _assemble(work, [*tags, *custom])
+    return Plan._from_changes(
+        changes,
+        skipped=skipped,
+        ignored_rows=IgnoredRows(added=rows.added, dropped=rows.dropped),
+        source=source,
+        email_groups=_email_groups(baseline, changes),
+    )
+
+
+def _check_structure(frame: pd.DataFrame, which: str, problems: Problems) -> None:
+    """What must hold before rows and columns can be matched at all."""
+    if not isinstance(frame, pd.DataFrame):
+        raise ValidationError(f"{which} must be a pandas DataFrame, got {type(frame).__name__}")
+    if isinstance(frame.columns, pd.MultiIndex):
+        problems.add(
+            "<columns>",
+            f"the {which} frame has MultiIndex columns",
+            "flatten them to the frame's names (custom.<key>, tag.<name>, ...)",
+        )
+        return
+    duplicated = frame.columns[frame.columns.duplicated()].unique().tolist()
+    if duplicated:
+        problems.add(
+            ", ".join(map(str, duplicated)),
+            f"duplicate column names in the {which} frame",
+            f"keep one column per name, e.g. {which} = {which}.loc[:, ~{which}.columns.duplicated()]",
+        )
+    index = frame.index
+    restore = (
+        f"{which} = {which}.set_index('id')"
+        if INDEX_NAME in frame.columns
+        else "keep the customer ids as the index, named 'id', as read_customers returns it"
+    )
+    if isinstance(index, pd.MultiIndex) or not pd.api.types.is_integer_dtype(index.dtype):
+        problems.add(
+            "<index>",
+            f"the {which} frame's index is not the integer customer id (dtype {index.dtype})",
+            restore,
+        )
+    elif index.name != INDEX_NAME:
+        problems.add(
+            "<index>",
+            f"the {which} frame's index is named {index.name!r}, not 'id' (the customer id)",
+            restore,
+        )
+    elif index.hasnans:
+        problems.add("<index>", f"the {which} frame's index has missing customer ids", restore)
+    elif index.has_duplicates:
+        dup = np.unique(np.asarray(index[index.duplicated()], dtype=np.int64))
+        problems.add(
+            "<index>",
+            f"the {which} frame's index repeats customer ids",
+            f"keep one row per customer, e.g. {which} = {which}[~{which}.index.duplicated()]",
+            dup,
+        )
+    if which == "baseline" and "uuid" not in frame.columns:
+        problems.add(
+            "uuid",
+            "the baseline frame has no uuid column",
+            "diff against the frame read_customers returned (unchanged)",
+        )
+
+
+def _known_types(
+    custom_types: Mapping[str, str] | None, problems: Problems
+) -> dict[str, CustomType]:
+    known: dict[str, CustomType] = {}
+    for key, type_ in (custom_types or {}).items():
+        if type_ in CUSTOM_TYPES:
+            known[str(key)] = type_
+        else:
+            problems.add(
+                CUSTOM_PREFIX + str(key),
+                f"custom_types gives the type {type_!r}",
+                f"use one of {', '.join(CUSTOM_TYPES)} (as read_customers stores them)",
+            )
+    return known
+
+
+# --- rows ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """Rows of both frames that are the same customer, in baseline order."""
+
+    ids: IntArray  # customer ids of the matched rows
+    edited_pos: IntArray | None  # their positions in edited (None: the same as baseline's)
+    baseline_pos: IntArray | None
+    added: int
+    dropped: int
+
+    @classmethod
+    def align(cls, edited: pd.Index, baseline: pd.Index) -> _Rows:
+        ids = np.asarray(baseline, dtype=np.int64)
+        if edited.equals(baseline):
+            return cls(ids, None, None, 0, 0)
+        in_edited = np.asarray(edited.get_indexer(baseline), dtype=np.int64)
+        matched = np.flatnonzero(in_edited >= 0)
+        return cls(
+            ids=ids[matched],
+            edited_pos=in_edited[matched],
+            baseline_pos=matched.astype(np.int64),
+            added=len(edited) - len(matched),
+            dropped=len(baseline) - len(matched),
+        )
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass
+class _Work:
+    """The inputs of one diff, with column access aligned to the matched rows."""
+
+    edited: pd.DataFrame
+    baseline: pd.DataFrame
+    rows: _Rows
+    problems: Problems
+    # Column names as strings (labels may be anything hashable) -> the frame's own label.
+    edited_columns: dict[str, Any] = field(init=False)
+    baseline_columns: dict[str, Any] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.edited_columns = {str(c): c for c in self.edited.columns}
+        self.baseline_columns = {str(c): c for c in self.baseline.columns}
+
+    def column(self, which: str, name: str) -> ColumnValues | None:
+        """A column's values on the matched rows: Arrow, or numpy for object columns."""
+        frame, labels, positions = (
+            (self.edited, self.edited_columns, self.rows.edited_pos)
+            if which == "edited"
+            else (self.baseline, self.baseline_columns, self.rows.baseline_pos)
+        )
+        if name not in labels:
+            return None
+        return column_values(frame[labels[name]], positions, name, self.problems)
+
+
+# --- read-only columns ---------------------------------------------------------------------------
+
+
+def _is_writable(name: str) -> bool:
+    return name == TAGS_COLUMN or name.startswith((TAG_PREFIX, CUSTOM_PREFIX))
+
+
+def _read_only_edits(work: _Work) -> list[SkippedEdit]:
+    skipped: list[SkippedEdit] = []
+    ids = work.rows.ids
+    for name in work.edited_columns:
+        if _is_writable(name):
+            continue
+        edited = work.column("edited", name)
+        if edited is None:
+            continue
+        if name in work.baseline_columns:
+            baseline = work.column("baseline", name)
+            if baseline is None:
+                continue
+            changed = _differs(edited, baseline)
+            reason = (
+                "read-only column: only custom.*, tag.* and tags are written back; "
+                "edits here are never sent"
+            )
+        else:
+            changed = _not_null(edited)
+            reason = (
+                "new column that is not written back (only custom.<key>, tag.<name> and "
+                "tags are); name it custom.<key> to write it as a custom attribute"
+            )
+        if changed.any():
+            skipped.append(SkippedEdit(name, tuple(ids[changed].tolist()), reason))
+    return skipped
+
+
+def _not_null(values: ColumnValues) -> BoolArray:
+    if isinstance(values, np.ndarray):
+        return np.fromiter((not is_missing(v) for v in values), bool, len(values))
+    valid: BoolArray = values.is_valid().to_numpy(zero_copy_only=False)
+    return valid
+
+
+def _differs(edited: ColumnValues, baseline: ColumnValues) -> BoolArray:
+    """Rows where two columns hold different values (null equals null, NaN equals NaN)."""
+    if isinstance(edited, pa.Array) and isinstance(baseline, pa.Array):
+        if edited.equals(baseline):
+            return np.zeros(len(edited), dtype=bool)
+        nested = pa.types.is_nested(baseline.type) or pa.types.is_nested(edited.type)
+        if not nested:
+            try:
+                if edited.type != baseline.type:
+                    edited = edited.cast(baseline.type)
+                equal = pc.equal(edited, baseline)
+                if pa.types.is_floating(baseline.type):
+                    equal = pc.or_(equal, pc.and_(pc.is_nan(edited), pc.is_nan(baseline)))
+            except (pa.ArrowException, TypeError, ValueError):
+                pass  # types that cannot be compared by Arrow: compare the Python values
+            else:
+                both_null = pc.and_(edited.is_null(), baseline.is_null())
+                same = pc.or_(pc.fill_null(equal, False), both_null)
+                differs: BoolArray = ~same.to_numpy(zero_copy_only=False)
+                return differs
+    left = edited.to_pylist() if isinstance(edited, pa.Array) else edited.tolist()
+    right = baseline.to_pylist() if isinstance(baseline, pa.Array) else baseline.tolist()
+    return np.fromiter(
+        (not _same_value(a, b) for a, b in zip(left, right, strict=True)), bool, len(left)
+    )
+
+
+def _same_value(a: object, b: object) -> bool:
+    a_null, b_null = is_missing(a), is_missing(b)
+    if a_null or b_null:
+        return a_null and b_null
+    try:
+        return bool(np.array_equal(np.asarray(a, dtype=object), np.asarray(b, dtype=object)))
+    except (TypeError, ValueError):
+        return False
+
+
+# --- custom attributes ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """Changes of one attribute: matched-row positions, kind codes and old/new values."""
+
+    name: str  # tag name or custom key
+    type: CustomType | None  # None for tags
+    rows: IntArray
+    kinds: npt.NDArray[np.int8]
+    old: pa.Array | None = None
+    new: pa.Array | None = None
+
+
+def _custom_changes(
+    work: _Work, known_types: Mapping[str, CustomType], skipped: list[SkippedEdit]
+) -> list[_Chunk]:
+    names = {
+        n: None
+        for n in (*work.baseline_columns, *work.edited_columns)
+        if n.startswith(CUSTOM_PREFIX)
+    }
+    chunks = []
+    for column in sorted(names):
+        chunk = _custom_column_changes(work, column, known_types, skipped)
+        if chunk is not None:
+            chunks.append(chunk)
+    return chunks
+
+
+def _custom_column_changes(
+    work: _Work, column: str, known_types: Mapping[str, CustomType], skipped: list[SkippedEdit]
+) -> _Chunk | None:
+    key = column[len(CUSTOM_PREFIX) :]
+    ids, problems = work.rows.ids, work.problems
+    base_data = work.column("baseline", column)
+    base = None if base_data is None else coerce_custom(base_data, column, ids, problems)
+    # The key's type: as read_customers inferred it, else what the baseline column holds (a
+    # column without any value says nothing: the key is new for these customers).
+    known = known_types.get(key) or (base.type if base is not None else None)
+    edited_data = work.column("edited", column)
+    if edited_data is None:
+        if base is not None and base.type is not None:
+            had = base.values.is_valid().to_numpy(zero_copy_only=False)
+            skipped.append(
+                SkippedEdit(
+                    column,
+                    tuple(ids[had].tolist()),
+                    "column missing from the edited frame: nothing is removed "
+                    "(to remove the attribute, set its values to pd.NA)",
+                )
+            )
+        return None
+    edited = coerce_custom(edited_data, column, ids, problems)
+    if edited is None:
+        return None
+    if base is not None and base.type is not None and known is not None and base.type != known:
+        problems.add(
+            column,
+            f"custom_types says {known} but the baseline column holds {base.type} values",
+            "pass the custom_types that read_customers stored with this baseline",
+        )
+        return None
+    if known is not None and edited.type is not None and edited.type != known:
+        problems.add(
+            column,
+            f"the key {key!r} is {known} in the baseline but the column now holds "
+            f"{edited.type} values",
+            f"write {known} values, e.g. {CAST_FIX[known].format(col=column)}",
+        )
+        return None
+    type_ = known or edited.type
+    if type_ is None:
+        return None  # no values on either side
+    arrow_type = ARROW_TYPES[type_]
+    old = (
+        base.values.cast(arrow_type)
+        if base is not None and base.type is not None
+        else pa.nulls(len(ids), arrow_type)
+    )
+    new = edited.values.cast(arrow_type)
+    had = old.is_valid().to_numpy(zero_copy_only=False)
+    has = new.is_valid().to_numpy(zero_copy_only=False)
+    update = had & has & ~_equal(old, new, type_)
+    add, remove = ~had & has, had & ~has
+    rows = np.flatnonzero(add | update | remove)
+    if not len(rows):
+        return None
+    if not is_custom_key(key):
+        problems.add(
+            column,
+            f"the custom key {key!r} is not made of letters, digits and underscores only",
+            f"rename the column, e.g. to {CUSTOM_PREFIX}{re.sub(r'[^A-Za-z0-9_]', '_', key) or 'key'}",
+            ids[rows],
+        )
+        return None
+    kinds = np.where(
+        add[rows], _ADD_CUSTOM, np.where(update[rows], _UPDATE_CUSTOM, _REMOVE_CUSTOM)
+    ).astype(np.int8)
+    taken = pa.array(rows)
+    return _Chunk(key, type_, rows, kinds, old.take(taken), new.take(taken))
+
+
+def _equal(old: pa.Array, new: pa.Array, type_: CustomType) -> BoolArray:
+    """Element-wise equality where both hold values (int and timestamp compared as integers)."""
+    if type_ == "String":
+        equal: BoolArray = pc.fill_null(pc.equal(old, new), True).to_numpy(zero_copy_only=False)
+        return equal
+    if type_ == "Timestamp":
+        old, new = old.cast(pa.int64()), new.cast(pa.int64())
+    left = old.fill_null(0 if type_ != "Boolean" else False).to_numpy(zero_copy_only=False)
+    right = new.fill_null(0 if type_ != "Boolean" else False).to_numpy(zero_copy_only=False)
+    result: BoolArray = left == right
+    return result
+
+
+# --- tags ----------------------------------------------------------------------------------------
+
+
+def _tag_changes(work: _Work, skipped: list[SkippedEdit]) -> list[_Chunk]:
+    """AddTags/RemoveTags from the ``tags`` lists and the ``tag.*`` columns, reconciled."""
+    ids, problems = work.rows.ids, work.problems
+    n = len(ids)
+    base_lists = coerce_tag_lists(work.column("baseline", TAGS_COLUMN), TAGS_COLUMN, ids, problems)
+    edited_lists = coerce_tag_lists(work.column("edited", TAGS_COLUMN), TAGS_COLUMN, ids, problems)
+    base_cols = {c[len(TAG_PREFIX) :]: c for c in work.baseline_columns if c.startswith(TAG_PREFIX)}
+    edited_cols = {c[len(TAG_PREFIX) :]: c for c in work.edited_columns if c.startswith(TAG_PREFIX)}
+    universe: set[str] = set(base_cols) | set(edited_cols)
+    for lists in (base_lists, edited_lists):
+        if lists is not None:
+            universe.update(pc.unique(pc.list_flatten(lists)).to_pylist())
+    names = sorted(universe)
+    position = {name: i for i, name in enumerate(names)}
+
+    base = np.zeros((n, len(names)), dtype=bool)
+    if base_lists is not None:
+        _scatter(base, base_lists, names)
+    else:
+        for name, column in base_cols.items():
+            values = coerce_tag_flags(work.column("baseline", column), column, ids, True, problems)
+            if values is not None:
+                base[:, position[name]] = values
+    from_columns = base.copy()
+    present = np.zeros(len(names), dtype=bool)
+    for name, column in edited_cols.items():
+        values = coerce_tag_flags(
+            work.column("edited", column), column, ids, name not in base_cols, problems
+        )
+        if values is not None:
+            from_columns[:, position[name]] = values
+            present[position[name]] = True
+    final = from_columns
+    if edited_lists is not None:
+        from_lists = np.zeros_like(base)
+        _scatter(from_lists, edited_lists, names)
+        final = _reconcile(base, from_lists, from_columns, present, names, ids, problems)
+    else:
+        for name in names:
+            if not present[position[name]] and base[:, position[name]].any():
+                had = base[:, position[name]]
+                skipped.append(
+                    SkippedEdit(
+                        TAG_PREFIX + name,
+                        tuple(ids[had].tolist()),
+                        "tag column (and the tags column) missing from the edited frame: "
+                        "nothing is removed (to remove the tag, set the column to False)",
+                    )
+                )
+    return _tag_chunks(base, final, names, ids, problems)
+
+
+def _reconcile(
+    base: BoolArray,
+    from_lists: BoolArray,
+    from_columns: BoolArray,
+    present: BoolArray,
+    names: list[str],
+    ids: IntArray,
+    problems: Problems,
+) -> BoolArray:
+    """One tag state per customer from both edit paths; contradictions are problems.
+
+    A customer edited through only one path takes that path. Edited through both, the two must
+    agree on every tag that has a column.
+    """
+    by_list = (from_lists != base).any(axis=1)
+    by_column = ((from_columns != base) & present).any(axis=1)
+    both = by_list & by_column
+    if both.any():
+        disagree = (from_lists != from_columns) & present & both[:, None]
+        for t in np.flatnonzero(disagree.any(axis=0)).tolist():
+            column = TAG_PREFIX + names[t]
+            for in_list, rows in (
+                (True, disagree[:, t] & from_lists[:, t]),
+                (False, disagree[:, t] & ~from_lists[:, t]),
+            ):
+                if not rows.any():
+                    continue
+                says = (
+                    f"the tags list has {names[t]!r} but {column} is False"
+                    if in_list
+                    else f"{column} is True but the tags list lacks {names[t]!r}"
+                )
+                problems.add(
+                    f"{TAGS_COLUMN} / {column}",
+                    f"these customers were edited through both, and {says}",
+                    f"edit a customer's tags through one of the two, or make both agree "
+                    f"(set {column} to {in_list}, or fix the list)",
+                    ids[rows],
+                )
+    final: BoolArray = np.where(by_list[:, None], from_lists, from_columns)
+    return final
+
+
+def _tag_chunks(
+    base: BoolArray, final: BoolArray, names: list[str], ids: IntArray, problems: Problems
+) -> list[_Chunk]:
+    added, removed = final & ~base, base & ~final
+    chunks = []
+    for t in np.flatnonzero((added | removed).any(axis=0)).tolist():
+        name = names[t]
+        add_rows = np.flatnonzero(added[:, t])
+        if len(add_rows) and not (0 < len(name) <= MAX_STRING_LENGTH):
+            problems.add(
+                TAG_PREFIX + name,
+                f"tag names must have 1 to {MAX_STRING_LENGTH} characters, this one has {len(name)}",
+                "rename the tag (the column, or the entry in the tags lists)",
+                ids[add_rows],
+            )
+            continue
+        rows = np.flatnonzero(added[:, t] | removed[:, t])
+        kinds = np.where(added[rows, t], _ADD_TAGS, _REMOVE_TAGS).astype(np.int8)
+        chunks.append(_Chunk(name, None, rows, kinds))
+    return chunks
+
+
+def _scatter(matrix: BoolArray, lists: pa.Array, names: list[str]) -> None:
+    """Set ``matrix[row, tag]`` for each tag in each row's list (Arrow, no Python loop)."""
+    flat = pc.list_flatten(lists)
+    if not len(flat):
+        return
+    parents = pc.list_parent_indices(lists).to_numpy(zero_copy_only=False)
+    codes = pc.index_in(flat, value_set=pa.array(names, pa.string())).to_numpy(zero_copy_only=False)
+    matrix[parents, codes] = True
+
+
+# --- assembly ------------------------------------------------------------------------------------
+
+
+def _assemble(work: _Work, chunks: list[_Chunk]) -> _Changes:
+    """One columnar change table in operation order: by customer, kind, then attribute."""
+    rows = np.concatenate([c.rows for c in chunks]) if chunks else np.empty(0, np.int64)
+    kind = np.concatenate([c.kinds for c in chunks]) if chunks else np.empty(0, np.int8)
+    attr = (
+        np.concatenate([np.full(len(c.rows), a, dtype=np.int64) for a, c in enumerate(chunks)])
+        if chunks
+        else np.empty(0, np.int64)
+    )
+    vidx = (
+        np.concatenate([np.arange(len(c.rows), dtype=np.int64) for c in chunks])
+        if chunks
+        else np.empty(0, np.int64)
+    )
+    # Chunks come sorted by attribute name within tags and within custom, so the chunk number
+    # orders attributes by name within each kind.
+    order = np.lexsort((attr, kind, rows))
+    rows, kind, attr, vidx = rows[order], kind[order], attr[order], vidx[order]
+    # Keep only the customers that change (np.unique keeps baseline order: rows are positions).
+    touched, cust = np.unique(rows, return_inverse=True)
+    positions = pa.array(
+        touched if work.rows.baseline_pos is None else work.rows.baseline_pos[touched]
+    )
+    uuids = _string_column(work.baseline, "uuid", positions).fill_null("")
+    emails = _string_column(work.baseline, "email", positions)
+    return _Changes(
+        customer_ids=work.rows.ids[touched],
+        uuids=uuids,
+        emails=emails,
+        names=tuple(c.name for c in chunks),
+        types=tuple(c.type for c in chunks),
+        old=tuple(c.old if c.old is not None else [] for c in chunks),
+        new=tuple(c.new if c.new is not None else [] for c in chunks),
+        cust=cust.astype(np.int64),
+        kind=kind.astype(np.int8),
+        attr=attr,
+        vidx=vidx,
+    )
+
+
+def _string_column(frame: pd.DataFrame, name: str, positions: pa.Array) -> pa.Array:
+    if name not in frame.columns:
+        return pa.nulls(len(positions), pa.string())
+    values = frame[name]
+    try:
+        array = pa.array(values, from_pandas=True)
+    except (pa.ArrowException, TypeError, ValueError):
+        array = pa.array([v if isinstance(v, str) else None for v in values], pa.string())
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    return array.take(positions).cast(pa.string())
+
+
+def _email_groups(baseline: pd.DataFrame, changes: _Changes) -> dict[str, tuple[int, ...]]:
+    """Emails shared by 2+ baseline customers, one of whom changes: email -> all their ids.
+
+    Grouped case-insensitively, so a by-email request is never used where another spelling of
+    the address exists: its customer would lack the change (or carry another email).
+    """
+    if not len(changes) or "email" not in baseline.columns:
+        return {}
+    emails = _string_column(baseline, "email", pa.array(np.arange(len(baseline))))
+    normal = pc.utf8_lower(pc.utf8_trim_whitespace(emails))
+    normal = pc.if_else(pc.equal(normal, ""), pa.nulls(len(normal), pa.string()), normal)
+    counts = pc.value_counts(normal.drop_null())
+    shared = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
+    if not len(shared):
+        return {}
+    rows = np.flatnonzero(pc.is_in(normal, value_set=shared).fill_null(False).to_numpy(False))
+    ids = np.asarray(baseline.index, dtype=np.int64)
+    groups: dict[str, list[int]] = {}
+    spellings: dict[str, set[str]] = {}
+    exact = emails.to_pylist()
+    lowered = normal.to_pylist()
+    for row in rows.tolist():
+        groups.setdefault(lowered[row], []).append(int(ids[row]))
+        spellings.setdefault(lowered[row], set()).add(exact[row])
+    touched = set(changes.customer_ids.tolist())
+    return {
+        spelling: tuple(members)
+        for key, members in groups.items()
+        if touched.intersection(members)
+        for spelling in sorted(spellings[key])
+    }

@@ -1,0 +1,691 @@
+"""``Plan``: the write-back a diff produced, before anything is sent.
+
+A plan prints, renders HTML, flattens to a frame, round-trips through JSON, inverts and filters;
+``requests()`` says exactly what apply will send. Apply and the preview widget need no diff logic
+of their own.
+
+Internally a plan is columnar (``_Changes``: numpy codes per changed cell plus one value column
+per attribute) because a diff of 100k customers can hold 600k changed cells: counting, filtering
+and inverting stay vectorised, and operation objects are built only when asked for.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any, TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pyarrow as pa
+
+from cm_frames.errors import ValidationError
+from cm_frames.operations import (
+    KINDS,
+    AddCustom,
+    AddTags,
+    CustomType,
+    Operation,
+    RemoveCustom,
+    RemoveTags,
+    Request,
+    UpdateCustom,
+    by_email_merges,
+    format_timestamp,
+    group_requests,
+    operation_from_record,
+    timestamp_from_micros,
+)
+
+__all__ = ["IgnoredRows", "Plan", "PlanSummary", "SkippedEdit"]
+
+_FORMAT = "cm_frames.plan"
+_VERSION = 1
+_PREVIEW_ROWS = 20
+_ADD_TAGS, _REMOVE_TAGS, _ADD_CUSTOM, _UPDATE_CUSTOM, _REMOVE_CUSTOM = range(5)
+# Kind code -> the code of its inverse (AddTags <-> RemoveTags, AddCustom <-> RemoveCustom).
+_INVERSE_KIND = np.array([1, 0, 4, 3, 2], dtype=np.int8)
+
+IntArray: TypeAlias = npt.NDArray[np.int64]
+# One attribute's values in change order: an Arrow array (from a diff) or a list (from operations).
+ValueColumn: TypeAlias = pa.Array | list[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedEdit:
+    """Edits that will not be sent: ``column``, the customers edited there, and why."""
+
+    column: str
+    customer_ids: tuple[int, ...]
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class IgnoredRows:
+    """Rows added to or dropped from the frame: the API cannot create or delete customers."""
+
+    added: int = 0
+    dropped: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PlanSummary:
+    """Counts that describe a plan; ``str()`` gives a readable paragraph."""
+
+    operations: int
+    by_kind: Mapping[str, int] = field(hash=False)
+    customers: int
+    requests: int
+    rate_limit: float | None
+    estimated_seconds: float | None
+    skipped_columns: int
+    skipped_cells: int
+    ignored_added: int
+    ignored_dropped: int
+
+    def lines(self) -> list[str]:
+        """The summary as short lines (shared by ``__str__`` and the HTML view)."""
+        head = (
+            f"{self.operations:,} operation{_s(self.operations)} on {self.customers:,} "
+            f"customer{_s(self.customers)} → {self.requests:,} request{_s(self.requests)}"
+        )
+        if self.estimated_seconds is not None:
+            head += (
+                f" (about {_duration(self.estimated_seconds)} at {self.rate_limit:g} requests/s)"
+            )
+        out = [head]
+        if self.operations:
+            out.append(" · ".join(f"{kind} {n:,}" for kind, n in self.by_kind.items() if n))
+        if self.skipped_columns:
+            out.append(
+                f"skipped (read-only or missing, never sent): {self.skipped_cells:,} edit"
+                f"{_s(self.skipped_cells)} in {self.skipped_columns} column{_s(self.skipped_columns)}"
+            )
+        if self.ignored_added or self.ignored_dropped:
+            out.append(
+                f"ignored rows: {self.ignored_added:,} added, {self.ignored_dropped:,} dropped "
+                "(the API cannot create or delete customers)"
+            )
+        return out
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+
+def _s(n: int) -> str:
+    return "" if n == 1 else "s"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.1f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+# --- the columnar store ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Changes:
+    """Changed cells, columnar, in operation order.
+
+    Per customer: ``customer_ids``, ``uuids``, ``emails``. Per attribute: ``names`` (tag name or
+    custom key), ``types`` (None for tags) and ``old``/``new`` value columns. Per change: ``cust``
+    and ``attr`` (positions into those), ``kind`` (index into ``KINDS``), ``vidx`` (position in
+    the attribute's value columns; unused for tags).
+    """
+
+    customer_ids: IntArray
+    uuids: pa.Array | list[str]
+    emails: pa.Array | list[str | None]
+    names: tuple[str, ...]
+    types: tuple[CustomType | None, ...]
+    old: tuple[ValueColumn, ...]
+    new: tuple[ValueColumn, ...]
+    cust: IntArray
+    kind: npt.NDArray[np.int8]
+    attr: IntArray
+    vidx: IntArray
+
+    def __len__(self) -> int:
+        return len(self.kind)
+
+    def attribute(self, a: int) -> str:
+        return ("tag." if self.types[a] is None else "custom.") + self.names[a]
+
+    def subset(self, mask: npt.NDArray[np.bool_]) -> _Changes:
+        return _replace(
+            self,
+            cust=self.cust[mask],
+            kind=self.kind[mask],
+            attr=self.attr[mask],
+            vidx=self.vidx[mask],
+        )
+
+    def inverted(self) -> _Changes:
+        # Same cells, inverse kinds, old and new swapped: an AddCustom's value becomes the
+        # RemoveCustom's old value, an UpdateCustom's new becomes the old to check against.
+        return _replace(self, kind=_INVERSE_KIND[self.kind], old=self.new, new=self.old)
+
+    def materialise(self, indices: IntArray | None = None) -> list[Operation]:
+        """Operation objects for all changes, or for those at ``indices``, in order."""
+        cust, kind, attr, vidx = self.cust, self.kind, self.attr, self.vidx
+        if indices is not None:
+            cust, kind, attr, vidx = cust[indices], kind[indices], attr[indices], vidx[indices]
+        olds: list[Any] = [None] * len(kind)
+        news: list[Any] = [None] * len(kind)
+        for a in np.unique(attr).tolist():
+            type_ = self.types[a]
+            if type_ is None:
+                continue
+            positions = np.flatnonzero(attr == a)
+            wanted = vidx[positions]
+            for target, column in ((olds, self.old[a]), (news, self.new[a])):
+                for p, value in zip(
+                    positions.tolist(), _take_values(column, wanted, type_), strict=True
+                ):
+                    target[p] = value
+        ids = self.customer_ids.tolist()
+        uuids = _as_list(self.uuids)
+        emails = _as_list(self.emails)
+        names, types = self.names, self.types
+        ops: list[Operation] = []
+        append = ops.append
+        for i, (c, k, a) in enumerate(
+            zip(cust.tolist(), kind.tolist(), attr.tolist(), strict=True)
+        ):
+            who = (ids[c], uuids[c], emails[c])
+            if k == _ADD_TAGS:
+                append(AddTags(*who, names[a]))
+            elif k == _REMOVE_TAGS:
+                append(RemoveTags(*who, names[a]))
+            elif k == _ADD_CUSTOM:
+                append(AddCustom(*who, names[a], types[a], news[i]))
+            elif k == _UPDATE_CUSTOM:
+                append(UpdateCustom(*who, names[a], types[a], olds[i], news[i]))
+            else:
+                append(RemoveCustom(*who, names[a], types[a], olds[i]))
+        return ops
+
+    @classmethod
+    def from_operations(cls, operations: Sequence[Operation]) -> _Changes:
+        customers: dict[int, int] = {}
+        ids: list[int] = []
+        uuids: list[str] = []
+        emails: list[str | None] = []
+        attributes: dict[tuple[str, CustomType | None], int] = {}
+        names: list[str] = []
+        types: list[CustomType | None] = []
+        olds: list[list[Any]] = []
+        news: list[list[Any]] = []
+        n = len(operations)
+        cust = np.empty(n, dtype=np.int64)
+        kind = np.empty(n, dtype=np.int8)
+        attr = np.empty(n, dtype=np.int64)
+        vidx = np.zeros(n, dtype=np.int64)
+        for i, op in enumerate(operations):
+            if not isinstance(op, Operation) or type(op) is Operation:
+                raise ValidationError(
+                    f"operations[{i}]: expected AddTags, RemoveTags, AddCustom, UpdateCustom "
+                    f"or RemoveCustom, got {type(op).__name__}"
+                )
+            c = customers.get(op.customer_id)
+            if c is None:
+                c = customers[op.customer_id] = len(ids)
+                ids.append(op.customer_id)
+                uuids.append(op.uuid)
+                emails.append(op.email)
+            elif (uuids[c], emails[c]) != (op.uuid, op.email):
+                raise ValidationError(
+                    f"operations[{i}]: customer {op.customer_id} appears with uuid/email "
+                    f"{op.uuid!r}/{op.email!r} but earlier with {uuids[c]!r}/{emails[c]!r}; "
+                    "one customer must have one uuid and email throughout a plan"
+                )
+            type_: CustomType | None = None
+            old: Any = None
+            new: Any = None
+            if isinstance(op, AddCustom):
+                type_, new = op.type, op.value
+            elif isinstance(op, UpdateCustom):
+                type_, old, new = op.type, op.old, op.new
+            elif isinstance(op, RemoveCustom):
+                type_, old = op.type, op.old
+            name = op._name()
+            a = attributes.get((name, type_))
+            if a is None:
+                a = attributes[(name, type_)] = len(names)
+                names.append(name)
+                types.append(type_)
+                olds.append([])
+                news.append([])
+            if type_ is not None:
+                vidx[i] = len(olds[a])
+                olds[a].append(old)
+                news[a].append(new)
+            cust[i], kind[i], attr[i] = c, KINDS.index(op.kind), a
+        return cls(
+            customer_ids=np.array(ids, dtype=np.int64),
+            uuids=uuids,
+            emails=emails,
+            names=tuple(names),
+            types=tuple(types),
+            old=tuple(olds),
+            new=tuple(news),
+            cust=cust,
+            kind=kind,
+            attr=attr,
+            vidx=vidx,
+        )
+
+
+def _replace(changes: _Changes, **fields: Any) -> _Changes:
+    current = {name: getattr(changes, name) for name in _Changes.__dataclass_fields__}
+    return _Changes(**{**current, **fields})
+
+
+def _as_list(values: pa.Array | list[Any]) -> list[Any]:
+    return values.to_pylist() if isinstance(values, pa.Array) else values
+
+
+def _take_values(column: ValueColumn, wanted: IntArray, type_: CustomType) -> list[Any]:
+    """Python values of ``column`` at ``wanted``: ints, bools, strs, UTC datetimes, or None."""
+    if not isinstance(column, pa.Array):
+        return [column[v] for v in wanted.tolist()]
+    taken = column.take(pa.array(wanted))
+    if type_ != "Timestamp":
+        return taken.to_pylist()  # type: ignore[no-any-return]
+    # Via integer microseconds: exact, and always datetime.timezone.utc as the tzinfo.
+    micros = taken.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_pylist()
+    return [None if m is None else timestamp_from_micros(m) for m in micros]
+
+
+# --- the plan --------------------------------------------------------------------------------
+
+
+class Plan:
+    """What a write-back will change, operation by operation; nothing is sent by a Plan.
+
+    Build one with ``diff(edited, baseline)`` (or from operations). ``requests()`` is what apply
+    sends; ``inverse()`` undoes the plan; ``to_json()``/``from_json()`` keep it on disk.
+    """
+
+    __slots__ = ("_changes", "_email_groups", "_ignored_rows", "_ops", "_skipped", "_source")
+
+    def __init__(
+        self,
+        operations: Iterable[Operation] = (),
+        *,
+        skipped: Iterable[SkippedEdit] = (),
+        ignored_rows: IgnoredRows = IgnoredRows(),
+        source: Mapping[str, Any] | None = None,
+        email_groups: Mapping[str, Sequence[int]] | None = None,
+    ) -> None:
+        ops = tuple(operations)
+        self._init(_Changes.from_operations(ops), ops, skipped, ignored_rows, source, email_groups)
+
+    def _init(
+        self,
+        changes: _Changes,
+        ops: tuple[Operation, ...] | None,
+        skipped: Iterable[SkippedEdit],
+        ignored_rows: IgnoredRows,
+        source: Mapping[str, Any] | None,
+        email_groups: Mapping[str, Sequence[int]] | None,
+    ) -> None:
+        self._changes = changes
+        self._ops = ops
+        self._skipped = tuple(skipped)
+        self._ignored_rows = ignored_rows
+        self._source = _json_safe_source(source)
+        self._email_groups = {
+            str(email): tuple(int(i) for i in ids) for email, ids in (email_groups or {}).items()
+        }
+
+    @classmethod
+    def _from_changes(
+        cls,
+        changes: _Changes,
+        *,
+        skipped: Iterable[SkippedEdit] = (),
+        ignored_rows: IgnoredRows = IgnoredRows(),
+        source: Mapping[str, Any] | None = None,
+        email_groups: Mapping[str, Sequence[int]] | None = None,
+    ) -> Plan:
+        plan = cls.__new__(cls)
+        plan._init(changes, None, skipped, ignored_rows, source, email_groups)
+        return plan
+
+    def _derive(self, changes: _Changes) -> Plan:
+        """Another set of changes with this plan's skipped edits, ignored rows and provenance."""
+        return self._from_changes(
+            changes,
+            skipped=self._skipped,
+            ignored_rows=self._ignored_rows,
+            source=self._source,
+            email_groups=self._email_groups,
+        )
+
+    # -- contents --
+
+    @property
+    def operations(self) -> tuple[Operation, ...]:
+        """Every operation, in order: by customer (baseline order), kind, then attribute."""
+        if self._ops is None:
+            self._ops = tuple(self._changes.materialise())
+        return self._ops
+
+    @property
+    def skipped(self) -> tuple[SkippedEdit, ...]:
+        """Edits that will never be sent (read-only columns, columns missing from the frame)."""
+        return self._skipped
+
+    @property
+    def ignored_rows(self) -> IgnoredRows:
+        """How many rows were added to or dropped from the frame (never operations)."""
+        return self._ignored_rows
+
+    @property
+    def source(self) -> Mapping[str, Any]:
+        """JSON-safe provenance of the baseline (base URL, account hash, snapshot id)."""
+        return self._source
+
+    @property
+    def email_groups(self) -> Mapping[str, tuple[int, ...]]:
+        """Emails shared by 2+ customers of the baseline, with all of their ids (for by-email)."""
+        return MappingProxyType(self._email_groups)
+
+    def __len__(self) -> int:
+        return len(self._changes)
+
+    def is_empty(self) -> bool:
+        """True when there is nothing to send."""
+        return len(self._changes) == 0
+
+    def __iter__(self) -> Iterator[Operation]:
+        return iter(self.operations)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Plan):
+            return NotImplemented
+        return (
+            len(self) == len(other)
+            and self._skipped == other._skipped
+            and self.ignored_rows == other.ignored_rows
+            and self._source == other._source
+            and self._email_groups == other._email_groups
+            and self.operations == other.operations
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    # -- what apply sends --
+
+    def requests(self, *, by_email: bool = True) -> list[Request]:
+        """The HTTP requests apply will send, in order (``by_email=False``: never by email)."""
+        return group_requests(self.operations, self._email_groups, by_email=by_email)
+
+    def _merges(self) -> dict[tuple[str, str], tuple[int, ...]]:
+        if not self._email_groups or self.is_empty():
+            return {}
+        changes = self._changes
+        members = np.array([i for ids in self._email_groups.values() for i in ids], np.int64)
+        involved = np.flatnonzero(np.isin(changes.customer_ids[changes.cust], members))
+        ops_by_customer: dict[int, list[Operation]] = {}
+        for op in changes.materialise(involved):
+            ops_by_customer.setdefault(op.customer_id, []).append(op)
+        return by_email_merges(ops_by_customer, self._email_groups)
+
+    def summary(self, rate_limit: float | None = 40) -> PlanSummary:
+        """Counts per kind, customers, requests and the time they take at ``rate_limit``/s."""
+        changes = self._changes
+        counts = np.bincount(changes.kind, minlength=len(KINDS)).tolist()
+        pairs = np.unique(changes.cust * len(KINDS) + changes.kind).size
+        requests = pairs - sum(len(ids) - 1 for ids in self._merges().values())
+        seconds = requests / rate_limit if rate_limit else None
+        return PlanSummary(
+            operations=len(changes),
+            by_kind=dict(zip(KINDS, counts, strict=True)),
+            customers=np.unique(changes.cust).size,
+            requests=requests,
+            rate_limit=rate_limit if rate_limit else None,
+            estimated_seconds=seconds,
+            skipped_columns=len(self._skipped),
+            skipped_cells=sum(len(s.customer_ids) for s in self._skipped),
+            ignored_added=self.ignored_rows.added,
+            ignored_dropped=self.ignored_rows.dropped,
+        )
+
+    # -- derived plans --
+
+    def inverse(self) -> Plan:
+        """The plan that restores the baseline values exactly (its "old" values are the edits)."""
+        return self._derive(self._changes.inverted())
+
+    def filter(
+        self,
+        exclude_attributes: Iterable[str] = (),
+        kinds: Iterable[str | type[Operation]] | None = None,
+    ) -> Plan:
+        """A plan without the given attribute columns, keeping only ``kinds`` (None: all)."""
+        if isinstance(exclude_attributes, str):
+            exclude_attributes = (exclude_attributes,)
+        excluded = set(exclude_attributes)
+        changes = self._changes
+        keep_attr = np.array(
+            [changes.attribute(a) not in excluded for a in range(len(changes.names))], dtype=bool
+        )
+        mask = keep_attr[changes.attr] if len(keep_attr) else np.ones(len(changes), dtype=bool)
+        if kinds is not None:
+            codes = [_kind_code(k) for k in ([kinds] if isinstance(kinds, str | type) else kinds)]
+            mask &= np.isin(changes.kind, np.array(codes, dtype=np.int8))
+        return self._derive(changes.subset(mask))
+
+    # -- views --
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per changed cell: id, email, kind, attribute, type, old, new (Arrow-backed)."""
+        return _operations_frame(self.operations)
+
+    def _head(self, n: int = _PREVIEW_ROWS) -> pd.DataFrame:
+        if self._ops is not None:
+            return _operations_frame(self._ops[:n])
+        indices = np.arange(min(n, len(self)), dtype=np.int64)
+        return _operations_frame(self._changes.materialise(indices))
+
+    def __repr__(self) -> str:
+        summary = self.summary()
+        lines = ["<cm_frames.Plan>", *(f"  {line}" for line in summary.lines())]
+        if len(self):
+            lines.append(self._head().to_string(index=False, max_colwidth=40))
+            if len(self) > _PREVIEW_ROWS:
+                lines.append(f"… and {len(self) - _PREVIEW_ROWS:,} more (plan.to_frame())")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        summary = self.summary()
+        parts = ['<div class="cm-frames-plan">', "<strong>cm_frames.Plan</strong>", "<ul>"]
+        parts += [f"<li>{html.escape(line)}</li>" for line in summary.lines()]
+        parts.append("</ul>")
+        if self._skipped:
+            parts.append("<details><summary>skipped edits</summary><ul>")
+            for skip in self._skipped:
+                parts.append(
+                    f"<li><code>{html.escape(skip.column)}</code>: "
+                    f"{html.escape(_id_list(skip.customer_ids))}: {html.escape(skip.reason)}</li>"
+                )
+            parts.append("</ul></details>")
+        if len(self):
+            parts.append(_html_table(self._head()))
+            if len(self) > _PREVIEW_ROWS:
+                parts.append(f"<p>… and {len(self) - _PREVIEW_ROWS:,} more operations</p>")
+        parts.append("</div>")
+        return "\n".join(parts)
+
+    # -- JSON --
+
+    def to_json(self) -> str:
+        """The whole plan as JSON: values typed (ints exact, timestamps ISO 8601 with Z)."""
+        document = {
+            "format": _FORMAT,
+            "version": _VERSION,
+            "source": dict(self._source),
+            "ignored_rows": {
+                "added": self.ignored_rows.added,
+                "dropped": self.ignored_rows.dropped,
+            },
+            "email_groups": {email: list(ids) for email, ids in self._email_groups.items()},
+            "skipped": [
+                {"column": s.column, "customer_ids": list(s.customer_ids), "reason": s.reason}
+                for s in self._skipped
+            ],
+            "operations": [op.to_record() for op in self.operations],
+        }
+        return json.dumps(document, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Plan:
+        """The plan ``to_json()`` wrote; anything else is a ValidationError saying what is wrong."""
+        try:
+            document = json.loads(text)
+        except ValueError as exc:
+            raise ValidationError(f"plan JSON does not parse: {exc}") from exc
+        if not isinstance(document, dict) or document.get("format") != _FORMAT:
+            raise ValidationError(
+                f"not a cm_frames plan: expected an object with format {_FORMAT!r}"
+            )
+        if document.get("version") != _VERSION:
+            raise ValidationError(
+                f"plan format version {document.get('version')!r} is not supported "
+                f"(this cm_frames reads version {_VERSION})"
+            )
+        operations = document.get("operations", [])
+        if not isinstance(operations, list):
+            raise ValidationError("plan JSON: 'operations' must be a list")
+        ops = [
+            operation_from_record(record, where=f"operations[{i}]")
+            for i, record in enumerate(operations)
+        ]
+        return cls(
+            ops,
+            skipped=_skipped_from_json(document.get("skipped", [])),
+            ignored_rows=_ignored_from_json(document.get("ignored_rows", {})),
+            source=document.get("source"),
+            email_groups=_email_groups_from_json(document.get("email_groups", {})),
+        )
+
+
+def _kind_code(kind: str | type[Operation]) -> int:
+    name = kind.__name__ if isinstance(kind, type) else kind
+    if name not in KINDS:
+        raise ValidationError(
+            f"unknown operation kind {name!r}; expected one of {', '.join(KINDS)}"
+        )
+    return KINDS.index(name)
+
+
+def _json_safe_source(source: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    # A deep, JSON-normalised copy: what to_json writes is exactly what from_json gives back.
+    try:
+        copied = json.loads(json.dumps(dict(source or {}), allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(
+            f"source must be JSON-safe provenance (strings, numbers, lists, dicts): {exc}"
+        ) from exc
+    return MappingProxyType(copied)
+
+
+def _skipped_from_json(raw: Any) -> list[SkippedEdit]:
+    if not isinstance(raw, list):
+        raise ValidationError("plan JSON: 'skipped' must be a list")
+    out = []
+    for i, item in enumerate(raw):
+        ok = (
+            isinstance(item, dict)
+            and isinstance(item.get("column"), str)
+            and isinstance(item.get("reason"), str)
+            and isinstance(item.get("customer_ids"), list)
+            and all(_is_int(v) for v in item["customer_ids"])
+        )
+        if not ok:
+            raise ValidationError(
+                f"plan JSON: skipped[{i}] must have a string column and reason, and integer customer_ids"
+            )
+        out.append(SkippedEdit(item["column"], tuple(item["customer_ids"]), item["reason"]))
+    return out
+
+
+def _ignored_from_json(raw: Any) -> IgnoredRows:
+    if not (isinstance(raw, dict) and all(_is_int(raw.get(k, 0)) for k in ("added", "dropped"))):
+        raise ValidationError("plan JSON: 'ignored_rows' must hold integer added and dropped")
+    return IgnoredRows(raw.get("added", 0), raw.get("dropped", 0))
+
+
+def _email_groups_from_json(raw: Any) -> dict[str, list[int]]:
+    ok = isinstance(raw, dict) and all(
+        isinstance(ids, list) and all(_is_int(i) for i in ids) for ids in raw.values()
+    )
+    if not ok:
+        raise ValidationError("plan JSON: 'email_groups' must map emails to lists of customer ids")
+    return dict(raw)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _display(op: Operation) -> tuple[str | None, str | None, str | None]:
+    """(type, old, new) of an operation as display strings."""
+    if isinstance(op, AddTags):
+        return None, "False", "True"
+    if isinstance(op, RemoveTags):
+        return None, "True", "False"
+    if isinstance(op, AddCustom):
+        return op.type, None, _display_value(op.value)
+    if isinstance(op, UpdateCustom):
+        return op.type, _display_value(op.old), _display_value(op.new)
+    if isinstance(op, RemoveCustom):
+        return op.type, _display_value(op.old), None
+    raise TypeError(f"not an operation: {op!r}")
+
+
+def _display_value(value: Any) -> str:
+    return format_timestamp(value) if isinstance(value, datetime) else str(value)
+
+
+def _operations_frame(operations: Sequence[Operation]) -> pd.DataFrame:
+    shown = [_display(op) for op in operations]
+    table = pa.table(
+        {
+            "id": pa.array([op.customer_id for op in operations], pa.int64()),
+            "email": pa.array([op.email for op in operations], pa.string()),
+            "kind": pa.array([op.kind for op in operations], pa.string()),
+            "attribute": pa.array([op.attribute for op in operations], pa.string()),
+            "type": pa.array([s[0] for s in shown], pa.string()),
+            "old": pa.array([s[1] for s in shown], pa.string()),
+            "new": pa.array([s[2] for s in shown], pa.string()),
+        }
+    )
+    frame: pd.DataFrame = table.to_pandas(types_mapper=pd.ArrowDtype)
+    return frame
+
+
+def _id_list(ids: Sequence[int], limit: int = 10) -> str:
+    shown = ", ".join(str(i) for i in ids[:limit])
+    more = f" and {len(ids) - limit:,} more" if len(ids) > limit else ""
+    return f"customer{_s(len(ids))} {shown}{more}"
+
+
+def _html_table(frame: pd.DataFrame) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    rows = []
+    for values in frame.itertuples(index=False):
+        cells = "".join(f"<td>{'' if pd.isna(v) else html.escape(str(v))}</td>" for v in values)
+        rows.append(f"<tr>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
