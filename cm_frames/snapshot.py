@@ -1,0 +1,158 @@
+"""Baseline snapshots: the frame as loaded, kept as Arrow IPC in the account's cache directory.
+
+A snapshot serves twice: a warm reload maps it from disk instead of fetching every page
+again, and write-back diffs an edited frame against it. Snapshots are immutable files named
+by id; ``latest.json`` points at the newest complete full-account load. A write through any
+client of the account touches ``writes.marker`` (see ``client.py``), and a snapshot older
+than that marker is never served as "latest" again, whichever process wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pyarrow as pa
+import pyarrow.ipc as ipc
+
+from cm_frames._cache import WRITE_MARKER
+
+__all__ = [
+    "WRITE_MARKER",
+    "Snapshot",
+    "SnapshotStore",
+    "new_snapshot_id",
+]
+
+_LATEST = "latest.json"
+_SUFFIX = ".arrow"
+_METADATA_KEY = b"cm_frames"
+# Recently used snapshots stay in memory: a frame built from one shares its Arrow buffers,
+# so keeping the table costs nothing extra while the frame lives, and plan() needs no reload.
+_MEMORY_SLOTS = 4
+
+
+def new_snapshot_id(now: datetime | None = None) -> str:
+    """A sortable, unique id: UTC time to the microsecond plus random bits."""
+    now = now or datetime.now(UTC)
+    return f"{now:%Y%m%dT%H%M%S%fZ}-{secrets.token_hex(3)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """One stored load: its id, the Arrow table and the JSON-safe metadata saved with it."""
+
+    snapshot_id: str
+    table: pa.Table
+    metadata: dict[str, Any]
+
+
+class SnapshotStore:
+    """Snapshots of one account, in ``directory`` (created 0700; files written 0600)."""
+
+    _memory: ClassVar[OrderedDict[tuple[str, str], Snapshot]] = OrderedDict()
+    _memory_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, directory: Path | str) -> None:
+        self.directory = Path(directory)
+
+    def save(self, table: pa.Table, metadata: dict[str, Any], *, latest: bool) -> Snapshot:
+        """Write a new snapshot atomically; with ``latest`` it becomes the one warm reads serve."""
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        snapshot_id = new_snapshot_id()
+        metadata = {**metadata, "snapshot_id": snapshot_id}
+        schema = table.schema.with_metadata({_METADATA_KEY: json.dumps(metadata).encode()})
+        table = table.replace_schema_metadata(schema.metadata)
+        final = self.directory / f"{snapshot_id}{_SUFFIX}"
+        temp = final.with_suffix(".tmp")
+        _create_private(temp)
+        with pa.OSFile(str(temp), "wb") as sink, ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+        os.replace(temp, final)
+        snapshot = Snapshot(snapshot_id, table, metadata)
+        self._remember(snapshot)
+        if latest:
+            pointer = {"snapshot_id": snapshot_id, "created_ns": time.time_ns()}
+            _write_private_text(self.directory / _LATEST, json.dumps(pointer))
+        return snapshot
+
+    def load(self, snapshot_id: str) -> Snapshot:
+        """The snapshot with that id; ``FileNotFoundError`` when it was cleared."""
+        key = (str(self.directory), snapshot_id)
+        with self._memory_lock:
+            cached = self._memory.get(key)
+            if cached is not None:
+                self._memory.move_to_end(key)
+                return cached
+        path = self.directory / f"{snapshot_id}{_SUFFIX}"
+        if not path.is_file():
+            raise FileNotFoundError(path)
+        # Memory-mapped: a warm reload of 100k customers reads only the pages it touches.
+        with pa.memory_map(str(path)) as source:
+            table = ipc.open_file(source).read_all()
+        raw = (table.schema.metadata or {}).get(_METADATA_KEY, b"{}")
+        snapshot = Snapshot(snapshot_id, table, json.loads(raw))
+        self._remember(snapshot)
+        return snapshot
+
+    def latest(self, *, max_age_s: float | None) -> Snapshot | None:
+        """The newest full load if it is younger than ``max_age_s`` and no write came after it."""
+        try:
+            pointer = json.loads((self.directory / _LATEST).read_text())
+            created_ns = int(pointer["created_ns"])
+            snapshot_id = str(pointer["snapshot_id"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        if max_age_s is not None and time.time_ns() - created_ns > max_age_s * 1e9:
+            return None
+        try:
+            if (self.directory / WRITE_MARKER).stat().st_mtime_ns >= created_ns:
+                return None
+        except FileNotFoundError:
+            pass
+        try:
+            return self.load(snapshot_id)
+        except (FileNotFoundError, pa.ArrowInvalid):
+            return None
+
+    def forget_latest(self) -> None:
+        """Stop serving the latest snapshot (its file stays: frames may still diff against it)."""
+        (self.directory / _LATEST).unlink(missing_ok=True)
+
+    def _remember(self, snapshot: Snapshot) -> None:
+        key = (str(self.directory), snapshot.snapshot_id)
+        with self._memory_lock:
+            self._memory[key] = snapshot
+            self._memory.move_to_end(key)
+            while len(self._memory) > _MEMORY_SLOTS:
+                self._memory.popitem(last=False)
+
+    @classmethod
+    def forget_memory(cls) -> None:
+        """Drop the in-memory copies (tests use it to prove a load comes from disk)."""
+        with cls._memory_lock:
+            cls._memory.clear()
+
+
+def _create_private(path: Path) -> None:
+    """Create (or truncate) ``path`` as 0600 before anything is written to it.
+
+    Opening an existing file keeps its mode, so the writer that follows never exposes the
+    data to other users, not even briefly.
+    """
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+
+
+def _write_private_text(path: Path, text: str) -> None:
+    temp = path.with_suffix(".tmp")
+    _create_private(temp)
+    temp.write_text(text, encoding="utf-8")
+    os.replace(temp, path)

@@ -1,0 +1,94 @@
+"""Snapshots: atomic private files, the "latest" pointer, expiry and the write marker."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from cm_frames._cache import touch_write_marker
+from cm_frames.snapshot import SnapshotStore, new_snapshot_id
+
+
+@pytest.fixture
+def table() -> pa.Table:
+    return pa.table({"id": pa.array([3, 1, 2], pa.int64()), "email": ["c@x", "a@x", None]})
+
+
+@pytest.fixture(autouse=True)
+def _no_memory() -> None:
+    SnapshotStore.forget_memory()
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_save_then_load_from_disk_is_identical(tmp_path: Path, table: pa.Table) -> None:
+    store = SnapshotStore(tmp_path / "snaps")
+    saved = store.save(table, {"custom_types": {"CAC": "Integer"}}, latest=True)
+    SnapshotStore.forget_memory()
+    loaded = store.load(saved.snapshot_id)
+    assert loaded.table.equals(table)
+    assert loaded.metadata == {"custom_types": {"CAC": "Integer"}, "snapshot_id": saved.snapshot_id}
+
+
+def test_files_are_private(tmp_path: Path, table: pa.Table) -> None:
+    store = SnapshotStore(tmp_path / "snaps")
+    saved = store.save(table, {}, latest=True)
+    assert _mode(store.directory) == 0o700
+    assert _mode(store.directory / f"{saved.snapshot_id}.arrow") == 0o600
+    assert _mode(store.directory / "latest.json") == 0o600
+    assert not list(store.directory.glob("*.tmp"))
+
+
+def test_latest_is_the_newest_full_load_only(tmp_path: Path, table: pa.Table) -> None:
+    store = SnapshotStore(tmp_path)
+    assert store.latest(max_age_s=None) is None
+    first = store.save(table, {}, latest=True)
+    store.save(table.slice(0, 1), {"email": "a@x"}, latest=False)
+    found = store.latest(max_age_s=None)
+    assert found is not None
+    assert found.snapshot_id == first.snapshot_id
+    second = store.save(table, {}, latest=True)
+    found = store.latest(max_age_s=3600)
+    assert found is not None
+    assert found.snapshot_id == second.snapshot_id
+
+
+def test_latest_expires(tmp_path: Path, table: pa.Table) -> None:
+    store = SnapshotStore(tmp_path)
+    store.save(table, {}, latest=True)
+    assert store.latest(max_age_s=0) is None
+    assert store.latest(max_age_s=3600) is not None
+
+
+def test_a_write_after_the_snapshot_retires_it(tmp_path: Path, table: pa.Table) -> None:
+    store = SnapshotStore(tmp_path)
+    saved = store.save(table, {}, latest=True)
+    touch_write_marker(tmp_path)
+    assert store.latest(max_age_s=None) is None
+    # The file stays: an edited frame can still be diffed against it.
+    assert store.load(saved.snapshot_id).table.equals(table)
+    assert _mode(tmp_path / "writes.marker") == 0o600
+    again = store.save(table, {}, latest=True)
+    found = store.latest(max_age_s=None)
+    assert found is not None
+    assert found.snapshot_id == again.snapshot_id
+
+
+def test_forget_latest_and_missing_snapshot(tmp_path: Path, table: pa.Table) -> None:
+    store = SnapshotStore(tmp_path)
+    store.save(table, {}, latest=True)
+    store.forget_latest()
+    assert store.latest(max_age_s=None) is None
+    with pytest.raises(FileNotFoundError):
+        store.load(new_snapshot_id())
+
+
+def test_snapshot_ids_sort_by_time_and_are_unique() -> None:
+    ids = [new_snapshot_id() for _ in range(50)]
+    assert len(set(ids)) == 50
+    assert [i.split("-")[0] for i in ids] == sorted(i.split("-")[0] for i in ids)
