@@ -1,0 +1,227 @@
+"""``Emulator``: the local Enrichment API as an object you start, configure and stop.
+
+    with Emulator(customers=1000, seed=0) as emu:
+        requests.get(emu.url + "customers", auth=(emu.token, emu.secret))
+
+It owns the state (SQLite, in memory or in a file), the fault injector, the request log
+and a server thread. Nothing here imports the client side of cm_frames except
+``client()``, lazily: the two meet only over HTTP.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Mapping, Sequence
+from os import PathLike
+from typing import TYPE_CHECKING, Any
+
+from cm_frames.emulator.faults import FaultInjector, FaultSettings
+from cm_frames.emulator.server import EmulatorHTTPServer, RequestLog
+from cm_frames.emulator.state import AccountSpec, State
+
+if TYPE_CHECKING:
+    from cm_frames.client import Client
+
+__all__ = ["DEFAULT_TOKEN", "Emulator"]
+
+DEFAULT_TOKEN = "emulator-token"
+
+SeedCustomers = int | Sequence[Mapping[str, Any]]
+
+
+def _spec(customers: SeedCustomers, seed: int, id_start: int) -> AccountSpec:
+    if isinstance(customers, bool) or not isinstance(customers, int | Sequence):
+        raise TypeError(
+            f"customers: expected a count or a list of customer objects, got {customers!r}"
+        )
+    if isinstance(customers, int):
+        if customers < 0:
+            raise ValueError(f"customers: must be >= 0, got {customers}")
+        return AccountSpec(customers, seed, id_start)
+    return AccountSpec(tuple(customers))
+
+
+class Emulator:
+    """A local ChartMogul Enrichment API over real HTTP, with seeded data.
+
+    ``customers`` is a count of generated customers (deterministic from ``seed``) or an
+    explicit list of customer objects in wire format. ``db`` keeps the state in that
+    SQLite file: a file that already holds data is used as it is, so writes survive a
+    restart (and, with ``secret=None``, the stored secret is adopted). ``port=0`` picks a
+    free port. The constructor does not start the server: ``start()`` or ``with`` does.
+    """
+
+    def __init__(
+        self,
+        customers: SeedCustomers = 1000,
+        seed: int = 0,
+        db: str | PathLike[str] | None = None,
+        token: str | None = None,
+        secret: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self._spec = _spec(customers, seed, id_start=1)
+        self.seed = seed
+        self.db = None if db is None else str(db)
+        self.token = token or DEFAULT_TOKEN
+        self._secret_given = secret is not None
+        self.secret = secret if secret is not None else secrets.token_urlsafe(24)
+        self.host = host
+        self.port = port
+        self._faults = FaultInjector(seed)
+        self._log = RequestLog()
+        self._state: State | None = None
+        self._server: EmulatorHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._lifecycle = threading.Lock()
+
+    def __repr__(self) -> str:  # never the secret
+        where = self.url if self.running else "not started"
+        return f"<Emulator {where} token={self.token!r}>"
+
+    # --- lifecycle ----------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    @property
+    def url(self) -> str:
+        """The /v1/ base URL, with its trailing slash."""
+        if self._server is None:
+            raise RuntimeError(
+                "the emulator is not running: call start() or use `with Emulator(...)`"
+            )
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/v1/"
+
+    def start(self) -> Emulator:
+        with self._lifecycle:
+            if self._server is not None:
+                return self
+            state = State(self.db)
+            try:
+                self._open_primary_account(state)
+                server = EmulatorHTTPServer(
+                    (self.host, self.port),
+                    state=state,
+                    faults=self._faults,
+                    log=self._log,
+                    on_reset=self.reset,
+                )
+            except BaseException:
+                state.close()
+                raise
+            self._state, self._server = state, server
+            self.port = server.server_address[1]
+            self._thread = threading.Thread(
+                target=server.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name=f"cm-frames-emulator:{self.port}",
+                daemon=True,
+            )
+            self._thread.start()
+        return self
+
+    def _open_primary_account(self, state: State) -> None:
+        stored_secret = state.secret_of(self.token)
+        if stored_secret is None:
+            spec = self._spec
+            if isinstance(spec.customers, int):
+                spec = AccountSpec(spec.customers, spec.seed, state.next_id_start())
+            state.put_account(self.token, self.secret, spec)
+        elif self._secret_given and stored_secret != self.secret:
+            state.set_secret(self.token, self.secret)
+        else:
+            self.secret = stored_secret
+
+    def stop(self) -> None:
+        """Stop serving, close every connection, release the port and close SQLite."""
+        with self._lifecycle:
+            server, thread, state = self._server, self._thread, self._state
+            self._server = self._thread = self._state = None
+            if server is None:
+                return
+            server.shutdown()
+            server.close_connections()
+            server.server_close()
+            if thread is not None:
+                thread.join()
+            if state is not None:
+                state.close()
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _running_state(self) -> State:
+        if self._state is None:
+            raise RuntimeError(
+                "the emulator is not running: call start() or use `with Emulator(...)`"
+            )
+        return self._state
+
+    # --- control ------------------------------------------------------------------
+
+    def set_faults(
+        self,
+        error_rate: float = 0,
+        throttle_rate: float = 0,
+        drop_rate: float = 0,
+        latency_ms: float = 0,
+        retry_after_s: int = 0,
+    ) -> None:
+        """Inject faults into every /v1 request from now on (replacing earlier settings)."""
+        self._faults.configure(
+            FaultSettings(error_rate, throttle_rate, drop_rate, latency_ms, retry_after_s)
+        )
+
+    def clear_faults(self) -> None:
+        self._faults.clear()
+
+    def faults(self) -> dict[str, Any]:
+        return self._faults.settings.to_json()
+
+    def reset(self) -> None:
+        """Every account back to its seeded customers; faults and request log cleared."""
+        self._running_state().reset()
+        self._faults.clear()
+        self._log.clear()
+
+    def request_log(self) -> list[dict[str, Any]]:
+        """Every /v1 request in arrival order: method, path, query, status, account, body, time.
+
+        ``status`` is 0 for a request whose connection was dropped by fault injection, and
+        None for one still being answered.
+        """
+        return self._log.entries()
+
+    def clear_request_log(self) -> None:
+        self._log.clear()
+
+    def add_account(
+        self, token: str, secret: str, *, customers: SeedCustomers = 0, seed: int = 0
+    ) -> None:
+        """Add (or replace) an account, isolated from the others; ids stay unique."""
+        if not token or not secret:
+            raise ValueError("add_account: token and secret must be non-empty strings")
+        state = self._running_state()
+        spec = _spec(customers, seed, id_start=state.next_id_start(excluding=token))
+        state.put_account(token, secret, spec)
+
+    def remove_account(self, token: str) -> None:
+        """Remove an account added with ``add_account`` (its customers and their ids go too)."""
+        if token == self.token:
+            raise ValueError(f"remove_account: {token!r} is the emulator's main account")
+        if not self._running_state().remove_account(token):
+            raise KeyError(f"remove_account: no account {token!r}")
+
+    def client(self, **kwargs: Any) -> Client:
+        """A cm_frames ``Client`` for this emulator (imported here only: no import cycle)."""
+        from cm_frames.client import Client
+
+        return Client(self.token, self.secret, self.url, **kwargs)

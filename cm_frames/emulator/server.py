@@ -1,0 +1,355 @@
+"""The HTTP side: a stdlib ThreadingHTTPServer with keep-alive, auth, faults and a request log.
+
+Per API request, in order: log its arrival, read the body (413 above 1 MiB, unread),
+check the credentials, sleep the configured latency (outside every lock, so concurrent
+requests overlap as on a real server), draw a fault (drop, 429, 5xx), answer 401 if the
+credentials were wrong, and otherwise dispatch to the routes. Control endpoints under
+/_emulator/ need no credentials and are not logged.
+
+In the request log a dropped request has ``status`` 0 (no response was sent).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import copy
+import json
+import secrets
+import socket
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from cm_frames.emulator.faults import Fault, FaultInjector, FaultSettings
+from cm_frames.emulator.problems import BadRequestBody, Problem
+from cm_frames.emulator.routes import ApiRequest, MethodNotAllowed, dispatch
+from cm_frames.emulator.state import State, encode
+
+__all__ = ["MAX_BODY_BYTES", "EmulatorHTTPServer", "RequestLog"]
+
+MAX_BODY_BYTES = 1024 * 1024
+DROPPED = 0  # the status logged for a request whose connection was closed unanswered
+_REALM = 'Basic realm="ChartMogul"'
+
+
+class RequestLog:
+    """Every API request (all but /_emulator/ ones) in arrival order.
+
+    An entry is added when a request arrives and its status is filled in just before its
+    response is sent (0 for a dropped connection; None while it is still being handled).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: list[dict[str, Any]] = []
+
+    def append(self, entry: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            self._entries.append(entry)
+        return entry
+
+    def update(self, entry: dict[str, Any], **fields: Any) -> None:
+        with self._lock:
+            entry.update(fields)
+
+    def entries(self) -> list[dict[str, Any]]:
+        """A deep copy: callers may change it freely."""
+        with self._lock:
+            return copy.deepcopy(self._entries)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+class EmulatorHTTPServer(ThreadingHTTPServer):
+    """A threading server that knows its state and can close its open connections."""
+
+    daemon_threads = True
+    allow_reuse_address = True  # a fixed port is reusable right after stop()
+    # The stdlib's backlog of 5 drops the SYNs of a burst of new connections (8 client
+    # threads at once), which the client retries only after a second.
+    request_queue_size = 128
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        *,
+        state: State,
+        faults: FaultInjector,
+        log: RequestLog,
+        on_reset: Callable[[], None],
+    ) -> None:
+        self.state = state
+        self.faults = faults
+        self.log = log
+        self.on_reset = on_reset
+        self._connections: set[socket.socket] = set()
+        self._idle = threading.Condition()
+        family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self.address_family = family
+        super().__init__(address, _Handler)
+
+    def track(self, connection: socket.socket) -> None:
+        with self._idle:
+            self._connections.add(connection)
+
+    def untrack(self, connection: socket.socket) -> None:
+        with self._idle:
+            self._connections.discard(connection)
+            self._idle.notify_all()
+
+    def close_connections(self, timeout: float = 10.0) -> None:
+        """Shut every open connection (idle keep-alives included) and wait for the handlers."""
+        with self._idle:
+            for connection in list(self._connections):
+                with contextlib.suppress(OSError):  # already closed by the peer
+                    connection.shutdown(socket.SHUT_RDWR)
+            self._idle.wait_for(lambda: not self._connections, timeout=timeout)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that goes away mid-response is normal (timeouts, stop()): not an error.
+        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            return
+        super().handle_error(request, client_address)
+
+
+def _openapi_document() -> bytes:
+    return resources.files("cm_frames.emulator").joinpath("openapi.json").read_bytes()
+
+
+def _error_body(status: int, message: str) -> bytes:
+    return encode({"code": status, "message": message})
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: a new connection per request costs 30%
+    server_version = "cm-frames-emulator"
+    # Headers and body go out in two writes; with Nagle's algorithm the second waits for
+    # the client's delayed ACK (40 ms per small response on loopback).
+    disable_nagle_algorithm = True
+    server: EmulatorHTTPServer
+
+    # --- plumbing -----------------------------------------------------------------
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.track(self.connection)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.untrack(self.connection)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silent: the request log is the record, stderr stays clean in tests."""
+
+    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        if self._log_entry is not None:
+            # Logged before the response leaves: a client that has its answer sees it logged.
+            self.server.log.update(self._log_entry, status=status)
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _send_problem(
+        self, status: int, message: str, headers: dict[str, str] | None = None
+    ) -> None:
+        self._send(status, _error_body(status, message), headers)
+
+    def _read_body(self) -> bytes | None:
+        """The request body; None after answering 411/413/400 for an unreadable one."""
+        if self.headers.get("Transfer-Encoding", "identity").lower() != "identity":
+            self.close_connection = True
+            self._send_problem(411, "Content-Length: required (chunked bodies are not supported)")
+            return None
+        raw_length = self.headers.get("Content-Length", "0")
+        if not raw_length.isdigit():
+            self.close_connection = True
+            self._send_problem(400, f"Content-Length: {raw_length!r} is not a byte count")
+            return None
+        length = int(raw_length)
+        if length > MAX_BODY_BYTES:
+            # Not read: closing is the only way to skip it on a keep-alive connection.
+            self.close_connection = True
+            self._send_problem(
+                413, f"body: {length} bytes is larger than the limit of {MAX_BODY_BYTES} bytes"
+            )
+            return None
+        return self.rfile.read(length) if length else b""
+
+    # --- dispatch -----------------------------------------------------------------
+
+    _log_entry: dict[str, Any] | None = None
+
+    def _handle(self) -> None:
+        parts = urlsplit(self.path)
+        path = parts.path
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        control = path.startswith("/_emulator/")
+        self._log_entry = None
+        if not control:
+            self._log_entry = self.server.log.append(
+                {
+                    "method": self.command,
+                    "path": path,
+                    "query": query,
+                    "status": None,
+                    "account": None,
+                    "body": None,
+                    "time": time.time(),
+                }
+            )
+        body = self._read_body()
+        if body is None:
+            return
+        if control:
+            self._control(path, body)
+            return
+        assert self._log_entry is not None
+        self.server.log.update(self._log_entry, body=_parse_for_log(body))
+        self._api(path, query, body, self._log_entry)
+
+    def _api(self, path: str, query: dict[str, str], body: bytes, entry: dict[str, Any]) -> None:
+        """Answer one /v1 (or unknown) request."""
+        if not (path == "/v1" or path.startswith("/v1/")):
+            message = f"path: no endpoint {path} (the API is under /v1/)"
+            self._send_problem(404, message)
+            return
+        account, auth_problem = self._authenticate()
+        self.server.log.update(entry, account=account)
+        latency_ms = self.server.faults.settings.latency_ms
+        if latency_ms:
+            time.sleep(latency_ms / 1000)  # outside every lock: concurrent requests overlap
+        settings, fault, status = self.server.faults.decide()
+        if fault is Fault.DROP:
+            self.server.log.update(entry, status=DROPPED)
+            self.close_connection = True  # closed with no response at all
+            return
+        if fault is Fault.THROTTLE:
+            self._send_problem(
+                429,
+                "rate limit exceeded: retry after the Retry-After header's seconds",
+                {"Retry-After": str(settings.retry_after_s)},
+            )
+            return
+        if fault is Fault.ERROR:
+            self._send_problem(status, f"injected server error {status} (emulator fault injection)")
+            return
+        if account is None:
+            self._send_problem(401, auth_problem, {"WWW-Authenticate": _REALM})
+            return
+        request = ApiRequest(self.command, path, query, body, account)
+        try:
+            response = dispatch(self.server.state, request)
+        except MethodNotAllowed as problem:
+            self._send_problem(problem.status, problem.message, {"Allow": ", ".join(problem.allow)})
+            return
+        except Problem as problem:
+            self._send_problem(problem.status, problem.message)
+            return
+        except Exception as error:  # a bug in the emulator: answer as a server would
+            traceback.print_exc()
+            self._send_problem(500, f"emulator bug: {type(error).__name__}: {error}")
+            return
+        self._send(200, response)
+
+    def _authenticate(self) -> tuple[str | None, str]:
+        """(the account token, "") if the Basic credentials match an account, else (None, why)."""
+        header = self.headers.get("Authorization", "")
+        scheme, _, encoded = header.partition(" ")
+        if not header:
+            return None, (
+                "Authorization: missing; send HTTP Basic auth with your account token as the"
+                " user name and your secret key as the password"
+            )
+        if scheme.lower() != "basic":
+            return None, f"Authorization: scheme {scheme!r} is not supported; use HTTP Basic"
+        try:
+            decoded = base64.b64decode(encoded.strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return None, "Authorization: not valid base64 of token:secret"
+        token, _, secret = decoded.partition(":")
+        expected = self.server.state.secret_of(token)
+        if expected is None or not secrets.compare_digest(secret.encode(), expected.encode()):
+            return None, "Authorization: unknown account token or wrong secret key"
+        return token, ""
+
+    def _control(self, path: str, body: bytes) -> None:
+        """The /_emulator/ endpoints: faults, reset, openapi.json, requests."""
+        server = self.server
+        routes: dict[str, dict[str, Callable[[], bytes]]] = {
+            "/_emulator/faults": {
+                "GET": lambda: encode(server.faults.settings.to_json()),
+                "POST": lambda: self._set_faults(body),
+            },
+            "/_emulator/reset": {"POST": lambda: _after(server.on_reset, b'{"reset":true}')},
+            "/_emulator/openapi.json": {"GET": _openapi_document},
+            "/_emulator/requests": {
+                "GET": lambda: encode(server.log.entries()),
+                "DELETE": lambda: _after(server.log.clear, b'{"cleared":true}'),
+            },
+        }
+        methods = routes.get(path)
+        if methods is None:
+            self._send_problem(404, f"path: no control endpoint {path}")
+            return
+        action = methods.get(self.command)
+        if action is None:
+            allowed = ", ".join(sorted(methods))
+            self._send_problem(
+                405,
+                f"method: {self.command} is not allowed on {path} (allowed: {allowed})",
+                {"Allow": allowed},
+            )
+            return
+        try:
+            self._send(200, action())
+        except BadRequestBody as problem:
+            self._send_problem(400, problem.message)
+
+    def _set_faults(self, body: bytes) -> bytes:
+        try:
+            settings = FaultSettings.from_json(json.loads(body or b"{}"))
+        except (ValueError, TypeError) as error:
+            raise BadRequestBody(str(error)) from None
+        self.server.faults.configure(settings)
+        return encode(settings.to_json())
+
+    def __getattr__(self, name: str) -> Any:
+        # The stdlib looks up do_<METHOD> and answers 501 (in HTML) when it is missing;
+        # every method goes to the router instead, which answers 405 (with Allow) on a
+        # known path, in JSON, as the API does.
+        if name.startswith("do_"):
+            return self._handle
+        raise AttributeError(name)
+
+
+def _after(action: Callable[[], None], body: bytes) -> bytes:
+    action()
+    return body
+
+
+def _parse_for_log(body: bytes) -> Any:
+    if not body:
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None

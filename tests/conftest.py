@@ -1,0 +1,60 @@
+"""Shared fixtures: one emulator per test session, reset to its seeded state per test.
+
+``emulator`` is what tests use: the session's Emulator (300 customers, seed 7) after
+``reset()``, so every test starts from the seeded data with no faults and an empty
+request log. ``auth`` is its (token, secret) pair; ``api`` a ``requests`` session
+authenticated as that account whose relative URLs resolve against ``emulator.url``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urljoin
+
+import pytest
+import requests
+
+from cm_frames.emulator import Emulator
+
+EMULATOR_CUSTOMERS = 300
+EMULATOR_SEED = 7
+
+
+class ApiSession(requests.Session):
+    """A requests session with a base URL: ``api.get("customers")``."""
+
+    def __init__(self, base_url: str, auth: tuple[str, str] | None) -> None:
+        super().__init__()
+        self.base_url = base_url
+        self.auth = auth
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
+        return super().request(method, urljoin(self.base_url, str(url)), *args, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def emulator_server() -> Iterator[Emulator]:
+    """One running emulator for the whole session (started once, stopped at the end)."""
+    with Emulator(customers=EMULATOR_CUSTOMERS, seed=EMULATOR_SEED) as emu:
+        yield emu
+
+
+@pytest.fixture
+def emulator(emulator_server: Emulator) -> Emulator:
+    """The session emulator, back to its seeded data, faults cleared, request log empty."""
+    emulator_server.reset()
+    return emulator_server
+
+
+@pytest.fixture
+def auth(emulator_server: Emulator) -> tuple[str, str]:
+    """HTTP Basic credentials of the emulator's main account."""
+    return (emulator_server.token, emulator_server.secret)
+
+
+@pytest.fixture
+def api(emulator: Emulator) -> Iterator[ApiSession]:
+    """An authenticated session against the (freshly reset) emulator; closed afterwards."""
+    with ApiSession(emulator.url, (emulator.token, emulator.secret)) as session:
+        yield session

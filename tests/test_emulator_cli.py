@@ -1,0 +1,69 @@
+"""``cm-frames emulator``: prints its URL and credentials, serves, and exits 0 on Ctrl-C."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+
+import pytest
+import requests
+
+from cm_frames.cli import main
+
+
+def start_cli(*args: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    """Start the emulator command; return it and the variables it exported."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cm_frames.cli", "emulator", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    exported: dict[str, str] = {}
+    for line in process.stdout:  # the banner ends with the Ctrl-C hint
+        if line.startswith("export "):
+            name, _, value = line.removeprefix("export ").strip().partition("=")
+            exported[name] = value
+        if line.startswith("Press Ctrl-C"):
+            break
+    return process, exported
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_the_emulator_command_serves_until_interrupted(stop_signal: signal.Signals) -> None:
+    process, exported = start_cli(
+        "--customers", "12", "--seed", "4", "--token", "cli-token", "--secret", "cli-secret"
+    )
+    try:
+        assert exported["CHARTMOGUL_ACCOUNT_TOKEN"] == "cli-token"
+        assert exported["CHARTMOGUL_SECRET_KEY"] == "cli-secret"
+        url = exported["CHARTMOGUL_API_URL"]
+        assert url.startswith("http://127.0.0.1:")
+        assert url.endswith("/v1/")
+        response = requests.get(url + "customers", auth=("cli-token", "cli-secret"), timeout=10)
+        assert response.status_code == 200
+        assert len(response.json()["entries"]) == 12
+    finally:
+        process.send_signal(stop_signal)
+        stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    assert "stopped" in stdout
+    assert "Traceback" not in stderr
+
+
+def test_a_subcommand_is_required(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([])
+    assert exit_info.value.code == 2
+    assert "emulator" in capsys.readouterr().err
+
+
+def test_emulator_help_lists_the_options(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["emulator", "--help"])
+    assert exit_info.value.code == 0
+    help_text = capsys.readouterr().out
+    for option in ("--port", "--customers", "--seed", "--db", "--token", "--secret"):
+        assert option in help_text
