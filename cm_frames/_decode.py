@@ -1,0 +1,498 @@
+"""Decoded JSON customers -> Arrow arrays, page by page (custom attributes in batches).
+
+How (measured in benchmarks/bench_parse.py; perf-notes lists the traps):
+
+* ``orjson`` decodes each page with the cyclic GC paused (it otherwise costs a third of the
+  time: ``gc_paused``), and nothing of the page's objects outlives the call.
+* The documented fields (id, uuid, ..., address, customer-since, tags) go through ONE
+  ``pa.array(entries, type=WIRE_TYPE)`` per page: an explicit type, so nothing is inferred,
+  missing keys are null, unknown keys are ignored, and a wrong JSON type raises.
+  ``customer-since`` stays a string here and is parsed deliberately later (pyarrow.json's
+  inference drops offsets).
+* ``attributes.custom`` holds user data whose JSON types mix from one customer to the next
+  (``123`` and ``"A-12"``), which makes ``pa.array``, ``from_pylist`` and ``pyarrow.json``
+  raise. Its keys and values are chained into flat lists (``KeyValues``, C loops) and
+  converted a few pages at a time by ``_flatten_pairs``: the values' JSON types are classified
+  with numpy and each column type gets one ``pa.array`` and one ``take``, so the cost follows
+  the number of values, not rows x keys.
+* ``.stripe`` and ``.clearbit`` are dense and nested: Arrow's own struct inference converts
+  them when it can be trusted, else the same column-wise path does (``decode_section``).
+
+Each piece keeps its columns' natural types (int64, bool, string, double, null, or JSON text
+for mixes); a column's final type needs every page and is chosen in ``_assemble.py``.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from itertools import chain, repeat
+from typing import Any, Final
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from cm_frames.errors import ChartMogulError
+from cm_frames.schema import ADDRESS_FIELDS, INT64_MAX, INT64_MIN
+
+__all__ = [
+    "WIRE_TYPE",
+    "ColumnChunk",
+    "KeyValues",
+    "PageArrays",
+    "decode_custom",
+    "decode_page",
+    "decode_section",
+    "gc_paused",
+    "load_entries",
+    "render_json_text",
+    "render_text",
+]
+
+_STRING = pa.string()
+
+#: The documented, fixed part of a customer on the wire. Extra keys are ignored by pa.array.
+WIRE_TYPE: Final = pa.struct(
+    [
+        pa.field("id", pa.int64()),
+        pa.field("uuid", _STRING),
+        pa.field("external_id", _STRING),
+        pa.field("email", _STRING),
+        pa.field("name", _STRING),
+        pa.field("address", pa.struct([pa.field(f, _STRING) for f in ADDRESS_FIELDS])),
+        pa.field("customer-since", _STRING),
+        pa.field("status", _STRING),
+        pa.field("attributes", pa.struct([pa.field("tags", pa.list_(_STRING))])),
+    ]
+)
+
+_EMPTY: Final[dict[str, Any]] = {}
+_CONVERSION_ERRORS: Final = (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError)
+_SECTIONS: Final = ("custom", "stripe", "clearbit")
+
+IntArray = np.ndarray[Any, np.dtype[np.intp]]
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector around a burst of allocations (JSON decoding).
+
+    JSON values hold no reference cycles, so nothing is lost; the collector would otherwise
+    rescan the whole heap repeatedly while a page's objects are being created. Restores the
+    previous state (the caller may have disabled it already).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def load_entries(body: bytes | bytearray | memoryview | str, *, where: str = "page") -> list[Any]:
+    """The ``entries`` list of a list page or a search result (compact or pretty-printed).
+
+    orjson decodes integers exactly from -2**63 to 2**64-1 (a superset of the API's signed
+    64-bit Integer); a JSON integer beyond that, which only third-party data could hold,
+    arrives as a float.
+    """
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise ChartMogulError(f"The {where} body is not valid JSON: {error}") from error
+    entries = document.get("entries") if isinstance(document, dict) else None
+    if not isinstance(entries, list):
+        found = f"keys {sorted(document)[:10]}" if isinstance(document, dict) else "no object"
+        raise ChartMogulError(
+            f'The {where} body has no "entries" list ({found}); expected a /customers list '
+            "page or a /customers/search result"
+        )
+    return entries
+
+
+def render_json_text(value: object) -> str | None:
+    """A JSON value as text for a String column: strings as they are, others as JSON (123 -> "123")."""
+    if value is None or type(value) is str:
+        return value
+    return orjson.dumps(value).decode()
+
+
+def render_text(array: pa.Array) -> pa.Array:
+    """A column as JSON text strings: 123 -> "123", true -> "true", 1.5 -> "1.5".
+
+    ints and bools through Arrow's cast (exact, and the same text as JSON); doubles and
+    anything else through orjson, so the text is the same whichever path produced it.
+    """
+    if pa.types.is_string(array.type):
+        return array
+    if pa.types.is_integer(array.type) or pa.types.is_boolean(array.type):
+        return array.cast(_STRING)
+    if pa.types.is_null(array.type):
+        return pa.nulls(len(array), _STRING)
+    if pa.types.is_timestamp(array.type):
+        raise ValueError("timestamps are rendered from their original text, not from instants")
+    return pa.array(list(map(render_json_text, array.to_pylist())), type=_STRING)
+
+
+def _put(out: dict[str, pa.Array], name: str, array: pa.Array) -> None:
+    """Store a column; if the name is taken, merge the two (first non-null value wins).
+
+    Only a section with both a dotted key and the nested object it spells can collide
+    (Stripe ``{"utm.source": 1, "utm": {"source": 2}}``): both values are kept, never dropped
+    silently, as text if their types differ.
+    """
+    existing = out.get(name)
+    if existing is None or existing.null_count == len(existing):
+        out[name] = array
+    elif array.null_count == len(array):
+        return
+    elif existing.type == array.type:
+        out[name] = pc.coalesce(existing, array)
+    else:
+        out[name] = pc.coalesce(render_text(existing), render_text(array))
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnChunk:
+    """Columns of one attribute section for ``size`` consecutive customers."""
+
+    size: int
+    columns: dict[str, pa.Array]
+    #: columns whose strings are rendered mixes (certainly String, never Timestamp)
+    text: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class PageArrays:
+    """One page's documented fields and Stripe/Clearbit columns, in the API's order."""
+
+    size: int
+    fixed: pa.StructArray
+    stripe: ColumnChunk
+    clearbit: ColumnChunk
+
+
+@dataclass(slots=True)
+class KeyValues:
+    """The custom attributes of consecutive customers as three flat lists (no dict kept).
+
+    Batching several pages makes the column-wise conversion cheaper per customer; flat lists
+    of scalars (unlike thousands of dicts) cost the garbage collector nothing to keep.
+    """
+
+    lengths: list[int] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+    values: list[Any] = field(default_factory=list)
+
+    def add(self, dicts: Sequence[dict[str, Any]]) -> None:
+        self.lengths.extend(map(len, dicts))
+        self.keys.extend(chain.from_iterable(dicts))
+        self.values.extend(chain.from_iterable(map(dict.values, dicts)))
+
+
+def decode_page(entries: list[Any], custom: KeyValues, *, where: str = "page") -> PageArrays | None:
+    """Convert one page's customer objects; their custom attributes are appended to ``custom``.
+
+    None when there are no entries (an empty page must not become a NullArray).
+    """
+    if not entries:
+        return None
+    try:
+        fixed = pa.array(entries, type=WIRE_TYPE)
+    except _CONVERSION_ERRORS as error:
+        raise ChartMogulError(_describe_bad_entries(entries, where, error)) from error
+    # An explicit int64 would truncate a float id (25647.5 -> 25647) without a word.
+    if (
+        fixed.null_count
+        or fixed.field("id").null_count
+        or {type(e["id"]) for e in entries} != {int}
+    ):
+        raise ChartMogulError(
+            f"A customer in the {where} has no integer id (entry {_first_without_id(entries)}); every "
+            "customer object must carry its integer id"
+        )
+    attributes = [e.get("attributes") or _EMPTY for e in entries]
+    sections: dict[str, list[dict[str, Any]]] = {}
+    for section in _SECTIONS:
+        dicts = [a.get(section) or _EMPTY for a in attributes]
+        if not set(map(type, dicts)) <= {dict}:
+            raise ChartMogulError(
+                f"attributes.{section} is not a JSON object for some customer in the {where}; "
+                "the API documents it as an object of key/value pairs"
+            )
+        sections[section] = dicts
+    custom.add(sections["custom"])
+    return PageArrays(
+        size=len(entries),
+        fixed=fixed,
+        stripe=decode_section(sections["stripe"], nested=True),
+        clearbit=decode_section(sections["clearbit"], nested=True),
+    )
+
+
+def decode_custom(custom: KeyValues) -> ColumnChunk:
+    """The custom attribute columns of the customers gathered in ``custom``."""
+    n = len(custom.lengths)
+    lengths = np.fromiter(custom.lengths, np.intp, n)
+    columns: dict[str, pa.Array] = {}
+    text: set[str] = set()
+    _flatten_pairs(lengths, custom.keys, custom.values, np.arange(n), n, "", False, columns, text)
+    return ColumnChunk(n, columns, frozenset(text))
+
+
+# --- attribute sections --------------------------------------------------------------------------
+
+# The JSON type of each value, as a small int for numpy.
+_NULL, _INT, _BOOL, _STR, _FLOAT, _DICT, _OTHER = range(7)
+_KIND_OF: Final[dict[type, int]] = {
+    type(None): _NULL,
+    int: _INT,
+    bool: _BOOL,
+    str: _STR,
+    float: _FLOAT,
+    dict: _DICT,
+}
+# What a column becomes in a chunk.
+_T_NULL, _T_INT, _T_BOOL, _T_STR, _T_DOUBLE, _T_TEXT, _T_NESTED = range(7)
+_BUCKET_TYPES: Final[dict[int, pa.DataType]] = {
+    _T_INT: pa.int64(),
+    _T_BOOL: pa.bool_(),
+    _T_STR: _STRING,
+    _T_DOUBLE: pa.float64(),
+    _T_TEXT: _STRING,
+}
+
+
+def _target(kinds: int, nested: bool) -> int:
+    """A column's chunk type from the bit set of its values' JSON types (nulls excluded).
+
+    One JSON type -> that type. Nested sections (stripe, clearbit) also keep numbers as double
+    when ints mix with floats (JSON has one number type) and flatten objects into dotted
+    columns. Everything else (mixes, floats in custom, lists) is rendered as JSON text.
+    """
+    single = {1 << _INT: _T_INT, 1 << _BOOL: _T_BOOL, 1 << _STR: _T_STR}
+    numbers = (1 << _INT) | (1 << _FLOAT)
+    if kinds == 0:
+        return _T_NULL
+    if kinds in single:
+        return single[kinds]
+    if nested and kinds & (1 << _FLOAT) and not kinds & ~numbers:
+        return _T_DOUBLE
+    if nested and kinds == 1 << _DICT:
+        return _T_NESTED
+    return _T_TEXT
+
+
+# Precomputed for every bit set of the 7 kinds (the null bit ignored), flat and nested.
+_TARGETS: Final = {
+    nested: np.array([_target(bits & ~1, nested) for bits in range(1 << 7)], dtype=np.intp)
+    for nested in (False, True)
+}
+
+
+def decode_section(dicts: Sequence[dict[str, Any]], *, nested: bool) -> ColumnChunk:
+    """Columns of one attribute section for consecutive customers (one dict per customer).
+
+    Column names are the keys, dotted for nested objects when ``nested``. A key containing a
+    dot (a Stripe ``utm.source``) keeps it, so ``stripe.utm.source`` may be that key or
+    ``{"utm": {"source": ...}}``: the two cannot be told apart after flattening (custom keys,
+    ``[A-Za-z0-9_]+``, cannot contain dots).
+    """
+    n = len(dicts)
+    columns: dict[str, pa.Array] = {}
+    if not n:
+        return ColumnChunk(0, columns)
+    if nested and _flatten_struct(dicts, columns):
+        return ColumnChunk(n, columns)
+    columns.clear()
+    text: set[str] = set()
+    _flatten_dicts(dicts, np.arange(n), n, "", nested, columns, text)
+    return ColumnChunk(n, columns, frozenset(text))
+
+
+def _flatten_struct(dicts: Sequence[dict[str, Any]], out: dict[str, pa.Array]) -> bool:
+    """The fast path for dense, consistent sections (Stripe, Clearbit): Arrow's own inference.
+
+    ``pa.array(dicts)`` infers a struct in C++ (faster than ``_flatten_dicts`` when most rows
+    have most keys) and raises on most mixed types instead of coercing them (verified for
+    int/bool, bool/int, str/int, int/str, bool/float). But once it has seen a float it turns a
+    later bool into 1.0 (``[1.5, True]`` -> ``[1.5, 1.0]``), so a double is not trusted here.
+    Accepted leaves agree with ``_target``: int64, bool, string, null, nested structs. Returns
+    False, with nothing decided, when it raises or infers anything else (doubles, lists): the
+    caller then takes the general path, which types every value itself.
+    """
+    try:
+        struct = pa.array(dicts)
+    except _CONVERSION_ERRORS:
+        return False
+    return isinstance(struct, pa.StructArray) and _struct_leaves(struct, "", out)
+
+
+def _struct_leaves(struct: pa.StructArray, prefix: str, out: dict[str, pa.Array]) -> bool:
+    for arrow_field, child in zip(struct.type, struct.flatten(), strict=True):
+        name = prefix + arrow_field.name
+        if pa.types.is_struct(arrow_field.type):
+            if not _struct_leaves(child, name + ".", out):
+                return False
+        elif arrow_field.type in _STRUCT_LEAF_TYPES:
+            _put(out, name, child)
+        else:
+            return False
+    return True
+
+
+_STRUCT_LEAF_TYPES: Final = frozenset([pa.int64(), pa.bool_(), _STRING, pa.null()])
+
+
+def _flatten_dicts(
+    dicts: Sequence[dict[str, Any]],
+    rows: IntArray,
+    n: int,
+    prefix: str,
+    nested: bool,
+    out: dict[str, pa.Array],
+    text: set[str],
+) -> None:
+    """Columns of ``dicts`` (the dict at position i belongs to row ``rows[i]`` of ``n``)."""
+    lengths = np.fromiter(map(len, dicts), np.intp, len(dicts))
+    keys = list(chain.from_iterable(dicts))
+    values = list(chain.from_iterable(map(dict.values, dicts)))
+    _flatten_pairs(lengths, keys, values, rows, n, prefix, nested, out, text)
+
+
+def _flatten_pairs(
+    lengths: IntArray,
+    keys: list[str],
+    value_list: list[Any],
+    rows: IntArray,
+    n: int,
+    prefix: str,
+    nested: bool,
+    out: dict[str, pa.Array],
+    text: set[str],
+) -> None:
+    """Columns from chained keys and values; dict i (``lengths[i]`` pairs) is row ``rows[i]``.
+
+    Vectorised: the values' JSON types are classified at once, each column type gets ONE
+    ``pa.array`` and ONE ``take`` for all its columns, and per key there is only a zero-copy
+    slice, so the cost follows the number of values, not rows x keys (struct inference,
+    ``pa.array(dicts)``, pays per row for every key seen: slow for sparse custom attributes).
+    """
+    total = len(keys)
+    if not total:
+        return
+    kinds = np.fromiter(map(_KIND_OF.get, map(type, value_list), repeat(_OTHER)), np.intp, total)
+    values = np.fromiter(value_list, dtype=object, count=total)
+    names = sorted(set(keys))
+    code_of = dict(zip(names, range(len(names)), strict=True))
+    codes = np.fromiter(map(code_of.__getitem__, keys), np.intp, total)
+    value_rows = np.repeat(rows, lengths)
+    bits = np.zeros(len(names), dtype=np.intp)
+    np.bitwise_or.at(bits, codes, 1 << kinds)
+    targets = _TARGETS[nested][bits]
+    while True:
+        buckets = _fill_buckets(values, kinds, codes, targets)
+        if isinstance(buckets, dict):
+            break
+        targets[buckets] = _T_TEXT  # ints beyond 64 bits: those keys become exact text
+    for target, (chosen, array) in buckets.items():
+        keys_here = np.flatnonzero(targets == target)
+        slot = np.full(len(names), -1, dtype=np.intp)
+        slot[keys_here] = np.arange(len(keys_here))
+        # One take builds every column of this type side by side; each is then a slice.
+        index = np.full(len(keys_here) * n, -1, dtype=np.intp)
+        index[slot[codes[chosen]] * n + value_rows[chosen]] = np.arange(len(chosen))
+        wide = array.take(pa.array(index, mask=index < 0))
+        for position, key in enumerate(keys_here):
+            name = prefix + names[key]
+            _put(out, name, wide.slice(position * n, n))
+            if target == _T_TEXT:
+                text.add(name)
+    for key in np.flatnonzero(targets == _T_NULL):
+        _put(out, prefix + names[key], pa.nulls(n))
+    for key in np.flatnonzero(targets == _T_NESTED):
+        chosen = np.flatnonzero((codes == key) & (kinds == _DICT))
+        sub = list(values[chosen])
+        _flatten_dicts(sub, value_rows[chosen], n, f"{prefix}{names[key]}.", nested, out, text)
+
+
+def _fill_buckets(
+    values: np.ndarray[Any, np.dtype[np.object_]],
+    kinds: IntArray,
+    codes: IntArray,
+    targets: IntArray,
+) -> dict[int, tuple[IntArray, pa.Array]] | IntArray:
+    """Per chunk type, the positions of its values and their Arrow array.
+
+    Returns instead the keys that must become text when an int cannot be stored exactly: beyond
+    signed 64 bits in an int64 column, or beyond 2**53 among doubles. Each bucket holds only values of the exact Python types its target allows (decided by
+    ``_target``), so the explicit-type conversions cannot coerce (pa.array would truncate a
+    float into int64, or turn a bool into a double, if one got there).
+    """
+    value_targets = targets[codes]
+    value_targets[kinds == _NULL] = _T_NULL
+    buckets: dict[int, tuple[IntArray, pa.Array]] = {}
+    for target, arrow_type in _BUCKET_TYPES.items():
+        chosen = np.flatnonzero(value_targets == target)
+        if not len(chosen):
+            continue
+        selected = values[chosen]
+        if target == _T_TEXT:
+            buckets[target] = (chosen, pa.array(list(map(render_json_text, selected)), _STRING))
+            continue
+        try:
+            buckets[target] = (chosen, pa.array(selected, type=arrow_type))
+        except _CONVERSION_ERRORS:
+            inexact = _beyond_double if target == _T_DOUBLE else _beyond_int64
+            too_big = np.fromiter(map(inexact, selected), bool, len(selected))
+            if not too_big.any():
+                raise
+            return np.unique(codes[chosen[too_big]])
+    return buckets
+
+
+def _beyond_int64(value: object) -> bool:
+    return type(value) is int and not INT64_MIN <= value <= INT64_MAX
+
+
+def _beyond_double(value: object) -> bool:
+    # A double holds every integer up to 2**53 exactly; pyarrow refuses inexact ones.
+    return type(value) is int and not -(2**53) <= value <= 2**53
+
+
+# --- error messages ------------------------------------------------------------------------------
+
+
+def _first_without_id(entries: list[Any]) -> int:
+    for position, entry in enumerate(entries):
+        if not isinstance(entry, dict) or type(entry.get("id")) is not int:
+            return position
+    return -1
+
+
+def _describe_bad_entries(entries: list[Any], where: str, error: Exception) -> str:
+    """Name the customer and field whose JSON type does not match the API's documentation."""
+    for position, entry in enumerate(entries):
+        try:
+            pa.array([entry], type=WIRE_TYPE)
+        except _CONVERSION_ERRORS as entry_error:
+            if not isinstance(entry, dict):
+                return f"Entry {position} of the {where} is {type(entry).__name__}, not a customer object"
+            who = entry.get("id")
+            for wire_field in WIRE_TYPE:
+                value = entry.get(wire_field.name)
+                try:
+                    pa.array([value], type=wire_field.type)
+                except _CONVERSION_ERRORS:
+                    return (
+                        f"Customer {who} (entry {position} of the {where}) has field "
+                        f"{wire_field.name!r} = {value!r:.80}, which is not a {wire_field.type} "
+                        "as the API documents"
+                    )
+            return f"Customer {who} (entry {position} of the {where}) is malformed: {entry_error}"
+    return f"The {where} entries could not be converted: {error}"

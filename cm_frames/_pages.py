@@ -1,0 +1,116 @@
+"""``PageDecoder``: page bodies in, one flat Arrow table out (decoding as pages arrive)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from cm_frames._assemble import Chunks, assemble
+from cm_frames._decode import (
+    KeyValues,
+    decode_custom,
+    decode_page,
+    gc_paused,
+    load_entries,
+)
+from cm_frames._table import ATTRS_KEY, table_to_frame
+from cm_frames.schema import CustomType
+
+__all__ = ["DecodedCustomers", "PageDecoder"]
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedCustomers:
+    """What a load decoded: the flat table (``id`` first), the inferred custom types, the count."""
+
+    table: pa.Table
+    #: ``{key: "Integer" | "Boolean" | "Timestamp" | "String"}``, JSON-safe, sorted by key
+    custom_types: dict[str, CustomType]
+    count: int
+    #: original strings of the Timestamp custom columns (only with ``keep_timestamp_text``)
+    timestamp_text: Mapping[str, pa.Array]
+
+    def to_frame(self) -> pd.DataFrame:
+        """The DataFrame, with ``attrs["chartmogul"]["custom_types"]`` set."""
+        frame = table_to_frame(self.table)
+        frame.attrs[ATTRS_KEY] = {"custom_types": dict(self.custom_types)}
+        return frame
+
+
+class PageDecoder:
+    """Decodes pages of customers as they arrive; ``finish()`` builds the table.
+
+    ``add_page`` accepts a list page (``{"entries": [...], "has_more": ...}``) or a search
+    result (``{"entries": [...]}``), compact or pretty-printed, and returns its number of
+    entries. Pages must be added in the API's order (row order is kept). Not thread-safe:
+    feed it from one thread (the client's ``iter_pages`` yields in order).
+
+    Each page is parsed and converted when added (its Python objects die before the call
+    returns, so the garbage collector never scans them); only the custom attributes wait, as
+    flat key/value lists, to be converted every ``batch_rows`` customers: that conversion has a
+    fixed cost per call (measured best around 1,000 rows). ``finish()`` then decides each
+    column's type over all pages and concatenates.
+    """
+
+    def __init__(self, *, batch_rows: int = 1000, keep_timestamp_text: bool = False) -> None:
+        self._batch_rows = batch_rows
+        self._keep_timestamp_text = keep_timestamp_text
+        self._chunks = Chunks()
+        self._pending_custom = KeyValues()
+        self._count = 0
+        self._pages = 0
+
+    @property
+    def count(self) -> int:
+        """Customers added so far."""
+        return self._count
+
+    @property
+    def pages(self) -> int:
+        """Pages added so far (empty ones included)."""
+        return self._pages
+
+    def add_page(self, body: bytes | bytearray | memoryview | str) -> int:
+        """Decode one page body; returns how many customers it held."""
+        with gc_paused():
+            # The page's objects must be freed before the collector is back on (else it
+            # scans them all): nothing here keeps a reference past add_entries.
+            return self.add_entries(load_entries(body, where=f"page {self._pages + 1}"))
+
+    def add_entries(self, entries: list[Any]) -> int:
+        """Add customers already decoded from JSON (one page's list of customer objects)."""
+        with gc_paused():
+            self._pages += 1
+            page = decode_page(entries, self._pending_custom, where=f"page {self._pages}")
+            if page is None:
+                return 0
+            self._chunks.fixed.append(page.fixed)
+            self._chunks.stripe.append(page.stripe)
+            self._chunks.clearbit.append(page.clearbit)
+            self._count += page.size
+            if len(self._pending_custom.lengths) >= self._batch_rows:
+                self._convert_custom()
+            return page.size
+
+    def _convert_custom(self) -> None:
+        pending, self._pending_custom = self._pending_custom, KeyValues()
+        if pending.lengths:
+            self._chunks.custom.append(decode_custom(pending))
+
+    def finish(self) -> DecodedCustomers:
+        """Unify column types across pages and build the table. The decoder is then empty."""
+        with gc_paused():
+            self._convert_custom()
+            chunks, self._chunks = self._chunks, Chunks()
+            assembled = assemble(chunks, keep_timestamp_text=self._keep_timestamp_text)
+        self._count = 0
+        return DecodedCustomers(
+            table=assembled.table,
+            custom_types=assembled.custom_types,
+            count=assembled.table.num_rows,
+            timestamp_text=assembled.timestamp_text,
+        )

@@ -1,0 +1,96 @@
+"""A flat Arrow table of customers <-> the Arrow-backed DataFrame (index ``id``), losslessly."""
+
+from __future__ import annotations
+
+import json
+from typing import Final
+
+import pandas as pd
+import pyarrow as pa
+
+from cm_frames._assemble import canonical_status
+from cm_frames.errors import ChartMogulError
+from cm_frames.schema import INDEX_NAME, STATUS, STRING
+
+__all__ = ["ATTRS_KEY", "frame_to_table", "table_to_frame"]
+
+#: The key of ``df.attrs`` that cm_frames owns.
+ATTRS_KEY: Final = "chartmogul"
+#: Where ``frame_to_table`` keeps ``df.attrs`` in the Arrow schema metadata.
+_ATTRS_METADATA: Final = b"cm_frames.attrs"
+
+
+def table_to_frame(table: pa.Table) -> pd.DataFrame:
+    """The DataFrame of a flat table: index ``id`` (numpy int64), every column ``pd.ArrowDtype``.
+
+    Accepts tables read back from Parquet too: list fields named ``element`` become ``item`` and
+    the status dictionary is re-encoded canonically (sorted), so a round trip through Parquet
+    compares ``.equals`` with the original. Attributes stored by ``frame_to_table`` come back in
+    ``df.attrs``.
+    """
+    if INDEX_NAME not in table.column_names:
+        raise ChartMogulError(
+            f"The table has no {INDEX_NAME!r} column (columns: {table.column_names[:8]}...); "
+            "it must come from PageDecoder.finish() or frame_to_table()"
+        )
+    ids = table.column(INDEX_NAME)
+    if ids.null_count:
+        raise ChartMogulError(f"The {INDEX_NAME!r} column has {ids.null_count} null values")
+    index = pd.Index(ids.to_numpy().astype("int64", copy=False), name=INDEX_NAME)
+    data = {}
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        if name == INDEX_NAME:
+            continue
+        data[name] = pd.arrays.ArrowExtensionArray(_normalise(name, column))
+    frame = pd.DataFrame(data, index=index, copy=False)
+    metadata = table.schema.metadata or {}
+    if _ATTRS_METADATA in metadata:
+        frame.attrs.update(json.loads(metadata[_ATTRS_METADATA]))
+    return frame
+
+
+def _type_of(name: str, column: pa.ChunkedArray) -> pa.DataType:
+    arrow_type = column.type
+    if name == "status":
+        return STATUS.pyarrow_dtype
+    if pa.types.is_large_string(arrow_type) or pa.types.is_string_view(arrow_type):
+        return STRING.pyarrow_dtype
+    if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type):
+        return pa.list_(_type_of("", pa.chunked_array([], arrow_type.value_type)))
+    return arrow_type
+
+
+def _normalise(name: str, column: pa.ChunkedArray) -> pa.ChunkedArray:
+    if name == "status":
+        return pa.chunked_array([canonical_status(column)])
+    target = _type_of(name, column)
+    # str(): Arrow's type equality ignores list field names ("element" from Parquet, "item")
+    return column if str(target) == str(column.type) else column.cast(target)
+
+
+def frame_to_table(frame: pd.DataFrame) -> pa.Table:
+    """The flat table of a frame (``id`` first, then the columns): the inverse of table_to_frame.
+
+    ``df.attrs`` (JSON-safe by contract) travel in the schema metadata. No pandas metadata is
+    written: pandas cannot rebuild dictionary or list ArrowDtypes from it (read_parquet raises),
+    so readers should use ``table_to_frame``.
+    """
+    if frame.index.name != INDEX_NAME:
+        raise ChartMogulError(
+            f"The frame's index is {frame.index.name!r}, not {INDEX_NAME!r}; frames of customers "
+            "are indexed by the ChartMogul id (set_index('id'))"
+        )
+    arrays = [pa.array(frame.index.to_numpy(dtype="int64"), type=pa.int64())]
+    names = [INDEX_NAME]
+    for name in frame.columns:
+        column = frame[name]
+        if isinstance(column.dtype, pd.ArrowDtype):
+            arrays.append(column.array.__arrow_array__())  # zero copy
+        else:
+            arrays.append(pa.array(column, from_pandas=True))
+        names.append(str(name))
+    table = pa.Table.from_arrays(arrays, names=names)
+    attrs = frame.attrs
+    if attrs:
+        table = table.replace_schema_metadata({_ATTRS_METADATA: json.dumps(attrs).encode()})
+    return table

@@ -1,0 +1,308 @@
+"""Stream pages of customers into a Parquet dataset directory with bounded memory.
+
+For accounts too large for memory (design.md, "Beyond one machine")::
+
+    with ParquetStreamWriter("customers/") as writer:
+        for body in client.iter_pages(raw=True):
+            writer.add_page(body)
+    summary = writer.summary            # or: summary = writer.close() without ``with``
+    df = read_parquet("customers/")     # or pyarrow.dataset / DuckDB / Spark on the directory
+
+Every ``pages_per_part`` pages become one file ``part-00000.parquet``, ... decoded exactly as
+``PageDecoder`` would. A column's type can only be known once every page is seen (a custom key
+that is an int in part 1 and "A-12" in part 3 is a String; a tag first seen in part 3 must exist,
+False, in parts 1 and 2), so ``close()`` computes the unified schema with the same rules as the
+in-memory path (``_assemble``) and rewrites, one at a time, only the parts that differ. The
+streamed dataset then reads back equal to the in-memory frame of the same pages.
+
+Timestamps are the one conversion that cannot be undone (the original text is gone once
+parsed), so a part keeps the original strings of its Timestamp columns in a ``_``-prefixed side
+file until ``close()``; readers ignore ``_`` files and close() deletes them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Final
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+
+from cm_frames._assemble import CUSTOM_ARROW_TYPES, resolve_custom, resolve_external
+from cm_frames._decode import render_text
+from cm_frames._pages import PageDecoder
+from cm_frames._table import ATTRS_KEY, table_to_frame
+from cm_frames.errors import ChartMogulError, ValidationError
+from cm_frames.schema import (
+    CUSTOM_PREFIX,
+    INDEX_NAME,
+    TAG_PREFIX,
+    CustomType,
+    base_arrow_schema,
+    column_group,
+    sort_columns,
+)
+
+__all__ = ["METADATA_FILE", "ParquetStreamWriter", "StreamSummary", "read_parquet"]
+
+#: Written beside the parts; dataset readers skip files starting with "_".
+METADATA_FILE: Final = "_cm_frames.json"
+_PART_GLOB: Final = "part-*.parquet"
+_FORMAT_VERSION: Final = 1
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSummary:
+    """What ``ParquetStreamWriter.close()`` wrote."""
+
+    path: Path
+    count: int
+    parts: int
+    #: parts rewritten at close() to the unified schema
+    rewritten: int
+    custom_types: dict[str, CustomType]
+    columns: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class _Part:
+    path: Path
+    rows: int
+    schema: pa.Schema
+    #: custom key -> its type in this part, for keys with at least one value
+    custom_votes: dict[str, CustomType]
+    #: stripe/clearbit column -> Arrow type, for columns with at least one value
+    external_votes: dict[str, pa.DataType]
+    #: custom keys whose original text is in the side file
+    timestamp_keys: tuple[str, ...] = ()
+    side_file: Path | None = None
+
+
+@dataclass(slots=True)
+class _State:
+    parts: list[_Part] = field(default_factory=list)
+    pages_in_part: int = 0
+    closed: bool = False
+
+
+class ParquetStreamWriter:
+    """Decode pages into a directory of Parquet parts; ``close()`` unifies their schemas.
+
+    ``path`` is created if needed; it must not already hold a dataset unless ``overwrite=True``
+    (which deletes only this writer's kind of files: ``part-*.parquet`` and ``_cm_frames.json``).
+    Memory holds at most ``pages_per_part`` decoded pages, whatever the number of pages.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, pages_per_part: int = 50, overwrite: bool = False
+    ) -> None:
+        if pages_per_part < 1:
+            raise ValidationError(f"pages_per_part must be at least 1, got {pages_per_part}")
+        self.path = Path(path)
+        self.pages_per_part = pages_per_part
+        self._prepare_directory(overwrite)
+        self._decoder = PageDecoder(keep_timestamp_text=True)
+        self._state = _State()
+        self.summary: StreamSummary | None = None
+
+    def _prepare_directory(self, overwrite: bool) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        existing = [*self.path.glob(_PART_GLOB), *self.path.glob(METADATA_FILE)]
+        if existing and not overwrite:
+            raise ValidationError(
+                f"{self.path} already holds a dataset ({len(existing)} files such as "
+                f"{existing[0].name}); choose an empty directory or pass overwrite=True"
+            )
+        for stale in existing:
+            stale.unlink()
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def add_page(self, body: bytes | bytearray | memoryview | str) -> int:
+        """Decode one page body (list page or search result); returns its number of customers."""
+        if self._state.closed:
+            raise ChartMogulError(f"The writer of {self.path} is closed; start a new one")
+        count = self._decoder.add_page(body)
+        self._state.pages_in_part += 1
+        if self._state.pages_in_part >= self.pages_per_part:
+            self._flush()
+        return count
+
+    def _flush(self) -> None:
+        self._state.pages_in_part = 0
+        decoded = self._decoder.finish()
+        if decoded.count == 0:
+            return
+        index = len(self._state.parts)
+        part_path = self.path / f"part-{index:05d}.parquet"
+        table = decoded.table
+        pq.write_table(table, part_path)
+        custom_votes: dict[str, CustomType] = {}
+        external_votes: dict[str, pa.DataType] = {}
+        for name, column in zip(table.column_names, table.columns, strict=True):
+            if column.null_count == len(column):
+                continue  # null everywhere in this part: no say in the column's type
+            group = column_group(name)
+            if group == CUSTOM_PREFIX:
+                custom_votes[name[len(CUSTOM_PREFIX) :]] = decoded.custom_types[
+                    name[len(CUSTOM_PREFIX) :]
+                ]
+            elif group is not None and group != TAG_PREFIX:
+                external_votes[name] = column.type
+        part = _Part(part_path, table.num_rows, table.schema, custom_votes, external_votes)
+        if decoded.timestamp_text:
+            part.side_file = self.path / f"_timestamps-part-{index:05d}.parquet"
+            part.timestamp_keys = tuple(decoded.timestamp_text)
+            pq.write_table(pa.table(dict(decoded.timestamp_text)), part.side_file)
+        self._state.parts.append(part)
+
+    # --- closing ---------------------------------------------------------------------------
+
+    def close(self) -> StreamSummary:
+        """Write the last part, unify every part's schema, write ``_cm_frames.json``."""
+        if self.summary is not None:
+            return self.summary
+        if self._state.pages_in_part or self._decoder.count:
+            self._flush()
+        self._state.closed = True
+        parts = self._state.parts
+        if not parts:  # still a readable dataset: the fixed columns, no rows
+            empty = base_arrow_schema().empty_table()
+            pq.write_table(empty, self.path / "part-00000.parquet")
+        schema, custom_types = _unified_schema(parts)
+        rewritten = 0
+        for part in parts:
+            if not part.schema.equals(schema):
+                _rewrite(part, schema, custom_types)
+                rewritten += 1
+            if part.side_file is not None:
+                part.side_file.unlink()
+        count = sum(p.rows for p in parts)
+        meta = {
+            "format": _FORMAT_VERSION,
+            "count": count,
+            "parts": max(len(parts), 1),
+            "custom_types": custom_types,
+        }
+        (self.path / METADATA_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+        self.summary = StreamSummary(
+            path=self.path,
+            count=count,
+            parts=max(len(parts), 1),
+            rewritten=rewritten,
+            custom_types=custom_types,
+            columns=tuple(name for name in schema.names if name != INDEX_NAME),
+        )
+        return self.summary
+
+    def abort(self) -> None:
+        """Stop and delete every file this writer created."""
+        self._state.closed = True
+        for part in self._state.parts:
+            part.path.unlink(missing_ok=True)
+            if part.side_file is not None:
+                part.side_file.unlink(missing_ok=True)
+        self._state.parts.clear()
+        self._decoder = PageDecoder(keep_timestamp_text=True)
+
+    def __enter__(self) -> ParquetStreamWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def _unified_schema(parts: list[_Part]) -> tuple[pa.Schema, dict[str, CustomType]]:
+    """The union of the parts' columns, each typed by the in-memory rules (``_assemble``)."""
+    names: set[str] = set()
+    custom_votes: dict[str, set[str]] = {}
+    external_votes: dict[str, set[pa.DataType]] = {}
+    for part in parts:
+        names.update(part.schema.names)
+        for key, vote in part.custom_votes.items():
+            custom_votes.setdefault(key, set()).add(vote)
+        for name, arrow_type in part.external_votes.items():
+            external_votes.setdefault(name, set()).add(arrow_type)
+    base = base_arrow_schema()
+    types: dict[str, pa.DataType] = {f.name: f.type for f in base}
+    custom_types: dict[str, CustomType] = {}
+    for name in names - set(types):
+        group = column_group(name)
+        if group == TAG_PREFIX:
+            types[name] = pa.bool_()
+        elif group == CUSTOM_PREFIX:
+            key = name[len(CUSTOM_PREFIX) :]
+            kind: CustomType = resolve_custom(custom_votes.get(key, ()))  # type: ignore[assignment]
+            custom_types[key] = kind
+            types[name] = CUSTOM_ARROW_TYPES[kind]
+        else:
+            types[name] = resolve_external(external_votes.get(name, ()))
+    order = [INDEX_NAME, *sort_columns(n for n in types if n != INDEX_NAME)]
+    schema = pa.schema([pa.field(n, types[n]) for n in order])
+    return schema, dict(sorted(custom_types.items()))
+
+
+def _rewrite(part: _Part, schema: pa.Schema, custom_types: dict[str, CustomType]) -> None:
+    """Conform one part to the unified schema, replacing its file atomically."""
+    table = pq.read_table(part.path)
+    side = pq.read_table(part.side_file) if part.side_file is not None else None
+    columns = []
+    for target in schema:
+        name, arrow_type = target.name, target.type
+        if name not in table.column_names:
+            if column_group(name) == TAG_PREFIX:
+                columns.append(pa.array(np.zeros(table.num_rows, dtype=bool)))
+            else:
+                columns.append(pa.nulls(table.num_rows, arrow_type))
+            continue
+        column = table.column(name).combine_chunks()
+        if column.type == arrow_type:
+            columns.append(column)
+        elif column.null_count == len(column):
+            columns.append(pa.nulls(len(column), arrow_type))
+        elif pa.types.is_timestamp(column.type):
+            # A Timestamp key in this part that is a String overall: its original text.
+            key = name[len(CUSTOM_PREFIX) :]
+            if side is None or key not in side.column_names:
+                raise AssertionError(f"{part.path.name}: no original text kept for {name}")
+            columns.append(side.column(key).combine_chunks())
+        elif pa.types.is_string(arrow_type):
+            columns.append(render_text(column))
+        else:
+            columns.append(column.cast(arrow_type))  # int64 -> double
+    conformed = pa.Table.from_arrays(columns, schema=schema)
+    temporary = part.path.with_name(f"_rewriting-{part.path.name}")
+    pq.write_table(conformed, temporary)
+    os.replace(temporary, part.path)
+
+
+def read_parquet(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read a dataset written by ``ParquetStreamWriter`` back into the frame (exact dtypes).
+
+    ``pd.read_parquet(path, dtype_backend="pyarrow")`` reads the same values, but cannot rebuild
+    the ``id`` index or the frame's exact list/dictionary dtypes; DuckDB, Dask or Spark read the
+    directory as it is.
+    """
+    directory = Path(path)
+    table = pads.dataset(directory, format="parquet").to_table()
+    frame = table_to_frame(table)
+    meta_file = directory / METADATA_FILE
+    if meta_file.exists():
+        meta = json.loads(meta_file.read_text())
+        frame.attrs[ATTRS_KEY] = {"custom_types": meta.get("custom_types", {})}
+    return frame

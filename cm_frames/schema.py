@@ -1,0 +1,272 @@
+"""The frame's vocabulary: column names, canonical dtypes, custom attribute types and inference.
+
+Everything here is pure and cheap to import. ``frames.py`` builds frames that follow these
+conventions; the write-back side (plan/diff) uses the same constants to read them back.
+
+Frame layout (design.md, "The frame"): index ``id`` (numpy int64), then the fixed columns of
+``BASE_COLUMNS``, then ``tag.*``, ``custom.*``, ``stripe.*`` and ``clearbit.*``, each group
+sorted by name. Every column is a ``pd.ArrowDtype``; all strings are ``pa.string()``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any, Final, Literal, get_args
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from pandas.api.extensions import ExtensionDtype
+
+__all__ = [
+    "ADDRESS_COLUMNS",
+    "ADDRESS_FIELDS",
+    "BASE_COLUMNS",
+    "BOOL",
+    "CLEARBIT_PREFIX",
+    "CUSTOM_KEY_PATTERN",
+    "CUSTOM_PREFIX",
+    "CUSTOM_TYPES",
+    "DOUBLE",
+    "INDEX_NAME",
+    "INT64",
+    "INT64_MAX",
+    "INT64_MIN",
+    "ISO_8601_PATTERN",
+    "MAX_STRING_LENGTH",
+    "STATUS",
+    "STRING",
+    "STRIPE_PREFIX",
+    "TAGS",
+    "TAG_PREFIX",
+    "TIMESTAMP",
+    "CustomType",
+    "base_arrow_schema",
+    "column_group",
+    "custom_column",
+    "custom_type_for_dtype",
+    "infer_custom_type",
+    "is_custom_key",
+    "parse_timestamps",
+    "sort_columns",
+    "tag_column",
+]
+
+# --- names -------------------------------------------------------------------------------------
+
+INDEX_NAME: Final = "id"
+TAG_PREFIX: Final = "tag."
+CUSTOM_PREFIX: Final = "custom."
+STRIPE_PREFIX: Final = "stripe."
+CLEARBIT_PREFIX: Final = "clearbit."
+
+ADDRESS_FIELDS: Final = (
+    "address_line1",
+    "address_line2",
+    "address_zip",
+    "city",
+    "country",
+    "state",
+)
+ADDRESS_COLUMNS: Final = tuple(f"address.{field}" for field in ADDRESS_FIELDS)
+
+#: The fixed columns, in frame order (the index ``id`` is not a column).
+BASE_COLUMNS: Final = (
+    "uuid",
+    "external_id",
+    "email",
+    "name",
+    *ADDRESS_COLUMNS,
+    "customer_since",
+    "status",
+    "tags",
+)
+
+# --- canonical dtypes ----------------------------------------------------------------------------
+# One dtype per kind of value. In particular ONE string dtype: ArrowDtype(pa.string()); never
+# pandas' ``str``/StringDtype ("string[pyarrow]" is StringDtype!) and never large_string, because
+# mixing them makes ``.equals`` False and concat fall back to object (perf-notes).
+
+STRING: Final = pd.ArrowDtype(pa.string())
+INT64: Final = pd.ArrowDtype(pa.int64())
+BOOL: Final = pd.ArrowDtype(pa.bool_())
+DOUBLE: Final = pd.ArrowDtype(pa.float64())
+TIMESTAMP: Final = pd.ArrowDtype(pa.timestamp("us", tz="UTC"))
+STATUS: Final = pd.ArrowDtype(pa.dictionary(pa.int32(), pa.string()))
+TAGS: Final = pd.ArrowDtype(pa.list_(pa.string()))
+
+
+def base_arrow_schema() -> pa.Schema:
+    """The Arrow schema of ``id`` plus the fixed columns (the dynamic groups come after)."""
+    types: dict[str, pa.DataType] = {name: pa.string() for name in BASE_COLUMNS}
+    types["customer_since"] = TIMESTAMP.pyarrow_dtype
+    types["status"] = STATUS.pyarrow_dtype
+    types["tags"] = TAGS.pyarrow_dtype
+    return pa.schema(
+        [pa.field(INDEX_NAME, pa.int64()), *(pa.field(n, types[n]) for n in BASE_COLUMNS)]
+    )
+
+
+# --- custom attributes ---------------------------------------------------------------------------
+
+CustomType = Literal["String", "Integer", "Timestamp", "Boolean"]
+CUSTOM_TYPES: Final[tuple[CustomType, ...]] = get_args(CustomType)
+
+#: Keys the API accepts for custom attributes (alphanumerics and underscores).
+CUSTOM_KEY_PATTERN: Final = r"[A-Za-z0-9_]+"
+_CUSTOM_KEY_RE: Final = re.compile(CUSTOM_KEY_PATTERN)
+
+#: Longest String value the API stores.
+MAX_STRING_LENGTH: Final = 255
+
+#: The API's Integer is a signed 64-bit integer.
+INT64_MIN: Final = -(2**63)
+INT64_MAX: Final = 2**63 - 1
+
+#: ISO 8601 as this package understands it: a date, or a date-time with ``T`` or a space, minutes
+#: or seconds, up to 6 fractional digits (microseconds: nothing is rounded), and an optional ``Z``
+#: or ``±HH``/``±HHMM``/``±HH:MM`` offset. Naive values mean UTC. ASCII digits only. Arrow's
+#: string→timestamp cast then validates the calendar (no February 30th).
+ISO_8601_PATTERN: Final = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?"
+    r"(?:Z|[+-](?:[01][0-9]|2[0-3])(?::?[0-5][0-9])?)?)?$"
+)
+_HAS_ZONE: Final = r"(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)$"
+_DATE_ONLY: Final = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+
+
+def is_custom_key(key: str) -> bool:
+    """Whether ``key`` is a custom attribute key the API accepts (``[A-Za-z0-9_]+``)."""
+    return _CUSTOM_KEY_RE.fullmatch(key) is not None
+
+
+def parse_timestamps(strings: pa.Array | pa.ChunkedArray) -> pa.Array | None:
+    """Parse ISO 8601 strings to ``timestamp[us, UTC]`` (the instant), or None if any is not one.
+
+    Nulls stay null. ``2015-06-09T13:16:00-04:00`` becomes 17:16 UTC; naive values and dates
+    are taken as UTC (the rule of the API's Timestamp type). Vectorised: one regex check and
+    one Arrow cast, so it costs microseconds per value, never a Python loop.
+    """
+    if isinstance(strings, pa.ChunkedArray):
+        strings = strings.combine_chunks()
+    target = TIMESTAMP.pyarrow_dtype
+    if len(strings) == strings.null_count:
+        return pa.nulls(len(strings), target)
+    if not pc.all(pc.match_substring_regex(strings, ISO_8601_PATTERN)).as_py():
+        return None
+    try:  # the common case: every value carries its offset (the API's customer-since does)
+        return strings.cast(target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    # Arrow parses offsets to the UTC instant but refuses naive strings for a zoned type:
+    # give naive date-times a "Z" and dates a midnight "Z" first.
+    date_only = pc.match_substring_regex(strings, _DATE_ONLY)
+    zoned = pc.match_substring_regex(strings, _HAS_ZONE)
+    suffix = pc.if_else(date_only, "T00:00:00Z", pc.if_else(zoned, "", "Z"))
+    try:
+        return pc.binary_join_element_wise(strings, suffix, "").cast(target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None  # matched the pattern but not the calendar (e.g. 2015-02-30)
+
+
+def infer_custom_type(values: Iterable[object]) -> CustomType:
+    """The type of one custom key from its untyped JSON values across customers (None = absent).
+
+    All ints (bools excluded) -> Integer (when every one fits signed 64-bit); all bools ->
+    Boolean; all strings parseable as ISO 8601 -> Timestamp; anything else, including mixes
+    (``123`` and ``"A-12"``; ``true`` and ``1``), floats and a key without any value -> String.
+    This is the per-value statement of the rule that ``frames.py`` applies column-wise.
+    """
+    kinds: set[type] = set()
+    strings: list[str] = []
+    for value in values:
+        if value is None:
+            continue
+        kinds.add(type(value))
+        if len(kinds) > 1:
+            return "String"
+        if type(value) is int and not INT64_MIN <= value <= INT64_MAX:
+            return "String"
+        if type(value) is str:
+            strings.append(value)
+    if kinds == {int}:
+        return "Integer"
+    if kinds == {bool}:
+        return "Boolean"
+    if kinds == {str} and parse_timestamps(pa.array(strings, pa.string())) is not None:
+        return "Timestamp"
+    return "String"
+
+
+def custom_type_for_dtype(dtype: np.dtype[Any] | ExtensionDtype) -> CustomType | None:
+    """The API type a column of ``dtype`` writes as, or None when it has none (floats, lists...).
+
+    Accepts ArrowDtype, numpy and pandas extension dtypes: int -> Integer, bool -> Boolean,
+    timestamp/datetime -> Timestamp, string -> String. Floats return None: the write-back
+    validation decides whether their values are integral.
+    """
+    if isinstance(dtype, pd.ArrowDtype):
+        arrow = dtype.pyarrow_dtype
+        if pa.types.is_dictionary(arrow):
+            arrow = arrow.value_type
+        if pa.types.is_boolean(arrow):
+            return "Boolean"
+        if pa.types.is_integer(arrow):
+            return "Integer"
+        if pa.types.is_timestamp(arrow) or pa.types.is_date(arrow):
+            return "Timestamp"
+        if pa.types.is_string(arrow) or pa.types.is_large_string(arrow):
+            return "String"
+        return None
+    if isinstance(dtype, pd.CategoricalDtype):
+        return custom_type_for_dtype(dtype.categories.dtype)
+    if pd.api.types.is_bool_dtype(dtype):
+        return "Boolean"
+    if pd.api.types.is_integer_dtype(dtype):
+        return "Integer"
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return "Timestamp"
+    if pd.api.types.is_string_dtype(dtype) and not pd.api.types.is_object_dtype(dtype):
+        return "String"
+    return None
+
+
+# --- column helpers ------------------------------------------------------------------------------
+
+
+def tag_column(tag: str) -> str:
+    """The bool column of one tag: ``tag.<name>``."""
+    return f"{TAG_PREFIX}{tag}"
+
+
+def custom_column(key: str) -> str:
+    """The column of one custom attribute: ``custom.<key>``."""
+    return f"{CUSTOM_PREFIX}{key}"
+
+
+_GROUP_ORDER: Final = (TAG_PREFIX, CUSTOM_PREFIX, STRIPE_PREFIX, CLEARBIT_PREFIX)
+
+
+def column_group(column: str) -> str | None:
+    """The dynamic group prefix of ``column`` (``"tag."`` ...), or None for fixed columns."""
+    for prefix in _GROUP_ORDER:
+        if column.startswith(prefix):
+            return prefix
+    return None
+
+
+def sort_columns(columns: Iterable[str]) -> list[str]:
+    """Frame order: the fixed columns as in BASE_COLUMNS, then tag/custom/stripe/clearbit sorted.
+
+    Columns of no known group (user additions) go last, in their given order.
+    """
+    columns = list(columns)
+    present = set(columns)
+    ordered = [c for c in BASE_COLUMNS if c in present]
+    for prefix in _GROUP_ORDER:
+        ordered += sorted(c for c in columns if c.startswith(prefix))
+    known = set(ordered)
+    return ordered + [c for c in columns if c not in known and c != INDEX_NAME]
