@@ -56,13 +56,20 @@ class Snapshot:
 
 
 class SnapshotStore:
-    """Snapshots of one account, in ``directory`` (created 0700; files written 0600)."""
+    """Snapshots of one account, in ``directory`` (created 0700; files written 0600).
+
+    ``write_marker`` is the file the account's clients touch after each write (by default
+    ``writes.marker`` in the directory above, the account's cache directory).
+    """
 
     _memory: ClassVar[OrderedDict[tuple[str, str], Snapshot]] = OrderedDict()
     _memory_lock: ClassVar[threading.Lock] = threading.Lock()
 
-    def __init__(self, directory: Path | str) -> None:
+    def __init__(self, directory: Path | str, write_marker: Path | str | None = None) -> None:
         self.directory = Path(directory)
+        self.write_marker = (
+            Path(write_marker) if write_marker else self.directory.parent / WRITE_MARKER
+        )
 
     def save(self, table: pa.Table, metadata: dict[str, Any], *, latest: bool) -> Snapshot:
         """Write a new snapshot atomically; with ``latest`` it becomes the one warm reads serve."""
@@ -114,7 +121,7 @@ class SnapshotStore:
         if max_age_s is not None and time.time_ns() - created_ns > max_age_s * 1e9:
             return None
         try:
-            if (self.directory / WRITE_MARKER).stat().st_mtime_ns >= created_ns:
+            if self.write_marker.stat().st_mtime_ns >= created_ns:
                 return None
         except FileNotFoundError:
             pass

@@ -66,7 +66,7 @@ def test_latest_expires(tmp_path: Path, table: pa.Table) -> None:
 
 
 def test_a_write_after_the_snapshot_retires_it(tmp_path: Path, table: pa.Table) -> None:
-    store = SnapshotStore(tmp_path)
+    store = SnapshotStore(tmp_path / "snapshots")
     saved = store.save(table, {}, latest=True)
     touch_write_marker(tmp_path)
     assert store.latest(max_age_s=None) is None

@@ -1,0 +1,190 @@
+"""Read path speed and memory: naive baseline, raw-fetch floor, read_customers cold and warm.
+
+One run, against an emulator serving 100,000 customers in its own process, at two settings:
+no added latency (loopback, where the client's own overhead shows) and ``latency_ms=50``
+(close to a real API's round trip). Each measurement runs in a fresh Python process, so
+imports are outside the timing, memory is the process's own, and "warm" means what a user
+sees the next time they open a notebook (the snapshot on disk, nothing in memory).
+
+- naive: one requests.Session, pages in sequence, json.loads, pd.json_normalize,
+  convert_dtypes(dtype_backend="pyarrow");
+- floor: the same pages' bytes with read_customers' concurrency (Client.iter_pages,
+  raw, no cache), no decoding;
+- cold: cm.read_customers with an empty cache directory;
+- warm: cm.read_customers again, in a new process, with the cache the cold run left.
+
+Targets (issue 3): at 50 ms cold >= 4x faster than naive and <= 1.5x the floor; with no
+latency cold >= 2x faster than naive; warm >= 20x faster than cold; peak memory of the
+cold read <= 3x the final frame's memory_usage(deep=True).
+
+Run: .venv/bin/python benchmarks/bench_read.py [customers]
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+CUSTOMERS = 100_000
+LATENCIES_MS = (0, 50)
+
+
+def _status_mb(field: str) -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def _reset_peak() -> float:
+    """Reset the kernel's peak-RSS mark (VmHWM) to now; the current RSS in MB.
+
+    ru_maxrss cannot be reset and includes whatever importing pandas peaked at, which
+    would be charged to the read.
+    """
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")
+    return _status_mb("VmRSS")
+
+
+def _peak_mb() -> float:
+    return _status_mb("VmHWM")
+
+
+def child(kind: str, url: str, token: str, secret: str, cache_dir: str) -> dict[str, Any]:
+    """One measurement in this (fresh) process; returns seconds and memory figures."""
+    import pandas as pd
+    import requests
+
+    import cm_frames as cm
+
+    frame: pd.DataFrame | None = None
+    gc.collect()
+    before = _reset_peak()
+    started = time.perf_counter()
+    if kind == "naive":
+        rows: list[dict[str, Any]] = []
+        with requests.Session() as session:
+            session.auth = (token, secret)
+            page = 1
+            while True:
+                response = session.get(url + "customers", params={"page": page, "per_page": 200})
+                response.raise_for_status()
+                body = json.loads(response.content)
+                rows.extend(body["entries"])
+                if not body["has_more"]:
+                    break
+                page += 1
+        frame = pd.json_normalize(rows).convert_dtypes(dtype_backend="pyarrow")
+        del rows
+    elif kind == "floor":
+        with cm.Client(token, secret, url, cache=False, rate_limit=None) as client:
+            size = sum(len(body) for body in client.iter_pages(raw=True, cache=False))
+    else:
+        with cm.Client(token, secret, url, cache_dir=cache_dir, rate_limit=None) as client:
+            frame = cm.read_customers(client, progress=False)
+    seconds = time.perf_counter() - started
+    result: dict[str, Any] = {"seconds": seconds, "peak_extra_mb": _peak_mb() - before}
+    if frame is not None:
+        result["rows"] = len(frame)
+        result["frame_mb"] = frame.memory_usage(deep=True).sum() / 2**20
+    else:
+        result["bytes_mb"] = size / 2**20
+    return result
+
+
+def measure(kind: str, url: str, token: str, secret: str, cache_dir: str) -> dict[str, Any]:
+    output = subprocess.run(
+        [sys.executable, __file__, "--child", kind, url, token, secret, cache_dir],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return dict(json.loads(output.strip().splitlines()[-1]))
+
+
+def set_latency(url: str, latency_ms: int) -> None:
+    import requests
+
+    control = url.removesuffix("v1/") + "_emulator/faults"
+    requests.post(control, json={"latency_ms": latency_ms}, timeout=10).raise_for_status()
+
+
+def main(customers: int) -> None:
+    from cm_frames.emulator import Emulator
+
+    print(f"read path benchmark: {customers:,} customers, 2 latency settings, fresh processes")
+    emulator = Emulator(customers=customers, seed=3)
+    started = time.perf_counter()
+    emulator.start()
+    print(f"emulator ready in {time.perf_counter() - started:.1f} s at {emulator.url}")
+    args = (emulator.url, emulator.token, emulator.secret)
+    failures: list[str] = []
+    try:
+        for latency in LATENCIES_MS:
+            set_latency(emulator.url, latency)
+            with tempfile.TemporaryDirectory() as cache_dir:
+                naive = measure("naive", *args, cache_dir)
+                floor = measure("floor", *args, cache_dir)
+                cold = measure("cold", *args, cache_dir)
+                warm = measure("warm", *args, cache_dir)
+            print(f"\nlatency {latency} ms")
+            for name, result in (
+                ("naive", naive),
+                ("floor", floor),
+                ("cold", cold),
+                ("warm", warm),
+            ):
+                extra = (
+                    f", frame {result['frame_mb']:.0f} MB"
+                    if "frame_mb" in result
+                    else f", {result['bytes_mb']:.0f} MB of bodies"
+                )
+                print(
+                    f"  {name:<6} {result['seconds']:7.2f} s  peak +{result['peak_extra_mb']:.0f} MB{extra}"
+                )
+            assert cold["rows"] == naive["rows"] == warm["rows"] == customers
+            ratios = {
+                "naive/cold (speed-up)": naive["seconds"] / cold["seconds"],
+                "cold/floor": cold["seconds"] / floor["seconds"],
+                "cold/warm (speed-up)": cold["seconds"] / warm["seconds"],
+                "cold peak / frame memory": cold["peak_extra_mb"] / cold["frame_mb"],
+            }
+            targets = {
+                "naive/cold (speed-up)": (">=", 4.0 if latency else 2.0),
+                "cold/floor": ("<=", 1.5) if latency else None,
+                "cold/warm (speed-up)": (">=", 20.0),
+                "cold peak / frame memory": ("<=", 3.0),
+            }
+            for name, value in ratios.items():
+                target = targets[name]
+                if target is None:
+                    print(f"  {name:<26} {value:6.2f}x  (no target at this latency)")
+                    continue
+                op, bound = target
+                met = value >= bound if op == ">=" else value <= bound
+                print(
+                    f"  {name:<26} {value:6.2f}x  target {op} {bound}: {'met' if met else 'MISSED'}"
+                )
+                if not met:
+                    failures.append(
+                        f"latency {latency} ms: {name} {value:.2f} (target {op} {bound})"
+                    )
+    finally:
+        emulator.stop()
+    print("\nall targets met" if not failures else "\nmissed:\n  " + "\n  ".join(failures))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        os.environ.setdefault("PYTHONHASHSEED", "0")
+        print(json.dumps(child(*sys.argv[2:7])))
+    else:
+        main(int(sys.argv[1]) if len(sys.argv) > 1 else CUSTOMERS)
