@@ -1,0 +1,773 @@
+"""Segmentation helpers: label, bucket, filter and profile customers of an Arrow-backed frame.
+
+Pure functions that take a customer frame first (``df.chartmogul`` delegates to them) and never
+mutate it. They are written for the frame's Arrow dtypes, where pandas' defaults surprise:
+
+- A null never matches. Comparisons on Arrow columns give null where a value is missing
+  (``custom.seats > 10`` is null for customers without seats); every mask here treats that
+  null as "no match" instead of raising or propagating it.
+- Nullable integers stay exact until a median is taken; Arrow booleans are booleans (pandas'
+  own ``df.plot`` skips them), and null group keys get a group of their own instead of being
+  dropped.
+- Tags are read from the ``tag.*`` columns, which is what an analyst edits; the ``tags`` list
+  column is only the wire format.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import re
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from cm_frames.errors import ValidationError
+from cm_frames.schema import CLEARBIT_PREFIX, CUSTOM_PREFIX, TAG_PREFIX, TIMESTAMP
+
+__all__ = [
+    "MISSING_LABEL",
+    "Grouping",
+    "bucket",
+    "co_occurrence",
+    "cohort",
+    "cross_counts",
+    "filter_customers",
+    "grouping",
+    "numeric_profile_columns",
+    "period_alias",
+    "profile",
+    "segment",
+    "tag_columns",
+    "tag_counts",
+    "tag_matrix",
+]
+
+Rule = str | pd.Series | npt.NDArray[np.bool_] | Callable[[pd.DataFrame], Any]
+BoolArray = npt.NDArray[np.bool_]
+
+#: How customers without a value are labelled where a label must be text (plots, top tags).
+MISSING_LABEL: Final = "(no value)"
+
+#: How many tags ``profile`` lists per segment in ``top_tags``.
+TOP_TAGS: Final = 3
+
+# --- errors and lookups ----------------------------------------------------------------------------
+
+
+def _closest(name: str, choices: Iterable[str], *, limit: int = 8) -> str:
+    """A short list of the choices most like ``name`` (or the first few), for error messages."""
+    choices = list(choices)
+    if not choices:
+        return "none"
+    close = difflib.get_close_matches(name, choices, n=limit, cutoff=0.5)
+    shown = close or choices[:limit]
+    more = "" if len(choices) <= len(shown) else f" (and {len(choices) - len(shown)} more)"
+    prefix = "closest: " if close else ""
+    return prefix + ", ".join(repr(c) for c in shown) + more
+
+
+def _column(df: pd.DataFrame, column: str, *, parameter: str) -> pd.Series:
+    if column not in df.columns:
+        raise ValidationError(
+            f"{parameter}: the frame has no column {column!r}; "
+            f"{_closest(column, map(str, df.columns))}. Column names are the frame's, "
+            "e.g. 'custom.seats', 'clearbit.metrics.employees', 'tag.vip'."
+        )
+    series = df[column]
+    if isinstance(series, pd.DataFrame):
+        raise ValidationError(f"{parameter}: the frame has several columns named {column!r}")
+    return series
+
+
+def tag_columns(df: pd.DataFrame) -> list[str]:
+    """The ``tag.*`` columns of a frame, in frame order."""
+    return [c for c in df.columns if isinstance(c, str) and c.startswith(TAG_PREFIX)]
+
+
+def _is_bool(dtype: Any) -> bool:
+    return bool(pd.api.types.is_bool_dtype(dtype))
+
+
+def _is_number(dtype: Any) -> bool:
+    """Integer or float, but not bool (which pandas counts as numeric)."""
+    return bool(pd.api.types.is_numeric_dtype(dtype)) and not _is_bool(dtype)
+
+
+# --- masks -------------------------------------------------------------------------------------------
+
+
+def _align(values: pd.Series, df: pd.DataFrame, what: str) -> pd.Series:
+    """``values`` on the frame's index: as is, or reordered when it holds the same customers."""
+    if values.index.equals(df.index):
+        return values
+    if len(values) == len(df) and values.index.is_unique and values.index.isin(df.index).all():
+        return values.reindex(df.index)
+    missing = int((~df.index.isin(values.index)).sum())
+    raise ValidationError(
+        f"{what} is a Series whose index does not match the frame's ({missing} of {len(df)} "
+        "customers missing from it). Build it from this frame (e.g. df['tag.vip'] or "
+        "df['custom.seats'] > 10), or align it first: series.reindex(df.index)."
+    )
+
+
+def _as_mask(values: Any, df: pd.DataFrame, what: str) -> BoolArray:
+    """A numpy bool array, one per customer, from a mask-like value; null counts as False."""
+    if isinstance(values, np.ndarray | pd.api.extensions.ExtensionArray):
+        if values.ndim != 1 or len(values) != len(df):
+            raise ValidationError(
+                f"{what} is an array of shape {values.shape}; a mask needs one value per "
+                f"customer ({len(df)})"
+            )
+        values = pd.Series(values, index=df.index, copy=False)
+    elif not isinstance(values, pd.Series):
+        raise ValidationError(
+            f"{what} gave a {type(values).__name__}; a mask must be a boolean Series (or array) "
+            "with one value per customer, e.g. df['custom.seats'] > 10"
+        )
+    values = _align(values, df, what)
+    mask: BoolArray
+    if _is_bool(values.dtype):
+        mask = values.to_numpy(dtype=bool, na_value=False)
+        return mask
+    if values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) in (
+        "boolean",
+        "empty",
+    ):
+        mask = values.fillna(False).to_numpy(dtype=bool)
+        return mask
+    raise ValidationError(
+        f"{what} gave {values.dtype} values; a mask must be boolean (True where the rule "
+        "matches), e.g. df['custom.seats'] > 10 rather than df['custom.seats']"
+    )
+
+
+_BACKTICKED: Final = re.compile(r"`([^`]*)`")
+_HIDDEN_MODULES: Final = frozenset({__name__, "cm_frames.accessor", "cm_frames.plotting"})
+
+
+def _caller_scope() -> tuple[dict[str, Any], dict[str, Any]]:
+    """Locals and globals of the code that called into cm_frames, for ``@name`` in queries.
+
+    ``df.query("x > @limit")`` looks ``limit`` up where ``query`` was called; a query passed
+    through the accessor and this module should behave the same, so skip our own frames.
+    """
+    frame = sys._getframe(1)
+    while frame.f_back is not None and frame.f_globals.get("__name__") in _HIDDEN_MODULES:
+        frame = frame.f_back
+    return dict(frame.f_locals), frame.f_globals
+
+
+def _query_mask(
+    df: pd.DataFrame, query: str, what: str, scope: tuple[dict[str, Any], dict[str, Any]]
+) -> BoolArray:
+    for name in _BACKTICKED.findall(query):
+        if name not in df.columns:
+            raise ValidationError(
+                f"{what}: the query {query!r} names column `{name}`, which the frame does not "
+                f"have; {_closest(name, map(str, df.columns))}"
+            )
+    local_dict, global_dict = scope
+    try:
+        result = df.eval(query, local_dict=local_dict, global_dict=global_dict)
+    except Exception as error:  # pandas raises many types (SyntaxError, NameError, TypeError...)
+        hint = (
+            "Put column names with dots or spaces in backticks (`clearbit.metrics.employees` "
+            ">= 1000, `tag.at risk`), refer to Python variables as @name, and compare "
+            "timestamps with a time zone ('2020-01-01T00:00Z')."
+        )
+        raise ValidationError(
+            f"{what}: the query {query!r} failed: {type(error).__name__}: {error}. {hint}"
+        ) from error
+    if not isinstance(result, pd.Series):
+        raise ValidationError(
+            f"{what}: the query {query!r} gave a {type(result).__name__}, not one boolean per "
+            "customer; write a condition such as `custom.seats` > 10"
+        )
+    return _as_mask(result, df, f"{what} (query {query!r})")
+
+
+def _rule_mask(
+    df: pd.DataFrame, label: str, rule: object, scope: tuple[dict[str, Any], dict[str, Any]]
+) -> BoolArray:
+    what = f"rule {label!r}"
+    if isinstance(rule, str):
+        return _query_mask(df, rule, what, scope)
+    if isinstance(rule, pd.Series | np.ndarray | pd.api.extensions.ExtensionArray):
+        return _as_mask(rule, df, what)
+    if callable(rule):
+        try:
+            result = rule(df)
+        except Exception as error:
+            raise ValidationError(
+                f"{what}: the callable raised {type(error).__name__}: {error}. It is called "
+                "with the whole frame and must return one boolean per customer."
+            ) from error
+        return _as_mask(result, df, f"{what} (callable)")
+    raise ValidationError(
+        f"{what} is a {type(rule).__name__}; a rule is a query string "
+        "(\"`clearbit.metrics.employees` >= 1000\"), a boolean mask (df['tag.vip']) or a "
+        "callable taking the frame and returning a mask (lambda d: d['custom.seats'] > 10)"
+    )
+
+
+# --- labelling -------------------------------------------------------------------------------------
+
+
+def segment(
+    df: pd.DataFrame,
+    rules: Mapping[str, Rule],
+    *,
+    default: str = "other",
+    name: str = "segment",
+) -> pd.Series:
+    """Label each customer with the first rule it matches, else ``default``.
+
+    A rule is a query string as for ``df.query`` (backticks around dotted names, ``@name`` for
+    variables), a boolean mask aligned with the frame, or a callable taking the frame and
+    returning such a mask. A null in a mask (a customer without the attribute) does not match.
+    The result is categorical, categories in rule order then ``default``.
+    """
+    labels = list(rules)
+    for label in labels:
+        if not isinstance(label, str):
+            raise ValidationError(
+                f"segment label {label!r} is a {type(label).__name__}; labels must be strings"
+            )
+    if default in rules:
+        raise ValidationError(
+            f"default={default!r} is also a rule label; pick another default (default='rest') "
+            "or rename the rule, so that each label means one thing"
+        )
+    scope = _caller_scope()
+    codes = np.full(len(df), len(labels), dtype=np.int32)  # everyone starts in the default
+    unassigned = np.ones(len(df), dtype=bool)
+    for position, label in enumerate(labels):
+        if not unassigned.any():
+            break
+        # first match wins: only customers not claimed by an earlier rule take this label
+        take = _rule_mask(df, label, rules[label], scope) & unassigned
+        codes[take] = position
+        unassigned &= ~take
+    categories = pd.Index([*labels, default], dtype=object)
+    values = pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(categories))
+    return pd.Series(values, index=df.index, name=name)
+
+
+def _number_text(value: float) -> str:
+    if np.isinf(value):
+        return "∞" if value > 0 else "-∞"
+    if float(value).is_integer():
+        return f"{value:,.0f}"
+    return f"{value:,.6g}"
+
+
+def _bin_labels(edges: npt.NDArray[np.float64], *, closed_last: bool) -> list[str]:
+    labels = []
+    last = len(edges) - 2
+    for i, (low, high) in enumerate(itertools.pairwise(edges)):
+        if np.isneginf(low):
+            labels.append(f"< {_number_text(high)}")
+        elif np.isposinf(high):
+            labels.append(f"≥ {_number_text(low)}")
+        else:
+            close = "]" if closed_last and i == last else ")"
+            labels.append(f"[{_number_text(low)}, {_number_text(high)}{close}")
+    return labels
+
+
+def bucket(
+    df: pd.DataFrame,
+    column: str,
+    bins: int | Sequence[float],
+    labels: Sequence[str] | None = None,
+) -> pd.Series:
+    """Bin a numeric column into ordered, labelled ranges (an ordered categorical).
+
+    ``bins`` is either a number of equal-width bins over the column's range, or increasing
+    edges; each bin includes its left edge (``[10, 50)``: 10 to 49.99...), and with a number of
+    bins the last one includes the maximum. Use ``float("inf")`` as the last edge for an open
+    top bin (labelled ``≥ 1,000``). Customers without a value, or outside the edges, get null.
+    """
+    series = _column(df, column, parameter="bucket column")
+    if not _is_number(series.dtype):
+        raise ValidationError(
+            f"bucket column {column!r} is {series.dtype}, not a number; bucket numeric columns "
+            "(custom Integer attributes, clearbit metrics), use cohort() for timestamps and "
+            "segment() for anything else"
+        )
+    values = series.to_numpy(dtype="float64", na_value=np.nan)
+    present = values[~np.isnan(values)]
+    if isinstance(bins, bool):
+        raise ValidationError(f"bins={bins!r}: pass a number of bins or a list of edges")
+    if isinstance(bins, int | np.integer):
+        if bins < 1:
+            raise ValidationError(f"bins={bins}: the number of bins must be at least 1")
+        low, high = (present.min(), present.max()) if present.size else (0.0, 1.0)
+        if low == high:  # one distinct value: a bin of width 1 around it
+            low, high = low - 0.5, high + 0.5
+        edges = np.linspace(low, high, int(bins) + 1)
+        closed_last = True
+    else:
+        edges = np.asarray(list(bins), dtype="float64")
+        if edges.size < 2 or np.isnan(edges).any() or not (np.diff(edges) > 0).all():
+            raise ValidationError(
+                f"bins={list(bins)!r}: edges must be at least two increasing numbers, e.g. "
+                "[0, 10, 50, float('inf')]"
+            )
+        closed_last = False
+    names = list(labels) if labels is not None else _bin_labels(edges, closed_last=closed_last)
+    if len(names) != len(edges) - 1 or len(set(names)) != len(names):
+        raise ValidationError(
+            f"labels={names!r}: {len(edges) - 1} bins need {len(edges) - 1} distinct labels"
+        )
+    cut_edges = edges.copy()
+    if closed_last:  # right-open bins would leave the maximum out of the last one
+        cut_edges[-1] = np.nextafter(cut_edges[-1], np.inf)
+    # bin i holds edges[i] <= value < edges[i + 1]; NaN sorts past the last edge
+    codes = np.searchsorted(cut_edges, values, side="right") - 1
+    codes[(codes < 0) | (codes >= len(names))] = -1
+    dtype = pd.CategoricalDtype(pd.Index(names, dtype=object), ordered=True)
+    return pd.Series(pd.Categorical.from_codes(codes, dtype=dtype), index=df.index, name=column)
+
+
+_WEEKDAYS: Final = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
+_MONTHS: Final = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")  # fmt: skip
+
+
+def period_alias(freq: str) -> str:
+    """The pandas period alias whose periods start where ``freq``'s labels fall.
+
+    ``"MS"`` -> ``"M"``, ``"QS"`` -> ``"Q-DEC"``, ``"W-MON"`` -> ``"W-SUN"`` (weeks starting Monday end
+    on Sunday). Only single periods starting on a date are supported (not ``"2MS"`` or ``"ME"``).
+    """
+    bad = ValidationError(
+        f"freq={freq!r}: cohorts are periods starting on a date; use 'D' (day), 'W' (weeks "
+        "starting Sunday) or 'W-MON' (Monday), 'MS' (month), 'QS' (quarter) or 'YS' (year); "
+        "'QS-FEB' and 'YS-JUL' shift quarters and years"
+    )
+    try:
+        offset = pd.tseries.frequencies.to_offset(freq)
+    except ValueError:
+        raise bad from None
+    if offset.n != 1:
+        raise bad
+    if isinstance(offset, pd.offsets.Day):
+        return "D"
+    # (pandas-stubs do not declare the offsets' anchors: weekday, startingMonth, month)
+    if isinstance(offset, pd.offsets.Week) and offset.weekday is not None:  # type: ignore[attr-defined]
+        weekday: int = offset.weekday  # type: ignore[attr-defined]
+        # weeks labelled by their first day end the day before: W-MON starts -> W-SUN periods
+        return f"W-{_WEEKDAYS[(weekday - 1) % 7]}"
+    if isinstance(offset, pd.offsets.MonthBegin):
+        return "M"
+    if isinstance(offset, pd.offsets.QuarterBegin):
+        first_month: int = offset.startingMonth  # type: ignore[attr-defined]
+        return f"Q-{_MONTHS[(first_month - 2) % 12]}"
+    if isinstance(offset, pd.offsets.YearBegin):
+        year_month: int = offset.month  # type: ignore[attr-defined]
+        return f"Y-{_MONTHS[(year_month - 2) % 12]}"
+    raise bad
+
+
+def cohort(df: pd.DataFrame, freq: str = "MS") -> pd.Series:
+    """The start (UTC) of the period each customer started in, from ``customer_since``.
+
+    ``freq`` is an offset alias of period starts: ``"MS"`` months, ``"QS"`` quarters, ``"YS"``
+    years, ``"W"``/``"W-MON"`` weeks starting Sunday/Monday, ``"D"`` days. The result keeps the
+    frame's timestamp dtype; customers without ``customer_since`` get null.
+    """
+    since = _column(df, "customer_since", parameter="cohort")
+    alias = period_alias(freq)
+    if not pd.api.types.is_datetime64_any_dtype(since.dtype) and not (
+        isinstance(since.dtype, pd.ArrowDtype) and pa.types.is_timestamp(since.dtype.pyarrow_dtype)
+    ):
+        raise ValidationError(
+            f"cohort: customer_since is {since.dtype}, not a timestamp; reload the frame with "
+            "cm.read_customers() or convert it with pd.to_datetime(..., utc=True)"
+        )
+    instants = pd.DatetimeIndex(
+        since.to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))
+    )
+    # to_period drops a time zone with a warning: periods are computed on naive UTC instants
+    starts = instants.to_period(alias).start_time
+    arrow = pa.array(starts.to_numpy(dtype="datetime64[us]"), type=pa.timestamp("us"))
+    values = pd.arrays.ArrowExtensionArray(arrow.cast(TIMESTAMP.pyarrow_dtype))
+    return pd.Series(values, index=df.index, name="cohort")
+
+
+# --- filtering ---------------------------------------------------------------------------------------
+
+
+def _names(values: str | Sequence[str] | None) -> list[str]:
+    if values is None:
+        return []
+    return [values] if isinstance(values, str) else list(values)
+
+
+def _tag_mask(df: pd.DataFrame, tag: str, parameter: str) -> BoolArray:
+    column = f"{TAG_PREFIX}{tag}"
+    if column not in df.columns:
+        known = [c.removeprefix(TAG_PREFIX) for c in tag_columns(df)]
+        raise ValidationError(
+            f"{parameter}: no customer in this frame has the tag {tag!r} (no column "
+            f"{column!r}); tags here: {_closest(tag, known)}. Tags are case-sensitive."
+        )
+    mask: BoolArray = df[column].to_numpy(dtype=bool, na_value=False)
+    return mask
+
+
+def _status_mask(df: pd.DataFrame, statuses: list[str]) -> BoolArray:
+    column = _column(df, "status", parameter="status")
+    known = set(column.dropna().unique().tolist())
+    dtype = column.dtype
+    if isinstance(dtype, pd.ArrowDtype) and pa.types.is_dictionary(dtype.pyarrow_dtype):
+        # a subset of a frame keeps the whole dictionary: statuses of the account, present or not
+        arrow = column.array.__arrow_array__().unify_dictionaries()
+        for chunk in arrow.chunks:
+            known.update(chunk.dictionary.to_pylist())
+    unknown = [s for s in statuses if s not in known]
+    if unknown:
+        raise ValidationError(
+            f"status: {unknown!r} is not a status of this account; statuses: "
+            f"{', '.join(repr(s) for s in sorted(known, key=str))} (case-sensitive)"
+        )
+    mask: BoolArray = column.isin(statuses).to_numpy(dtype=bool, na_value=False)
+    return mask
+
+
+def _typed_scalar(series: pd.Series, value: object, what: str) -> object:
+    """``value`` as the column's type, so ``seats=10`` and ``renewal_date="2024-01-01"`` work."""
+    dtype = series.dtype
+    try:
+        if isinstance(dtype, pd.ArrowDtype) and pa.types.is_timestamp(dtype.pyarrow_dtype):
+            stamp = pd.Timestamp(value)  # type: ignore[arg-type]
+            return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp
+        if isinstance(dtype, pd.ArrowDtype):
+            arrow_type = dtype.pyarrow_dtype
+            if pa.types.is_dictionary(arrow_type):
+                arrow_type = arrow_type.value_type
+            if pa.types.is_boolean(arrow_type) and not isinstance(value, bool | np.bool_):
+                raise TypeError(f"{value!r} is not a bool")
+            return pa.scalar(value, type=arrow_type).as_py()
+    except (TypeError, ValueError, pa.ArrowException) as error:
+        raise ValidationError(
+            f"{what}: {value!r} cannot be compared with a {dtype} column ({error}); pass a value "
+            "of the attribute's type (int for Integer, True/False for Boolean, a date string or "
+            "Timestamp for Timestamp, str for String)"
+        ) from None
+    return value
+
+
+def _custom_mask(df: pd.DataFrame, key: str, value: object) -> BoolArray:
+    column = f"{CUSTOM_PREFIX}{key}"
+    if column not in df.columns:
+        known = [
+            c.removeprefix(CUSTOM_PREFIX) for c in df.columns if str(c).startswith(CUSTOM_PREFIX)
+        ]
+        raise ValidationError(
+            f"{key}={value!r}: the frame has no custom attribute {key!r} (no column "
+            f"{column!r}); custom keys: {_closest(key, known)}. Pass keys without 'custom.'."
+        )
+    series = df[column]
+    what = f"{key}={value!r}"
+    if value is None:  # customers without the attribute
+        missing: BoolArray = series.isna().to_numpy(dtype=bool)
+        return missing
+    if isinstance(value, list | tuple | set | frozenset):  # any of several values
+        wanted = [_typed_scalar(series, v, what) for v in value]
+        matched: BoolArray = series.isin(wanted).to_numpy(dtype=bool, na_value=False)
+        return matched
+    equal = series == _typed_scalar(series, value, what)
+    return _as_mask(equal, df, what)
+
+
+def filter_customers(
+    df: pd.DataFrame,
+    *,
+    tags_any: str | Sequence[str] | None = None,
+    tags_all: str | Sequence[str] | None = None,
+    tags_none: str | Sequence[str] | None = None,
+    status: str | Sequence[str] | None = None,
+    **custom_equals: Any,
+) -> pd.DataFrame:
+    """The customers matching every condition given (a new frame; ``df`` is unchanged).
+
+    ``tags_any``: at least one of these tags; ``tags_all``: all of them; ``tags_none``: none of
+    them (a single tag may be passed as a string; None or empty means no condition).
+    ``status``: one status or several. Each keyword ``key=value`` keeps customers whose custom
+    attribute ``key`` equals ``value`` (a list or set: any of them; None: no value). Unknown
+    tags, statuses or keys raise ValidationError listing the known ones.
+    """
+    keep = np.ones(len(df), dtype=bool)
+    any_tags = _names(tags_any)
+    if any_tags:
+        matched = np.zeros(len(df), dtype=bool)
+        for tag in any_tags:
+            matched |= _tag_mask(df, tag, "tags_any")
+        keep &= matched
+    for tag in _names(tags_all):
+        keep &= _tag_mask(df, tag, "tags_all")
+    for tag in _names(tags_none):
+        keep &= ~_tag_mask(df, tag, "tags_none")
+    statuses = _names(status)
+    if statuses:
+        keep &= _status_mask(df, statuses)
+    for key, value in custom_equals.items():
+        keep &= _custom_mask(df, key, value)
+    return df.loc[keep].copy()
+
+
+# --- tags --------------------------------------------------------------------------------------------
+
+
+def _carriers(flags: pd.Series) -> npt.NDArray[np.intp]:
+    """Positions of the customers whose bool is True (null is not True).
+
+    Tags are sparse, so the positions are a small array; Arrow finds them without unpacking
+    the bitmap into a numpy bool array first.
+    """
+    if isinstance(flags.dtype, pd.ArrowDtype):
+        positions = pc.indices_nonzero(flags.array.__arrow_array__())
+        return np.asarray(positions.to_numpy(), dtype=np.intp)
+    return np.flatnonzero(flags.to_numpy(dtype=bool, na_value=False))
+
+
+def _tag_bits(df: pd.DataFrame) -> tuple[list[str], BoolArray]:
+    """Tag names and an (n customers × n tags) bool matrix; nulls are False."""
+    columns = tag_columns(df)
+    matrix = np.zeros((len(df), len(columns)), dtype=bool)
+    for i, column in enumerate(columns):
+        matrix[_carriers(df[column]), i] = True
+    return [c.removeprefix(TAG_PREFIX) for c in columns], matrix
+
+
+def tag_counts(df: pd.DataFrame) -> pd.Series:
+    """How many customers carry each tag, most common first (ties by name); zeros included."""
+    columns = tag_columns(df)
+    # Series.sum skips nulls; on Arrow bools it is one pyarrow kernel per column
+    counts = [int(df[c].sum()) for c in columns]
+    result = pd.Series(
+        np.asarray(counts, dtype=np.int64),
+        index=pd.Index([c.removeprefix(TAG_PREFIX) for c in columns], dtype=object, name="tag"),
+        name="customers",
+    )
+    return _most_common_first(result)
+
+
+def _most_common_first(counts: pd.Series) -> pd.Series:
+    order = np.lexsort((counts.index.to_numpy(dtype=str), -counts.to_numpy()))
+    return counts.iloc[order]
+
+
+def tag_matrix(df: pd.DataFrame) -> pd.DataFrame:
+    """One Arrow bool column per tag, named by the tag (nulls read as False), index as ``df``."""
+    columns = tag_columns(df)
+    data = {
+        c.removeprefix(TAG_PREFIX): df[c].fillna(False).astype(pd.ArrowDtype(pa.bool_()))
+        for c in columns
+    }
+    matrix = pd.DataFrame(data, index=df.index)
+    matrix.columns = pd.Index(list(data), dtype=object, name="tag")
+    return matrix
+
+
+def co_occurrence(df: pd.DataFrame) -> pd.DataFrame:
+    """Customers carrying each pair of tags: a symmetric tag × tag matrix of counts.
+
+    The diagonal is each tag's own count; tags are ordered most common first.
+    """
+    order = tag_counts(df).index
+    names, bits = _tag_bits(df)
+    position = {name: i for i, name in enumerate(names)}
+    bits = np.ascontiguousarray(bits[:, [position[name] for name in order]])
+    product = np.zeros((len(names), len(names)), dtype=np.int64)
+    for i in range(len(names)):
+        # row i: among the customers with tag i, how many carry each tag. Tags are sparse, so
+        # gathering those customers beats a dense (customers x tags) matrix product.
+        carriers = bits[np.flatnonzero(bits[:, i])]
+        product[i] = carriers.sum(axis=0, dtype=np.int64)
+    index = pd.Index(list(order), dtype=object, name="tag")
+    return pd.DataFrame(product, index=index, columns=index.copy())
+
+
+# --- grouping and profiles -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """Customers split by a key: ``codes[i]`` is the position of customer i's group in
+    ``labels``, or -1 when its key is missing. ``ordered``: the labels have a natural order
+    (an ordered categorical such as a bucket) rather than one to sort by size."""
+
+    name: str
+    labels: list[Any]
+    codes: npt.NDArray[np.intp]
+    ordered: bool
+
+    @property
+    def has_missing(self) -> bool:
+        return bool((self.codes < 0).any())
+
+
+def grouping(df: pd.DataFrame, by: str | pd.Series) -> Grouping:
+    """The groups of ``by``: a column name, or a Series aligned with the frame (e.g. segment()).
+
+    A categorical key keeps its categories and their order, empty ones included (a segment
+    nobody matched is worth seeing); any other key is grouped by its sorted distinct values.
+    """
+    if isinstance(by, str):
+        key = _column(df, by, parameter="by")
+        name = by
+    elif isinstance(by, pd.Series):
+        key = _align(by, df, "by")
+        name = str(by.name) if by.name is not None else "segment"
+    else:
+        raise ValidationError(
+            f"by is a {type(by).__name__}; pass a column name ('status', 'custom.plan_name') "
+            "or a Series aligned with the frame (the result of segment(), bucket(), cohort())"
+        )
+    if isinstance(key.dtype, pd.CategoricalDtype):
+        codes = np.asarray(key.cat.codes, dtype=np.intp)
+        return Grouping(name, list(key.cat.categories), codes, bool(key.cat.ordered))
+    if isinstance(key.dtype, pd.ArrowDtype) and pa.types.is_nested(key.dtype.pyarrow_dtype):
+        raise ValidationError(
+            f"by {name!r} holds {key.dtype} values; group by a column of single values "
+            "(for tags use tag_counts() or a tag.<name> column)"
+        )
+    codes, uniques = pd.factorize(key, sort=True, use_na_sentinel=True)
+    labels = uniques.tolist() if hasattr(uniques, "tolist") else list(uniques)
+    # ordered: numbers, timestamps and bools have a natural order (a timeline, a range)
+    natural = not (
+        pd.api.types.is_string_dtype(key.dtype)
+        or (
+            isinstance(key.dtype, pd.ArrowDtype) and pa.types.is_dictionary(key.dtype.pyarrow_dtype)
+        )
+        or key.dtype == object
+    )
+    return Grouping(name, labels, np.asarray(codes, dtype=np.intp), natural)
+
+
+def numeric_profile_columns(df: pd.DataFrame) -> list[str]:
+    """The numeric (not bool) ``custom.*`` and ``clearbit.*`` columns ``profile`` takes medians of."""
+    return [
+        c
+        for c in df.columns
+        if isinstance(c, str)
+        and c.startswith((CUSTOM_PREFIX, CLEARBIT_PREFIX))
+        and _is_number(df[c].dtype)
+    ]
+
+
+def cross_counts(
+    rows: npt.NDArray[np.intp], n_rows: int, columns: npt.NDArray[np.intp], n_columns: int
+) -> npt.NDArray[np.int64]:
+    """An (n_rows x n_columns) table counting each (rows[i], columns[i]) pair.
+
+    One bincount of a combined key: a crosstab of two sets of codes without a Python loop.
+    """
+    flat = np.bincount(rows * n_columns + columns, minlength=n_rows * n_columns)
+    return flat.reshape(n_rows, n_columns).astype(np.int64)
+
+
+def _fractions(
+    counts: npt.NDArray[np.int64], sizes: npt.NDArray[np.int64]
+) -> npt.NDArray[np.float64]:
+    """Each row of counts over its group's size; NaN for an empty group."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        result: npt.NDArray[np.float64] = counts / sizes[:, None].astype(np.float64)
+    return result
+
+
+def profile(df: pd.DataFrame, by: str | pd.Series) -> pd.DataFrame:
+    """One row per segment of ``by``: what the segment is made of.
+
+    Columns: ``customers``; ``share`` (of all customers); ``status.<status>``, the fraction of
+    the segment in each status (most common status first); ``top_tags``, the segment's
+    most common tags with the fraction carrying each (``"vip 45%, eu 30%"``); and
+    ``median.<column>`` for each numeric ``custom.*`` and ``clearbit.*`` column (customers
+    without a value are left out of the median). Customers whose key is missing form a last
+    row with a null label.
+    """
+    groups = grouping(df, by)
+    codes = groups.codes.copy()
+    labels: list[Any] = list(groups.labels)
+    if groups.has_missing:
+        codes[codes < 0] = len(labels)
+        labels.append(None)
+    n_groups = len(labels)
+    sizes = np.bincount(codes, minlength=n_groups).astype(np.int64)
+    columns: dict[str, Any] = {
+        "customers": sizes,
+        "share": sizes / len(df) if len(df) else np.full(n_groups, np.nan),
+    }
+    columns.update(_status_mix(df, codes, sizes))
+    columns["top_tags"] = _top_tags(df, codes, sizes)
+    for column in numeric_profile_columns(df):
+        columns[f"median.{column}"] = _group_medians(df[column], codes, n_groups)
+    index = pd.Index(labels, name=groups.name)
+    return pd.DataFrame(columns, index=index)
+
+
+def _group_medians(
+    series: pd.Series, codes: npt.NDArray[np.intp], n_groups: int
+) -> npt.NDArray[np.float64]:
+    """The median of each group's non-null values (NaN for a group without any)."""
+    # custom attributes are sparse: grouping only the customers with a value is much cheaper
+    if isinstance(series.dtype, pd.ArrowDtype):
+        arrow = series.array.__arrow_array__()
+        present = np.asarray(arrow.is_valid().to_numpy(), dtype=bool)
+        values = np.asarray(pc.drop_null(arrow).to_numpy(), dtype=np.float64)
+    else:
+        everything = series.to_numpy(dtype="float64", na_value=np.nan)
+        present = ~np.isnan(everything)
+        values = everything[present]
+    medians = pd.Series(values).groupby(codes[present]).median()
+    result: npt.NDArray[np.float64] = medians.reindex(range(n_groups)).to_numpy(dtype=np.float64)
+    return result
+
+
+def _status_mix(
+    df: pd.DataFrame, codes: npt.NDArray[np.intp], sizes: npt.NDArray[np.int64]
+) -> dict[str, npt.NDArray[np.float64]]:
+    if "status" not in df.columns:
+        return {}
+    status_codes, statuses = pd.factorize(df["status"], use_na_sentinel=True)
+    names: list[Any] = list(statuses.tolist())
+    if (status_codes < 0).any():
+        status_codes = np.where(status_codes < 0, len(names), status_codes)
+        names.append(MISSING_LABEL)
+    mix_counts = cross_counts(codes, len(sizes), status_codes, len(names))
+    fractions = _fractions(mix_counts, sizes)
+    overall = mix_counts.sum(axis=0)
+    mix = {}
+    for position in np.lexsort((np.asarray(names, dtype=str), -overall)):
+        mix[f"status.{names[position]}"] = fractions[:, position]
+    return mix
+
+
+def _top_tags(
+    df: pd.DataFrame, codes: npt.NDArray[np.intp], sizes: npt.NDArray[np.int64]
+) -> list[str]:
+    columns = tag_columns(df)
+    if not columns:
+        return [""] * len(sizes)
+    names = [c.removeprefix(TAG_PREFIX) for c in columns]
+    counts = np.zeros((len(sizes), len(names)), dtype=np.int64)
+    for i, column in enumerate(columns):
+        counts[:, i] = np.bincount(codes[_carriers(df[column])], minlength=len(sizes))
+    fractions = _fractions(counts, sizes)
+    tag_order = np.asarray(names, dtype=str)
+    texts = []
+    for row in fractions:
+        row = np.nan_to_num(row, nan=0.0)
+        ranked = np.lexsort((tag_order, -row))[:TOP_TAGS]
+        texts.append(", ".join(f"{names[i]} {row[i]:.0%}" for i in ranked if row[i] > 0))
+    return texts
