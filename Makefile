@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench clean venv
+.PHONY: demo test lint typecheck pytest browser-deps bench clean venv
 
 venv: $(STAMP)
 
@@ -24,7 +24,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy cm_frames
 
-pytest: $(STAMP)
+# Chromium and the widget JavaScript for the one browser test; never fails (the test then
+# skips and says why).
+browser-deps:
+	sh tests/browser/setup.sh
+
+pytest: $(STAMP) browser-deps
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest

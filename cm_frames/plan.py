@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -41,6 +41,12 @@ from cm_frames.operations import (
     operation_from_record,
     timestamp_from_micros,
 )
+
+if TYPE_CHECKING:
+    import os
+
+    from cm_frames.apply import ApplyResult, ProgressCallback
+    from cm_frames.client import Client
 
 __all__ = ["IgnoredRows", "Plan", "PlanSummary", "SkippedEdit"]
 
@@ -460,6 +466,30 @@ class Plan:
             skipped_cells=sum(len(s.customer_ids) for s in self._skipped),
             ignored_added=self.ignored_rows.added,
             ignored_dropped=self.ignored_rows.dropped,
+        )
+
+    def apply(
+        self,
+        client: Client,
+        *,
+        journal: str | os.PathLike[str] | None = None,
+        check_conflicts: bool = True,
+        max_workers: int | None = None,
+        progress: bool | ProgressCallback = True,
+    ) -> ApplyResult:
+        """Send the plan through ``client``: journaled, conflict-checked, resumable.
+
+        See ``cm_frames.apply.apply_plan``; ``plan.inverse().apply(client)`` undoes it.
+        """
+        from cm_frames.apply import apply_plan
+
+        return apply_plan(
+            self,
+            client,
+            journal=journal,
+            check_conflicts=check_conflicts,
+            max_workers=max_workers,
+            progress=progress,
         )
 
     # -- derived plans --

@@ -1,0 +1,875 @@
+"""Executing a Plan: conflict check, requests, concurrency, journal and resume.
+
+``apply_plan(plan, client)`` does, in order:
+
+1. Decide what is left to do: operations the journal shows done count as applied.
+2. Conflict check (on by default): re-read the touched customers (one GET per customer, or
+   the whole account page by page when that is fewer requests) and compare each operation's
+   baseline value with the server's, typed. A changed value is a ``conflict`` and is not sent
+   (nobody's later change is overwritten); a value already equal to the target is ``skipped``.
+3. Group what survives into requests (``group_requests``: per customer and kind, by email only
+   where every sharer still gets the same change) and send them: one worker per customer
+   (its requests in order), customers concurrently. Every request is journaled before it
+   leaves and after it is answered.
+
+The client retries, rate-limits and invalidates its cache after each write. A permanent error
+(400, 402, 404) fails that request only; an error that outlived the client's retries (no
+answer, 5xx, 429) or a 401 stops the run: what was not sent is reported, and applying again
+with the same journal (or ``result.retry(client)``) sends the rest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from math import ceil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
+
+import pandas as pd
+import pyarrow as pa
+
+from cm_frames._cache import ensure_private_dir
+from cm_frames._decode import render_json_text
+from cm_frames.errors import (
+    APIError,
+    ChartMogulError,
+    NotFound,
+    RateLimited,
+    ServerError,
+    TransportError,
+    Unauthorized,
+    ValidationError,
+)
+from cm_frames.journal import Journal, request_id
+from cm_frames.operations import (
+    AddCustom,
+    AddTags,
+    Operation,
+    RemoveCustom,
+    RemoveTags,
+    Request,
+    UpdateCustom,
+    format_timestamp,
+    group_requests,
+)
+from cm_frames.plan import Plan
+from cm_frames.schema import parse_timestamps
+
+if TYPE_CHECKING:
+    from cm_frames.client import Client
+
+__all__ = [
+    "APPLIED",
+    "CONFLICT",
+    "FAILED",
+    "SKIPPED",
+    "ApplyResult",
+    "OperationResult",
+    "ProgressCallback",
+    "apply_plan",
+    "default_journal_path",
+    "plan_id",
+]
+
+APPLIED: Final = "applied"
+SKIPPED: Final = "skipped"
+CONFLICT: Final = "conflict"
+FAILED: Final = "failed"
+STATUSES: Final = (APPLIED, SKIPPED, CONFLICT, FAILED)
+
+FROM_JOURNAL: Final = "from journal"
+ALREADY_IN_PLACE: Final = "already in place"
+
+PER_PAGE: Final = 200  # customers per list page when the conflict check reads the account
+MAX_WORKERS_LIMIT: Final = 20
+_SHOWN_ROWS = 20
+
+ProgressCallback: TypeAlias = Callable[[int, int], None]
+"""Called in the applying thread as ``callback(operations_done, operations_total)``."""
+
+
+# --- results ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OperationResult:
+    """What became of one operation: ``status`` is applied, skipped, conflict or failed.
+
+    ``error`` says why a conflict or failure did not happen; ``note`` qualifies the others
+    ("from journal", "already in place"); ``server`` is the server's value in a conflict.
+    """
+
+    op_id: str
+    customer_id: int
+    kind: str
+    attribute: str
+    old: Any
+    new: Any
+    status: str
+    error: str | None = None
+    note: str | None = None
+    server: Any = None
+
+
+def _old_new(op: Operation) -> tuple[Any, Any]:
+    if isinstance(op, AddTags):
+        return False, True
+    if isinstance(op, RemoveTags):
+        return True, False
+    if isinstance(op, AddCustom):
+        return None, op.value
+    if isinstance(op, UpdateCustom):
+        return op.old, op.new
+    if isinstance(op, RemoveCustom):
+        return op.old, None
+    raise TypeError(f"not an operation: {op!r}")
+
+
+def _row(
+    op: Operation,
+    status: str,
+    *,
+    error: str | None = None,
+    note: str | None = None,
+    server: Any = None,
+) -> OperationResult:
+    old, new = _old_new(op)
+    return OperationResult(
+        op.op_id, op.customer_id, op.kind, op.attribute, old, new, status, error, note, server
+    )
+
+
+class ApplyResult:
+    """The outcome of applying a plan, operation by operation.
+
+    ``applied``, ``skipped``, ``conflicted`` and ``failed`` count operations; ``rows`` has one
+    ``OperationResult`` per operation (``to_frame()`` as a table); ``ok`` is True when nothing
+    conflicted or failed. ``retry(client)`` re-applies only the failures (same journal);
+    ``undo_plan()`` is the plan that reverts exactly what was applied.
+    """
+
+    def __init__(
+        self,
+        plan: Plan,
+        rows: Sequence[OperationResult],
+        *,
+        journal_path: Path | None,
+        requests_sent: int,
+        seconds: float,
+        options: Mapping[str, Any],
+    ) -> None:
+        self.plan = plan
+        self.rows = tuple(rows)
+        self.journal_path = journal_path
+        self.requests_sent = requests_sent
+        self.seconds = seconds
+        self._options = dict(options)
+        self._counts = dict.fromkeys(STATUSES, 0)
+        for row in self.rows:
+            self._counts[row.status] += 1
+
+    @property
+    def applied(self) -> int:
+        return self._counts[APPLIED]
+
+    @property
+    def skipped(self) -> int:
+        return self._counts[SKIPPED]
+
+    @property
+    def conflicted(self) -> int:
+        return self._counts[CONFLICT]
+
+    @property
+    def failed(self) -> int:
+        return self._counts[FAILED]
+
+    @property
+    def ok(self) -> bool:
+        """True when no operation conflicted or failed."""
+        return self.conflicted == 0 and self.failed == 0
+
+    def counts(self) -> dict[str, int]:
+        return {"applied": self.applied, "skipped": self.skipped} | {
+            "conflicts": self.conflicted,
+            "failed": self.failed,
+        }
+
+    def by_status(self, status: str) -> tuple[OperationResult, ...]:
+        """The rows with that status (applied, skipped, conflict, failed)."""
+        if status not in STATUSES:
+            raise ValidationError(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
+        return tuple(row for row in self.rows if row.status == status)
+
+    def retry(
+        self,
+        client: Client,
+        *,
+        max_workers: int | None = None,
+        progress: bool | ProgressCallback = True,
+    ) -> ApplyResult:
+        """Apply the failed operations again (same plan, same journal); the rest are kept."""
+        failed = frozenset(row.op_id for row in self.rows if row.status == FAILED)
+        if not failed:
+            return self
+        again = _apply(
+            self.plan,
+            client,
+            journal=self.journal_path,
+            check_conflicts=bool(self._options.get("check_conflicts", True)),
+            max_workers=max_workers,
+            progress=progress,
+            only=failed,
+        )
+        redone = {row.op_id: row for row in again.rows}
+        rows = [redone.get(row.op_id, row) for row in self.rows]
+        return ApplyResult(
+            self.plan,
+            rows,
+            journal_path=again.journal_path,
+            requests_sent=again.requests_sent,
+            seconds=again.seconds,
+            options=self._options,
+        )
+
+    def undo_plan(self) -> Plan:
+        """The plan that reverts exactly the applied operations (``undo_plan().apply(client)``)."""
+        applied = {row.op_id for row in self.rows if row.status == APPLIED}
+        ops = [op for op in self.plan.operations if op.op_id in applied]
+        return Plan(ops, source=self.plan.source, email_groups=self.plan.email_groups).inverse()
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per operation: op_id, id, kind, attribute, old, new, status, error, note, server."""
+        rows = self.rows
+        table = pa.table(
+            {
+                "op_id": pa.array([r.op_id for r in rows], pa.string()),
+                "id": pa.array([r.customer_id for r in rows], pa.int64()),
+                "kind": pa.array([r.kind for r in rows], pa.string()),
+                "attribute": pa.array([r.attribute for r in rows], pa.string()),
+                "old": pa.array([_shown(r.old) for r in rows], pa.string()),
+                "new": pa.array([_shown(r.new) for r in rows], pa.string()),
+                "status": pa.array([r.status for r in rows], pa.string()),
+                "error": pa.array([r.error for r in rows], pa.string()),
+                "note": pa.array([r.note for r in rows], pa.string()),
+                "server": pa.array([_shown(r.server) for r in rows], pa.string()),
+            }
+        )
+        frame: pd.DataFrame = table.to_pandas(types_mapper=pd.ArrowDtype)
+        return frame
+
+    # -- display --
+
+    def summary_lines(self) -> list[str]:
+        total = len(self.rows)
+        from_journal = sum(1 for r in self.rows if r.note == FROM_JOURNAL)
+        head = (
+            f"{self.applied:,} applied · {self.skipped:,} skipped · {self.conflicted:,} "
+            f"conflict{_s(self.conflicted)} · {self.failed:,} failed"
+        )
+        lines = [
+            head,
+            f"{total:,} operation{_s(total)}; {self.requests_sent:,} request"
+            f"{_s(self.requests_sent)} sent in {self.seconds:.1f} s"
+            + (f"; {from_journal:,} applied earlier ({FROM_JOURNAL})" if from_journal else ""),
+        ]
+        if self.journal_path is not None:
+            lines.append(f"journal: {self.journal_path}")
+        if self.failed:
+            lines.append("to send the failed operations again: result.retry(client)")
+        if self.conflicted:
+            lines.append(
+                "conflicts were not sent: the server changed after the load (reload, plan again)"
+            )
+        return lines
+
+    def _not_applied(self) -> list[OperationResult]:
+        order = {FAILED: 0, CONFLICT: 1, SKIPPED: 2}
+        rows = [r for r in self.rows if r.status != APPLIED]
+        return sorted(rows, key=lambda r: order[r.status])
+
+    def __repr__(self) -> str:
+        lines = ["<cm_frames.ApplyResult>", *(f"  {line}" for line in self.summary_lines())]
+        shown = self._not_applied()
+        if shown:
+            lines.append("not applied:")
+            for r in shown[:_SHOWN_ROWS]:
+                why = r.error or r.note or ""
+                lines.append(
+                    f"  {r.status:<8} {r.customer_id} {r.kind} {r.attribute} "
+                    f"{_shown(r.old) or '—'} → {_shown(r.new) or '—'}: {why}"
+                )
+            if len(shown) > _SHOWN_ROWS:
+                lines.append(f"  … and {len(shown) - _SHOWN_ROWS:,} more (result.to_frame())")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        parts = ['<div class="cm-frames-apply-result">', "<strong>cm_frames.ApplyResult</strong>"]
+        parts.append("<ul>")
+        parts += [f"<li>{html.escape(line)}</li>" for line in self.summary_lines()]
+        parts.append("</ul>")
+        shown = self._not_applied()
+        if shown:
+            head = "".join(
+                f"<th>{c}</th>" for c in ("status", "id", "kind", "attribute", "old", "new", "why")
+            )
+            body = []
+            for r in shown[:_SHOWN_ROWS]:
+                cells = (
+                    r.status,
+                    str(r.customer_id),
+                    r.kind,
+                    r.attribute,
+                    _shown(r.old) or "—",
+                    _shown(r.new) or "—",
+                    r.error or r.note or "",
+                )
+                body.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+            parts.append(
+                f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+            )
+            if len(shown) > _SHOWN_ROWS:
+                parts.append(f"<p>… and {len(shown) - _SHOWN_ROWS:,} more</p>")
+        parts.append("</div>")
+        return "\n".join(parts)
+
+
+def _s(n: int) -> str:
+    return "" if n == 1 else "s"
+
+
+def _shown(value: Any) -> str | None:
+    """A value as display text: timestamps in ISO 8601, others as they print; None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return format_timestamp(value)
+    return str(value)
+
+
+# --- entry point -----------------------------------------------------------------------------
+
+
+def plan_id(plan: Plan) -> str:
+    """The plan's identity: a hash of its JSON (what a journal is tied to)."""
+    return hashlib.sha256(plan.to_json().encode()).hexdigest()[:16]
+
+
+def default_journal_path(client: Client, plan: Plan) -> Path:
+    """Where a plan's journal lives unless told otherwise: beside the client's cache (0700)."""
+    return ensure_private_dir(client.cache_dir / "journals") / f"{plan_id(plan)}.jsonl"
+
+
+def apply_plan(
+    plan: Plan,
+    client: Client,
+    *,
+    journal: str | os.PathLike[str] | None = None,
+    check_conflicts: bool = True,
+    max_workers: int | None = None,
+    progress: bool | ProgressCallback = True,
+) -> ApplyResult:
+    """Send ``plan`` through ``client``; returns what happened to every operation.
+
+    ``journal``: the journal file (default: ``client.cache_dir/journals/<plan id>.jsonl``);
+    applying the same plan with the same journal resumes. ``check_conflicts``: re-read the
+    touched customers first and send nothing that would overwrite a later change.
+    ``max_workers``: customers written concurrently (default ``client.max_workers``).
+    ``progress``: a tqdm bar (True), none (False), or ``callback(done, total)``.
+    """
+    return _apply(
+        plan,
+        client,
+        journal=journal,
+        check_conflicts=check_conflicts,
+        max_workers=max_workers,
+        progress=progress,
+        only=None,
+    )
+
+
+def _apply(
+    plan: Plan,
+    client: Client,
+    *,
+    journal: str | os.PathLike[str] | None,
+    check_conflicts: bool,
+    max_workers: int | None,
+    progress: bool | ProgressCallback,
+    only: Collection[str] | None,
+) -> ApplyResult:
+    started = time.monotonic()
+    if not isinstance(plan, Plan):
+        raise ValidationError(
+            f"expected a cm_frames Plan (from df.chartmogul.plan()), got {type(plan).__name__}"
+        )
+    _check_account(plan, client)
+    workers = _check_workers(client.max_workers if max_workers is None else max_workers)
+    options = {"check_conflicts": check_conflicts}
+    ops = list(plan.operations)
+    if not ops:
+        return ApplyResult(
+            plan, [], journal_path=None, requests_sent=0, seconds=0.0, options=options
+        )
+
+    path = Path(journal) if journal is not None else default_journal_path(client, plan)
+    considered = ops if only is None else [op for op in ops if op.op_id in only]
+    with (
+        Journal.open(path, plan_id(plan), operations=len(ops), source=dict(plan.source)) as log,
+        _Progress(progress, len(considered)) as bar,
+    ):
+        rows: dict[str, OperationResult] = {}
+        pending: list[Operation] = []
+        for op in considered:
+            if op.op_id in log.done_op_ids:
+                rows[op.op_id] = _row(op, APPLIED, note=FROM_JOURNAL)
+            else:
+                pending.append(op)
+        bar.advance(len(considered) - len(pending))
+
+        email_groups: Mapping[str, Sequence[int]] = plan.email_groups
+        if check_conflicts and pending:
+            try:
+                server = _read_server(
+                    client,
+                    sorted({op.customer_id for op in pending}),
+                    account_customers=plan.source.get("account_customers"),
+                    emails=email_groups,
+                    workers=workers,
+                )
+            except ChartMogulError as exc:
+                exc.add_note(
+                    "The conflict check could not read the customers' current attributes, so "
+                    "nothing was sent. Apply again when the API answers (or pass "
+                    "check_conflicts=False to write without checking)."
+                )
+                raise
+            if server.email_members is not None:
+                email_groups = _still_shared(email_groups, server.email_members)
+            pending = _check(pending, server, rows, bar)
+
+        requests = group_requests(pending, email_groups)
+        log.start_run(len(requests))
+        by_id = {op.op_id: op for op in pending}
+        sent = _send(requests, client, log, workers, bar, by_id, rows)
+        ordered = [rows[op.op_id] for op in considered]
+        result = ApplyResult(
+            plan,
+            ordered,
+            journal_path=path,
+            requests_sent=sent,
+            seconds=time.monotonic() - started,
+            options=options,
+        )
+        log.finished(complete=result.failed == 0, counts=result.counts())
+    return result
+
+
+def _check_account(plan: Plan, client: Client) -> None:
+    source = plan.source
+    mismatched = [
+        f"{name} {source[name]!r} (the client's is {mine!r})"
+        for name, mine in (("base_url", client.base_url), ("account_hash", client.account_hash))
+        if source.get(name) not in (None, mine)
+    ]
+    if mismatched:
+        raise ValidationError(
+            "this plan was made from another account or API than the client's: "
+            + "; ".join(mismatched)
+            + ". Nothing was sent. Apply it with a client for the account the frame was loaded "
+            "from (cm.Client(token, secret, base_url) of that account)."
+        )
+
+
+def _check_workers(max_workers: Any) -> int:
+    if (
+        isinstance(max_workers, bool)
+        or not isinstance(max_workers, int)
+        or not 1 <= max_workers <= MAX_WORKERS_LIMIT
+    ):
+        raise ValidationError(
+            f"max_workers must be an int from 1 to {MAX_WORKERS_LIMIT}, got {max_workers!r}"
+        )
+    return max_workers
+
+
+class _Progress:
+    """A tqdm bar over operations, a callback, or nothing; always advanced in this thread."""
+
+    def __init__(self, progress: bool | ProgressCallback, total: int) -> None:
+        self._total = total
+        self._done = 0
+        self._callback: ProgressCallback | None = None
+        self._bar: Any = None
+        if callable(progress):
+            self._callback = progress
+        elif progress:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=total, desc="Applying", unit=" ops", leave=True)
+
+    def advance(self, n: int) -> None:
+        if n <= 0:
+            return
+        self._done += n
+        if self._bar is not None:
+            self._bar.update(n)
+        if self._callback is not None:
+            self._callback(self._done, self._total)
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+# --- the conflict check ----------------------------------------------------------------------
+
+_ABSENT: Final = object()
+
+
+@dataclass(frozen=True, slots=True)
+class _Attributes:
+    tags: frozenset[str]
+    custom: Mapping[str, Any]
+
+
+def _attributes(raw: Any) -> _Attributes:
+    raw = raw if isinstance(raw, Mapping) else {}
+    tags = raw.get("tags") or []
+    custom = raw.get("custom") or {}
+    return _Attributes(
+        frozenset(str(t) for t in tags), custom if isinstance(custom, Mapping) else {}
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _ServerState:
+    attributes: Mapping[int, _Attributes]
+    missing: Mapping[int, str]  # customer id -> why it could not be read (404)
+    email_members: Mapping[str, tuple[int, ...]] | None  # known only from a whole-account read
+
+
+def _read_server(
+    client: Client,
+    customer_ids: list[int],
+    *,
+    account_customers: Any,
+    emails: Mapping[str, Sequence[int]],
+    workers: int,
+) -> _ServerState:
+    """The current attributes of ``customer_ids``: per customer, or all pages if cheaper."""
+    size = account_customers
+    # One request per page against one per customer (plus a page for late arrivals).
+    known = isinstance(size, int) and not isinstance(size, bool) and size >= 0
+    if known and ceil(size / PER_PAGE) + 1 < len(customer_ids):
+        return _read_pages(client, customer_ids, emails)
+    return _read_each(client, customer_ids, workers)
+
+
+def _read_each(client: Client, customer_ids: list[int], workers: int) -> _ServerState:
+    def read(customer_id: int) -> _Attributes | str:
+        try:
+            body = client.get_attributes(customer_id, refresh=True)
+        except NotFound as exc:
+            return f"customer {customer_id} was not found on the server ({exc.message}); not sent"
+        return _attributes(body.get("attributes") if isinstance(body, Mapping) else None)
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cm_frames-check") as pool:
+        found = dict(zip(customer_ids, pool.map(read, customer_ids), strict=True))
+    return _ServerState(
+        {c: a for c, a in found.items() if isinstance(a, _Attributes)},
+        {c: a for c, a in found.items() if isinstance(a, str)},
+        None,
+    )
+
+
+def _read_pages(
+    client: Client, customer_ids: list[int], emails: Mapping[str, Sequence[int]]
+) -> _ServerState:
+    wanted = set(customer_ids)
+    attributes: dict[int, _Attributes] = {}
+    members: dict[str, list[int]] = {email: [] for email in emails}
+    # By-email requests touch every customer with the email now: knowing who that is needs
+    # the whole account; without such requests the read stops once every customer is seen.
+    stop_early = not members
+    pages = client.iter_pages(cache=False, refresh=True)
+    try:
+        for page in pages:
+            for entry in page.get("entries", []):
+                customer_id = entry.get("id")
+                if customer_id in wanted:
+                    attributes[customer_id] = _attributes(entry.get("attributes"))
+                email = entry.get("email")
+                if email in members:
+                    members[email].append(customer_id)
+            if stop_early and len(attributes) == len(wanted):
+                break
+    finally:
+        pages.close()
+    missing = {
+        c: f"customer {c} is no longer in the account (not in any page of GET customers); not sent"
+        for c in wanted - attributes.keys()
+    }
+    email_members = None if stop_early else {e: tuple(ids) for e, ids in members.items()}
+    return _ServerState(attributes, missing, email_members)
+
+
+def _still_shared(
+    email_groups: Mapping[str, Sequence[int]], members: Mapping[str, tuple[int, ...]]
+) -> dict[str, Sequence[int]]:
+    """The email groups whose members on the server are still exactly the plan's."""
+    return {
+        email: ids
+        for email, ids in email_groups.items()
+        if sorted(members.get(email, ())) == sorted(ids)
+    }
+
+
+def _check(
+    pending: list[Operation],
+    server: _ServerState,
+    rows: dict[str, OperationResult],
+    bar: _Progress,
+) -> list[Operation]:
+    """Classify each operation against the server; returns those still to send."""
+    survivors = []
+    for op in pending:
+        gone = server.missing.get(op.customer_id)
+        if gone is not None:
+            rows[op.op_id] = _row(op, FAILED, error=gone)
+            continue
+        verdict = _compare(op, server.attributes[op.customer_id])
+        if verdict is None:
+            survivors.append(op)
+        else:
+            rows[op.op_id] = verdict
+    bar.advance(len(pending) - len(survivors))
+    return survivors
+
+
+def _compare(op: Operation, server: _Attributes) -> OperationResult | None:
+    """None when ``op`` should be sent; else its row (skipped: already there; or conflict)."""
+    if isinstance(op, AddTags | RemoveTags):
+        present = op.tag in server.tags
+        if present == isinstance(op, AddTags):
+            return _row(op, SKIPPED, note=ALREADY_IN_PLACE, server=present)
+        return None
+    assert isinstance(op, AddCustom | UpdateCustom | RemoveCustom)
+    current = server.custom.get(op.key, _ABSENT)
+    if isinstance(op, AddCustom):
+        if current is _ABSENT:
+            return None
+        if _same(op.type, current, op.value):
+            return _row(op, SKIPPED, note=ALREADY_IN_PLACE, server=current)
+        return _conflict(op, current, expected=None)
+    if current is _ABSENT:
+        if isinstance(op, RemoveCustom):
+            return _row(op, SKIPPED, note=ALREADY_IN_PLACE)
+        return _conflict(op, None, expected=op.old)
+    if _same(op.type, current, op.old):
+        return None
+    if isinstance(op, UpdateCustom) and _same(op.type, current, op.new):
+        return _row(op, SKIPPED, note=ALREADY_IN_PLACE, server=current)
+    return _conflict(op, current, expected=op.old)
+
+
+def _conflict(op: Operation, current: Any, *, expected: Any) -> OperationResult:
+    now = "absent" if current is None else _json(current)
+    then = "absent" if expected is None else _json(expected)
+    error = (
+        f"{op.attribute} of customer {op.customer_id} is {now} on the server, but the plan was "
+        f"made when it was {then}; not sent, so that later change is kept (reload the frame and "
+        "plan again to overwrite it)"
+    )
+    return _row(op, CONFLICT, error=error, server=current)
+
+
+def _json(value: Any) -> str:
+    """A value as JSON text (strings quoted, numbers bare), timestamps in ISO 8601."""
+    if isinstance(value, datetime):
+        value = format_timestamp(value)
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _same(type_: str, raw: Any, expected: Any) -> bool:
+    """Whether the server's JSON value ``raw`` is ``expected``, compared as ``type_``."""
+    same: bool
+    if type_ == "Integer":
+        same = type(raw) is int and raw == expected
+    elif type_ == "Boolean":
+        same = type(raw) is bool and raw == expected
+    elif type_ == "Timestamp":
+        same = isinstance(raw, str) and _instant(raw) == expected
+    else:  # String: as the reader shows it (a key of mixed JSON types is read as their text)
+        same = render_json_text(raw) == expected
+    return same
+
+
+def _instant(text: str) -> datetime | None:
+    """The UTC instant of an ISO 8601 string, parsed as the reader parses it (naive = UTC)."""
+    parsed = parse_timestamps(pa.array([text], pa.string()))
+    if parsed is None:
+        return None
+    value: datetime | None = parsed[0].as_py()
+    return value
+
+
+# --- sending ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    request: Request
+    sent: bool
+    error: str | None = None  # None: the server confirmed the request
+    journal_error: str | None = None
+
+
+class _Halt:
+    """Set once the run must stop sending (the API is unreachable, credentials refused...)."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.reason = ""
+
+    def set(self, reason: str) -> None:
+        if not self._event.is_set():
+            self.reason = reason
+            self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+
+def _lanes(requests: Sequence[Request]) -> list[list[Request]]:
+    """Requests split into independent lanes: each customer's requests all in one, in order.
+
+    A by-email request joins the lanes of all its customers (union-find over customer ids).
+    """
+    parent: dict[int, int] = {}
+
+    def root(c: int) -> int:
+        while parent.setdefault(c, c) != c:
+            parent[c] = parent[parent[c]]
+            c = parent[c]
+        return c
+
+    for request in requests:
+        first = root(request.customer_ids[0])
+        for other in request.customer_ids[1:]:
+            parent[root(other)] = first
+    lanes: dict[int, list[Request]] = {}
+    for request in requests:
+        lanes.setdefault(root(request.customer_ids[0]), []).append(request)
+    return list(lanes.values())
+
+
+def _stops_the_run(error: ChartMogulError) -> bool:
+    # Still failing after the client's retries (or refused credentials): every other request
+    # would fail the same way, slowly. Permanent answers about one customer do not stop it.
+    return isinstance(
+        error, TransportError | ServerError | RateLimited | Unauthorized | ValidationError
+    )
+
+
+def _send_one(request: Request, client: Client, log: Journal, halt: _Halt) -> _Outcome:
+    if halt.is_set():
+        return _Outcome(request, sent=False, error=f"not sent: {halt.reason}")
+    rid = request_id(request.op_ids)
+    try:
+        log.sending(rid, request.method, request.path, request.op_ids)
+    except OSError as exc:
+        halt.set(f"the journal could not be written ({exc})")
+        return _Outcome(
+            request, sent=False, error=f"not sent: the journal could not be written ({exc})"
+        )
+    try:
+        client.request(request.method, request.path, json=request.body)
+    except ChartMogulError as exc:
+        status = exc.status if isinstance(exc, APIError) else None
+        if _stops_the_run(exc):
+            what = f"HTTP {status}" if status is not None else type(exc).__name__
+            halt.set(
+                f"the run stopped after {request.method} {request.path} failed ({what}), as every "
+                "other request would; result.retry(client), or applying the plan again with the "
+                "same journal, sends the rest"
+            )
+        try:
+            log.failed(rid, request.op_ids, status, str(exc))
+        except OSError as journal_exc:
+            halt.set(f"the journal could not be written ({journal_exc})")
+        return _Outcome(request, sent=True, error=str(exc))
+    try:
+        # The client returns only for a success status; the API's success status is 200.
+        log.done(rid, request.op_ids, 200)
+    except OSError as exc:
+        halt.set(f"the journal could not be written ({exc})")
+        return _Outcome(request, sent=True, journal_error=str(exc))
+    return _Outcome(request, sent=True)
+
+
+def _send(
+    requests: Sequence[Request],
+    client: Client,
+    log: Journal,
+    workers: int,
+    bar: _Progress,
+    ops: Mapping[str, Operation],
+    rows: dict[str, OperationResult],
+) -> int:
+    """Send every request (lanes concurrently); fills ``rows``; returns how many were sent."""
+    if not requests:
+        return 0
+    halt = _Halt()
+    outcomes: queue.SimpleQueue[_Outcome] = queue.SimpleQueue()
+
+    def run_lane(lane: Iterable[Request]) -> None:
+        for request in lane:
+            try:
+                outcome = _send_one(request, client, log, halt)
+            except BaseException as exc:  # a bug must not leave the coordinator waiting
+                halt.set(f"an unexpected error stopped the run ({exc!r})")
+                outcome = _Outcome(request, sent=False, error=f"not sent: {exc!r}")
+            outcomes.put(outcome)
+
+    lanes = _lanes(requests)
+    sent = 0
+    pool = ThreadPoolExecutor(
+        max_workers=min(workers, len(lanes)), thread_name_prefix="cm_frames-apply"
+    )
+    try:
+        for lane in lanes:
+            pool.submit(run_lane, lane)
+        for _ in range(len(requests)):
+            outcome = outcomes.get()
+            sent += outcome.sent
+            for op_id in outcome.request.op_ids:
+                op = ops[op_id]
+                if outcome.error is None:
+                    note = None
+                    if outcome.journal_error:
+                        note = f"applied, but the journal could not record it ({outcome.journal_error})"
+                    rows[op_id] = _row(op, APPLIED, note=note)
+                else:
+                    rows[op_id] = _row(op, FAILED, error=outcome.error)
+            bar.advance(len(outcome.request.op_ids))
+    except BaseException:
+        # Interrupted (Ctrl-C): requests in flight finish and are journaled; no new ones start.
+        halt.set("the apply was interrupted")
+        raise
+    finally:
+        pool.shutdown(wait=True)
+    return sent

@@ -1,0 +1,253 @@
+"""The apply journal: one JSON line per event, flushed and fsync'ed before and after each request.
+
+A journal belongs to exactly one plan (its first line names the plan's id, a hash of
+``plan.to_json()``), so applying the same plan with the same journal resumes where it stopped:
+the ``done`` records say which operations the server already has. Records hold operation ids,
+methods, paths, statuses and error texts; never credentials, never request bodies.
+
+    {"event": "plan", "format": "cm_frames.journal", "version": 1, "plan_id": "…", ...}
+    {"event": "run", "run": 1, "requests": 12, "time": "…"}
+    {"event": "sending", "run": 1, "request": "…", "method": "POST", "path": "…", "op_ids": […], "time": "…"}
+    {"event": "done", "run": 1, "request": "…", "op_ids": […], "status": 200, "time": "…"}
+    {"event": "failed", "run": 1, "request": "…", "op_ids": […], "status": 404, "error": "…", "time": "…"}
+    {"event": "finished", "run": 1, "complete": true, "applied": 30, ..., "time": "…"}
+
+A run that ends ``complete`` (nothing failed) closes the episode: applying the same plan again
+later starts afresh (the conflict check then finds what is already in place), so that
+apply → undo → apply really applies again instead of "resuming" a finished run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from cm_frames.errors import ValidationError
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; one apply per journal is then up to the user
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["FORMAT", "Journal", "JournalState", "read_journal", "request_id"]
+
+FORMAT = "cm_frames.journal"
+VERSION = 1
+
+
+def request_id(op_ids: Sequence[str]) -> str:
+    """A short id for the request that carries ``op_ids`` (stable across runs)."""
+    return hashlib.blake2b("\n".join(op_ids).encode(), digest_size=6).hexdigest()
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+class JournalState:
+    """What an existing journal says: its plan id, how many runs it holds, what is done."""
+
+    def __init__(self, plan_id: str | None, runs: int, done: frozenset[str]) -> None:
+        self.plan_id = plan_id
+        self.runs = runs
+        self.done = done
+
+
+def read_journal(path: Path) -> JournalState:
+    """Parse a journal file (a missing or empty file is a journal with nothing in it).
+
+    A last line cut short (the process died while writing it) is ignored: it can only be a
+    ``sending`` or an outcome record, and a lost outcome means the operations count as not
+    done, so they are checked against the server and sent again if still needed.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return JournalState(None, 0, frozenset())
+    lines = text.splitlines()
+    records: list[dict[str, Any]] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            if number == len(lines) and not text.endswith("\n"):
+                break  # the torn last write of a crashed run
+            raise ValidationError(
+                f"journal {path} line {number} is not JSON: the file is damaged; pass another "
+                "journal= path (or delete this one to start over: then the conflict check decides "
+                "what is still needed)"
+            ) from None
+        if not isinstance(record, dict):
+            raise ValidationError(f"journal {path} line {number} is not a JSON object")
+        records.append(record)
+    if not records:
+        return JournalState(None, 0, frozenset())
+    header = records[0]
+    if header.get("event") != "plan" or header.get("format") != FORMAT:
+        raise ValidationError(
+            f"{path} is not a cm_frames journal (its first line is not a plan header); "
+            "pass journal= a new path or the journal this plan was applied with"
+        )
+    done: set[str] = set()
+    runs = 0
+    for record in records[1:]:
+        event = record.get("event")
+        if event == "run":
+            runs = max(runs, int(record.get("run", 0)))
+        elif event == "done":
+            done.update(str(op_id) for op_id in record.get("op_ids", ()))
+        elif event == "finished" and record.get("complete") is True:
+            done.clear()
+    return JournalState(str(header.get("plan_id")), runs, frozenset(done))
+
+
+class Journal:
+    """An open journal for one plan: append-only, thread-safe, durable per record.
+
+    ``open`` refuses a journal of another plan and one another process is applying right now
+    (an exclusive ``flock`` held until ``close``).
+    """
+
+    def __init__(self, path: Path, fd: int, plan_id: str, state: JournalState) -> None:
+        self.path = path
+        self.plan_id = plan_id
+        self.done_op_ids = state.done
+        self.run = state.runs + 1
+        self._fd = fd
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, path: Path, plan_id: str, *, operations: int, source: Any = None) -> Journal:
+        """Open (or create, mode 0600 in a 0700 directory) the journal of plan ``plan_id``."""
+        path = Path(path)
+        if not path.parent.exists():
+            path.parent.mkdir(mode=0o700, parents=True)
+        if path.is_dir():
+            raise ValidationError(
+                f"journal {path} is a directory; pass journal= the path of a file"
+            )
+        flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0)
+        fd = os.open(path, flags, 0o600)
+        try:
+            if hasattr(os, "fchmod"):
+                os.fchmod(fd, 0o600)  # it lists customer ids: never readable by other users
+            try:
+                if fcntl is not None:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise ValidationError(
+                    f"journal {path} is in use by another apply of this plan (running in another "
+                    "thread or process); wait for it to finish, then apply again to resume"
+                ) from None
+            state = read_journal(path)
+            if state.plan_id is not None and state.plan_id != plan_id:
+                raise ValidationError(
+                    f"journal {path} belongs to another plan ({state.plan_id}), not this one "
+                    f"({plan_id}); pass journal=None to use this plan's own journal, or the "
+                    "journal this plan was applied with to resume it"
+                )
+            journal = cls(path, fd, plan_id, state)
+            if state.plan_id is None:
+                journal._write(
+                    {
+                        "event": "plan",
+                        "format": FORMAT,
+                        "version": VERSION,
+                        "plan_id": plan_id,
+                        "operations": operations,
+                        "source": source,
+                        "time": _now(),
+                    }
+                )
+        except BaseException:
+            os.close(fd)
+            raise
+        return journal
+
+    def start_run(self, requests: int) -> None:
+        self._write({"event": "run", "run": self.run, "requests": requests, "time": _now()})
+
+    def sending(self, request: str, method: str, path: str, op_ids: Iterable[str]) -> None:
+        """Recorded (durably) before the request leaves."""
+        self._write(
+            {
+                "event": "sending",
+                "run": self.run,
+                "request": request,
+                "method": method,
+                "path": path,
+                "op_ids": list(op_ids),
+                "time": _now(),
+            }
+        )
+
+    def done(self, request: str, op_ids: Iterable[str], status: int) -> None:
+        """Recorded once the server confirmed the request: its operations count as applied."""
+        self._write(
+            {
+                "event": "done",
+                "run": self.run,
+                "request": request,
+                "op_ids": list(op_ids),
+                "status": status,
+                "time": _now(),
+            }
+        )
+
+    def failed(self, request: str, op_ids: Iterable[str], status: int | None, error: str) -> None:
+        """Recorded when the request failed for good (after the client's retries)."""
+        self._write(
+            {
+                "event": "failed",
+                "run": self.run,
+                "request": request,
+                "op_ids": list(op_ids),
+                "status": status,
+                "error": error,
+                "time": _now(),
+            }
+        )
+
+    def finished(self, *, complete: bool, counts: dict[str, int]) -> None:
+        """Recorded at the end of a run; ``complete`` (nothing failed) ends the episode."""
+        self._write(
+            {"event": "finished", "run": self.run, "complete": complete, **counts, "time": _now()}
+        )
+
+    def _write(self, record: dict[str, Any]) -> None:
+        line = (json.dumps(record, ensure_ascii=False) + "\n").encode()
+        with self._lock:
+            if self._fd < 0:
+                raise ValidationError(f"journal {self.path} is closed")
+            # Whole lines under the lock on an O_APPEND descriptor: lines never interleave.
+            view = memoryview(line)
+            while view:
+                view = view[os.write(self._fd, view) :]
+        # Outside the lock: concurrent workers' fsyncs overlap (the kernel merges them).
+        os.fsync(self._fd)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd >= 0:
+                os.close(self._fd)  # releases the flock too
+                self._fd = -1
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

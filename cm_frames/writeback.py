@@ -1,0 +1,141 @@
+"""Frame-level write-back: ``plan_frame`` (diff against what was loaded) and ``push``.
+
+The accessor delegates here: ``df.chartmogul.plan()`` and ``df.chartmogul.push()``. A frame
+from ``read_customers`` names its baseline snapshot in ``df.attrs["chartmogul"]``; the plan is
+the diff against that snapshot, carrying the account it came from so it is never applied to
+another one.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from cm_frames.diff import diff
+from cm_frames.errors import ValidationError
+from cm_frames.frames import table_to_frame
+from cm_frames.read import ATTRS_KEY, client_for_frame
+from cm_frames.snapshot import SnapshotStore
+
+if TYPE_CHECKING:
+    from cm_frames.apply import ApplyResult
+    from cm_frames.client import Client
+    from cm_frames.plan import Plan
+
+__all__ = ["plan_frame", "push"]
+
+_HOW_TO_GIVE_A_BASELINE = (
+    "pass the frame as loaded: df.chartmogul.plan(baseline=original_df), or start again from "
+    "df = cm.read_customers(client) and edit a copy (edited = df.copy())"
+)
+
+
+def plan_frame(df: pd.DataFrame, baseline: pd.DataFrame | None = None) -> Plan:
+    """The plan that turns ``baseline`` (default: the snapshot ``df`` was loaded from) into ``df``.
+
+    Nothing is sent. Raises ``ValidationError`` when there is no baseline to diff against or
+    when the edits cannot be written (the message names the column, customers and fix).
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise ValidationError(f"expected a DataFrame of customers, got {type(df).__name__}")
+    info = _provenance(df)
+    if baseline is None:
+        baseline, info = _load_baseline(info)
+    elif not isinstance(baseline, pd.DataFrame):
+        raise ValidationError(
+            f"baseline must be the DataFrame as loaded (from cm.read_customers), got "
+            f"{type(baseline).__name__}"
+        )
+    else:
+        # The baseline's own provenance describes the values being replaced best.
+        info = _provenance(baseline) or info
+    custom_types = info.get("custom_types")
+    return diff(
+        df,
+        baseline,
+        custom_types=custom_types if isinstance(custom_types, Mapping) else None,
+        source=_source(info),
+    )
+
+
+def push(
+    df: pd.DataFrame,
+    client: Client | None = None,
+    *,
+    dry_run: bool = True,
+    baseline: pd.DataFrame | None = None,
+    **apply_options: Any,
+) -> Plan | ApplyResult:
+    """Plan the frame's edits and, only with ``dry_run=False``, apply them.
+
+    With ``dry_run`` (the default) the plan is returned and nothing is sent. Otherwise the
+    plan is applied through ``client`` (default: the client that loaded the frame) with
+    ``apply_options`` (journal, check_conflicts, max_workers, progress) and the
+    ``ApplyResult`` returned.
+    """
+    from cm_frames.apply import apply_plan
+
+    _check_apply_options(apply_options, apply_plan)
+    plan = plan_frame(df, baseline)
+    if dry_run:
+        return plan
+    return apply_plan(plan, client_for_frame(df, client), **apply_options)
+
+
+def _check_apply_options(options: Mapping[str, Any], apply: Any) -> None:
+    # Checked before planning, and with dry_run too: a misspelt option must not pass silently.
+    known = [
+        name
+        for name, parameter in inspect.signature(apply).parameters.items()
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+    ]
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ValidationError(
+            f"push() got unknown option{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(map(repr, unknown))}; the apply options are {', '.join(known)} "
+            "(and client=, dry_run=, baseline=)"
+        )
+
+
+def _provenance(frame: pd.DataFrame) -> dict[str, Any]:
+    info = frame.attrs.get(ATTRS_KEY)
+    return dict(info) if isinstance(info, Mapping) else {}
+
+
+def _load_baseline(info: Mapping[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    directory, snapshot_id = info.get("snapshot_dir"), info.get("snapshot_id")
+    if not isinstance(directory, str) or not isinstance(snapshot_id, str):
+        raise ValidationError(
+            "this frame does not say which load it came from (df.attrs['chartmogul'] names no "
+            "snapshot), so there is nothing to compare it with: " + _HOW_TO_GIVE_A_BASELINE
+        )
+    try:
+        snapshot = SnapshotStore(Path(directory)).load(snapshot_id)
+    except (FileNotFoundError, OSError) as exc:
+        raise ValidationError(
+            f"the snapshot this frame was loaded from ({snapshot_id} in {directory}) no longer "
+            f"exists ({type(exc).__name__}; was the cache cleared?): " + _HOW_TO_GIVE_A_BASELINE
+        ) from None
+    frame = table_to_frame(snapshot.table)
+    # The snapshot's own metadata is the authority on what the baseline was.
+    return frame, {**info, **snapshot.metadata}
+
+
+def _source(info: Mapping[str, Any]) -> dict[str, Any]:
+    """JSON-safe provenance carried in the plan (never credentials)."""
+    source = {
+        name: info[name]
+        for name in ("base_url", "account_hash", "snapshot_id")
+        if isinstance(info.get(name), str)
+    }
+    customers = info.get("customers")
+    if info.get("email") is None and isinstance(customers, int) and not isinstance(customers, bool):
+        # The account's size at load lets apply's conflict check choose per-customer reads or
+        # whole pages, whichever needs fewer requests (known only for a whole-account load).
+        source["account_customers"] = customers
+    return source
