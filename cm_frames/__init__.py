@@ -1,7 +1,17 @@
-"""cm_frames: ChartMogul Enrichment API customers as Arrow-backed pandas DataFrames."""
+"""cm_frames: ChartMogul Enrichment API customers as Arrow-backed pandas DataFrames.
+
+Load every customer into a frame (``read_customers``), segment and plot it through
+``df.chartmogul``, and write edited columns back as a reviewed, journaled ``Plan``.
+Everything a user needs is importable from here.
+"""
 
 from __future__ import annotations
 
+import cm_frames.accessor  # noqa: F401  (importing it registers df.chartmogul)
+from cm_frames.apply import ApplyResult, OperationResult
+from cm_frames.client import Client, MissingCredentials
+from cm_frames.diff import diff
+from cm_frames.emulator import Emulator
 from cm_frames.errors import (
     APIError,
     BadRequest,
@@ -15,20 +25,51 @@ from cm_frames.errors import (
     Unauthorized,
     ValidationError,
 )
+from cm_frames.frames import read_parquet
+from cm_frames.operations import (
+    AddCustom,
+    AddTags,
+    Operation,
+    RemoveCustom,
+    RemoveTags,
+    Request,
+    UpdateCustom,
+)
+from cm_frames.plan import IgnoredRows, Plan, PlanSummary, SkippedEdit
+from cm_frames.read import read_customers
 
 __version__ = "0.1.0"
 
 __all__ = [
     "APIError",
+    "AddCustom",
+    "AddTags",
+    "ApplyResult",
     "BadRequest",
     "ChartMogulError",
+    "Client",
+    "Emulator",
+    "IgnoredRows",
+    "MissingCredentials",
     "NotFound",
+    "Operation",
+    "OperationResult",
+    "Plan",
     "PlanConflict",
+    "PlanSummary",
     "RateLimited",
+    "RemoveCustom",
+    "RemoveTags",
+    "Request",
     "RequestFailed",
     "ServerError",
+    "SkippedEdit",
     "TransportError",
     "Unauthorized",
+    "UpdateCustom",
     "ValidationError",
     "__version__",
+    "diff",
+    "read_customers",
+    "read_parquet",
 ]

@@ -1,6 +1,7 @@
 """The ``cm-frames`` command line.
 
     cm-frames emulator --port 8765 --customers 5000 --seed 1 [--db PATH] [--token T --secret S]
+    cm-frames demo [--customers 5000] [--output demo-output] [--seed 1]
 
 Each subcommand is a ``configure_<name>(subparsers)`` that registers its parser and sets
 ``handler`` to a function of the parsed arguments returning the exit status.
@@ -77,6 +78,25 @@ def configure_emulator(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     parser.set_defaults(handler=_run_emulator)
 
 
+def _run_demo(args: argparse.Namespace) -> int:
+    from cm_frames.demo import main as demo_main
+
+    return demo_main(args.customers, args.output, args.seed)
+
+
+def configure_demo(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="run the whole job against a bundled emulator (load, segment, plot, write back, undo)",
+        description="Start a local emulator, load every customer, segment and plot them, "
+        "write scores back (dry run, apply, verify) and undo it. Nothing leaves this machine.",
+    )
+    parser.add_argument("--customers", type=int, default=5000, help="customers to generate")
+    parser.add_argument("--output", default="demo-output", help="folder for the plots")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the generated data")
+    parser.set_defaults(handler=_run_demo)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cm-frames",
@@ -84,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", required=True)
     configure_emulator(subparsers)
+    configure_demo(subparsers)
     return parser
 
 
