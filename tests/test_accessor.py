@@ -1,0 +1,82 @@
+"""df.chartmogul: refuses other frames, delegates each method to its plain function once."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import cm_frames as cm
+from cm_frames import segments
+from cm_frames.emulator import Emulator
+from cm_frames.frames import customers_to_frame, frame_to_table
+
+
+@pytest.fixture(scope="module")
+def frame() -> pd.DataFrame:
+    path = Path(__file__).parent / "data" / "reference" / "get_customers.response.json"
+    df, _ = customers_to_frame(json.loads(path.read_text())["entries"])
+    return df
+
+
+def test_other_frames_get_a_helpful_attribute_error() -> None:
+    with pytest.raises(AttributeError, match=r"cm\.read_customers\(\)"):
+        _ = pd.DataFrame({"a": [1]}).chartmogul
+    with pytest.raises(AttributeError, match="set_index"):
+        _ = pd.DataFrame({"id": [1], "uuid": ["cus_x"]}).chartmogul
+
+
+def test_reading_helpers_delegate(frame: pd.DataFrame) -> None:
+    accessor = frame.chartmogul
+    assert accessor.to_arrow().equals(frame_to_table(frame))
+    rules = {"big": "`clearbit.metrics.employees` >= 1000"}
+    pd.testing.assert_series_equal(accessor.segment(rules), segments.segment(frame, rules))
+    pd.testing.assert_series_equal(accessor.tag_counts(), segments.tag_counts(frame))
+    pd.testing.assert_frame_equal(accessor.tag_matrix(), segments.tag_matrix(frame))
+    pd.testing.assert_frame_equal(accessor.co_occurrence(), segments.co_occurrence(frame))
+    pd.testing.assert_series_equal(accessor.cohort("MS"), segments.cohort(frame, freq="MS"))
+    pd.testing.assert_frame_equal(
+        accessor.filter(tags_any=["engage"]), segments.filter_customers(frame, tags_any=["engage"])
+    )
+    by = accessor.segment(rules)
+    pd.testing.assert_frame_equal(accessor.profile(by), segments.profile(frame, by))
+    assert accessor.plot.tags().get_title()
+
+
+def test_accessor_never_mutates_the_frame(frame: pd.DataFrame) -> None:
+    before = frame.copy()
+    frame.chartmogul.segment({"big": "`clearbit.metrics.employees` >= 1000"})
+    frame.chartmogul.profile("status")
+    pd.testing.assert_frame_equal(frame, before)
+
+
+def test_plan_push_and_preview_through_the_accessor(emulator: Emulator, tmp_path: Path) -> None:
+    client = emulator.client(cache_dir=tmp_path, rate_limit=None)
+    with client:
+        df = cm.read_customers(client, progress=False)
+        edited = df.copy()
+        edited["tag.accessor-test"] = False
+        edited.loc[edited.index[:3], "tag.accessor-test"] = True
+        plan = edited.chartmogul.plan()
+        assert isinstance(plan, cm.Plan)
+        assert len(plan) == 3
+        emulator.clear_request_log()
+        dry = edited.chartmogul.push(client)
+        assert dry == plan
+        assert [e for e in emulator.request_log() if e["method"] != "GET"] == []
+        widget = edited.chartmogul.preview(client)
+        assert "3" in repr(widget)
+        result = edited.chartmogul.push(client, dry_run=False, progress=False)
+        assert result.ok
+        assert edited.chartmogul.refresh()["tag.accessor-test"].sum() == 3
+
+
+def test_the_public_api_is_complete() -> None:
+    for name in cm.__all__:
+        assert hasattr(cm, name), name
+    for name in ("Client", "read_customers", "Emulator", "Plan", "ApplyResult", "AddTags"):
+        assert name in cm.__all__
+    errors = [getattr(cm, n) for n in cm.__all__ if isinstance(getattr(cm, n), type)]
+    assert all(issubclass(e, cm.ChartMogulError) for e in errors if e.__name__.endswith("Error"))
