@@ -3,18 +3,22 @@
 ``emulator`` is what tests use: the session's Emulator (300 customers, seed 7) after
 ``reset()``, so every test starts from the seeded data with no faults and an empty
 request log. ``auth`` is its (token, secret) pair; ``api`` a ``requests`` session
-authenticated as that account whose relative URLs resolve against ``emulator.url``.
+authenticated as that account whose relative URLs resolve against ``emulator.url``;
+``client`` a cm_frames Client of that account and ``df`` every customer loaded through it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
+import pandas as pd
 import pytest
 import requests
 
+import cm_frames as cm
 from cm_frames.emulator import Emulator
 
 EMULATOR_CUSTOMERS = 300
@@ -58,3 +62,21 @@ def api(emulator: Emulator) -> Iterator[ApiSession]:
     """An authenticated session against the (freshly reset) emulator; closed afterwards."""
     with ApiSession(emulator.url, (emulator.token, emulator.secret)) as session:
         yield session
+
+
+@pytest.fixture
+def client(emulator: Emulator, tmp_path: Path) -> Iterator[cm.Client]:
+    """A client of the emulator's main account, its cache in the test's own directory.
+
+    No rate limit: the emulator has none, and tests should not wait for the real one.
+    """
+    with cm.Client(
+        emulator.token, emulator.secret, emulator.url, cache_dir=tmp_path, rate_limit=None
+    ) as c:
+        yield c
+
+
+@pytest.fixture
+def df(client: cm.Client) -> pd.DataFrame:
+    """Every customer of the emulator, loaded through ``client``."""
+    return cm.read_customers(client, progress=False)

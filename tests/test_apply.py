@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import stat
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -45,17 +45,6 @@ def _client(emulator: Emulator, cache_dir: Path, **options: Any) -> cm.Client:
         rate_limit=None,
         **options,
     )
-
-
-@pytest.fixture
-def client(emulator: Emulator, tmp_path: Path) -> Iterator[cm.Client]:
-    with _client(emulator, tmp_path) as c:
-        yield c
-
-
-@pytest.fixture
-def df(client: cm.Client) -> pd.DataFrame:
-    return cm.read_customers(client, progress=False)
 
 
 def _writes(emulator: Emulator) -> list[dict[str, Any]]:

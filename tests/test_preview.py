@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,19 +14,6 @@ from cm_frames.emulator import Emulator
 from cm_frames.plan import Plan
 from cm_frames.preview import PAGE_SIZE, PlanPreview, preview
 from cm_frames.writeback import plan_frame
-
-
-@pytest.fixture
-def client(emulator: Emulator, tmp_path: Path) -> Iterator[cm.Client]:
-    with cm.Client(
-        emulator.token, emulator.secret, emulator.url, cache_dir=tmp_path, rate_limit=None
-    ) as c:
-        yield c
-
-
-@pytest.fixture
-def df(client: cm.Client) -> pd.DataFrame:
-    return cm.read_customers(client, progress=False)
 
 
 @pytest.fixture

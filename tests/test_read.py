@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,14 +17,6 @@ import cm_frames as cm
 from cm_frames.emulator import Emulator
 from cm_frames.frames import table_to_frame
 from cm_frames.snapshot import SnapshotStore
-
-
-@pytest.fixture
-def client(emulator: Emulator, tmp_path: Path) -> Iterator[cm.Client]:
-    with cm.Client(
-        emulator.token, emulator.secret, emulator.url, cache_dir=tmp_path, rate_limit=None
-    ) as c:
-        yield c
 
 
 def _raw_customers(

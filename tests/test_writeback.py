@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,19 +21,6 @@ from cm_frames.read import ATTRS_KEY
 from cm_frames.writeback import plan_frame, push
 
 State = dict[int, tuple[frozenset[str], dict[str, Any]]]
-
-
-@pytest.fixture
-def client(emulator: Emulator, tmp_path: Path) -> Iterator[cm.Client]:
-    with cm.Client(
-        emulator.token, emulator.secret, emulator.url, cache_dir=tmp_path, rate_limit=None
-    ) as c:
-        yield c
-
-
-@pytest.fixture
-def df(client: cm.Client) -> pd.DataFrame:
-    return cm.read_customers(client, progress=False)
 
 
 def _writes(emulator: Emulator) -> list[dict[str, Any]]:
