@@ -1,10 +1,10 @@
-"""Decoded chunks -> the frame's flat Arrow table, and the rules that choose a column's type.
+"""Decoded columns -> the frame's flat Arrow table, and the rules that choose a column's type.
 
 The type of a ``custom.*``, ``stripe.*`` or ``clearbit.*`` column depends on every page (a key
-can be an int on page 1 and "A-12" on page 2), so chunks keep natural types (``ColumnChunk``)
-and the decision is made here, once. The same rules (``resolve_custom``, ``resolve_external``,
-``render_text``) unify the parts of a streamed Parquet dataset, so a streamed dataset and an
-in-memory frame of the same pages agree exactly.
+can be an int on page 1 and "A-12" on page 2), so pieces keep natural types (runs of
+``_columns.py``) and the decision is made here, once. The same rules (``resolve_custom``,
+``resolve_external``, ``render_text``) unify the parts of a streamed Parquet dataset, so a
+streamed dataset and an in-memory frame of the same pages agree exactly.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cm_frames._decode import WIRE_TYPE, ColumnChunk, render_text
+from cm_frames._columns import ColumnSet, Run
+from cm_frames._decode import FIXED_TYPES, render_text
 from cm_frames.errors import ChartMogulError
 from cm_frames.schema import (
     ADDRESS_FIELDS,
@@ -35,7 +36,7 @@ from cm_frames.schema import (
 __all__ = [
     "CUSTOM_ARROW_TYPES",
     "AssembledTable",
-    "Chunks",
+    "Sections",
     "assemble",
     "canonical_status",
     "resolve_custom",
@@ -44,7 +45,7 @@ __all__ = [
 ]
 
 _STRING = pa.string()
-_TAGS = pa.list_(_STRING)
+_TAGS = FIXED_TYPES["tags"]
 
 #: The Arrow type of each custom attribute type.
 CUSTOM_ARROW_TYPES: Final[dict[CustomType, pa.DataType]] = {
@@ -59,16 +60,20 @@ _STRINGS: Final = "strings"
 
 
 @dataclass(slots=True)
-class Chunks:
+class Sections:
     """Everything decoded so far, in the API's row order. ``assemble`` empties it as it goes."""
 
-    #: the documented fields, one struct array per page
-    fixed: list[pa.StructArray] = field(default_factory=list)
-    #: custom attribute columns, in batches of several pages
-    custom: list[ColumnChunk] = field(default_factory=list)
-    #: Stripe and Clearbit columns, one chunk per page
-    stripe: list[ColumnChunk] = field(default_factory=list)
-    clearbit: list[ColumnChunk] = field(default_factory=list)
+    #: the documented fields (``FIXED_TYPES``)
+    fixed: ColumnSet = field(default_factory=ColumnSet)
+    #: custom attributes, Stripe and Clearbit, with their natural types
+    custom: ColumnSet = field(default_factory=ColumnSet)
+    stripe: ColumnSet = field(default_factory=ColumnSet)
+    clearbit: ColumnSet = field(default_factory=ColumnSet)
+
+    def compact(self) -> None:
+        """Merge the pieces added since the last call (see ``_columns.py``)."""
+        for section in (self.fixed, self.custom, self.stripe, self.clearbit):
+            section.compact()
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,106 +113,69 @@ def resolve_external(types: Iterable[pa.DataType]) -> pa.DataType:
     return _STRING
 
 
-def _custom_vote(array: pa.Array, text: bool) -> str | None:
-    if array.null_count == len(array):
-        return None
-    if pa.types.is_int64(array.type):
+def _custom_vote(run: Run) -> str:
+    if pa.types.is_int64(run.arrow_type):
         return "Integer"
-    if pa.types.is_boolean(array.type):
+    if pa.types.is_boolean(run.arrow_type):
         return "Boolean"
-    return "String" if text else _STRINGS
+    return "String" if run.text else _STRINGS
 
 
 # --- assembly ------------------------------------------------------------------------------------
 
 
-def assemble(chunks: Chunks, *, keep_timestamp_text: bool = False) -> AssembledTable:
-    """Build the flat table (``id`` + the frame's columns, in frame order) from ``chunks``.
+def assemble(sections: Sections, *, keep_timestamp_text: bool = False) -> AssembledTable:
+    """Build the flat table (``id`` + the frame's columns, in frame order) from ``sections``.
 
-    Consumes ``chunks``: each column's pieces are released once it is built, so the peak is
-    about the final table plus one column, not twice the table.
+    Consumes ``sections`` one column at a time: each column's pieces are freed once it is
+    built, so the peak is about the final table plus one column, not twice the table.
     """
-    fixed_parts, chunks.fixed = chunks.fixed, []
-    fixed = pa.concat_arrays(fixed_parts) if fixed_parts else pa.array([], WIRE_TYPE)
-    del fixed_parts
+    fixed = sections.fixed
     columns: dict[str, pa.Array] = {}
-    ids = fixed.field("id")
-    columns[INDEX_NAME] = ids
+    ids = columns[INDEX_NAME] = fixed.build("id", FIXED_TYPES["id"])
     for name in ("uuid", "external_id", "email", "name"):
-        columns[name] = fixed.field(name)
-    for name, values in zip(ADDRESS_FIELDS, fixed.field("address").flatten(), strict=True):
-        columns[f"address.{name}"] = values
-    columns["customer_since"] = _customer_since(fixed.field("customer-since"), ids)
-    columns["status"] = canonical_status(fixed.field("status"))
-    tags = fixed.field("attributes").flatten()[0]
-    if tags.null_count:  # a customer without attributes (or tags) has no tags
-        tags = pc.if_else(pc.is_null(tags), pa.scalar([], type=_TAGS), tags)
-    columns["tags"] = tags
+        columns[name] = fixed.build(name, _STRING)
+    for name in ADDRESS_FIELDS:
+        columns[f"address.{name}"] = fixed.build(f"address.{name}", _STRING)
+    columns["customer_since"] = _customer_since(fixed.build("customer-since", _STRING), ids)
+    columns["status"] = canonical_status(fixed.build("status", _STRING))
+    tags = columns["tags"] = fixed.build("tags", _TAGS)
     columns.update(tag_columns(tags))
 
     custom_types: dict[str, CustomType] = {}
     timestamp_text: dict[str, pa.Array] = {}
-    for key, parts in _take_columns(chunks.custom):
-        votes = (
-            _custom_vote(part, key in chunk.text)
-            for part, chunk in zip(parts, chunks.custom, strict=True)
-            if part is not None
-        )
-        kind = resolve_custom(v for v in votes if v is not None)
+    rows = sections.custom.rows
+    for key, custom in sections.custom.take():
+        kind = resolve_custom(map(_custom_vote, custom.runs))
         column: pa.Array | None = None
         if kind == _STRINGS:
-            text = _concat(parts, chunks.custom, _STRING)
+            text = custom.build(_STRING, rows)
             column = parse_timestamps(text)
             kind = "String" if column is None else "Timestamp"
-            if column is not None and keep_timestamp_text:
+            if column is None:
+                column = text
+            elif keep_timestamp_text:
                 timestamp_text[key] = text
-        custom_type = cast(CustomType, kind)
-        if column is None:
-            column = _concat(parts, chunks.custom, CUSTOM_ARROW_TYPES[custom_type])
-        custom_types[key] = custom_type
+            del text  # else it would live on while the next column is built
+        else:
+            column = custom.build(CUSTOM_ARROW_TYPES[cast(CustomType, kind)], rows, _convert)
+        custom_types[key] = cast(CustomType, kind)
         columns[CUSTOM_PREFIX + key] = column
 
-    for section, prefix in ((chunks.stripe, STRIPE_PREFIX), (chunks.clearbit, CLEARBIT_PREFIX)):
-        for name, parts in _take_columns(section):
-            votes_types = [p.type for p in parts if p is not None and p.null_count < len(p)]
-            columns[prefix + name] = _concat(parts, section, resolve_external(votes_types))
-    chunks.custom, chunks.stripe, chunks.clearbit = [], [], []
+    for section, prefix in ((sections.stripe, STRIPE_PREFIX), (sections.clearbit, CLEARBIT_PREFIX)):
+        for name, external in section.take():
+            target = resolve_external(run.arrow_type for run in external.runs)
+            columns[prefix + name] = external.build(target, section.rows, _convert)
 
     table = pa.Table.from_arrays(list(columns.values()), names=list(columns))
     return AssembledTable(table, dict(sorted(custom_types.items())), timestamp_text)
 
 
-def _take_columns(
-    chunks: list[ColumnChunk],
-) -> Iterable[tuple[str, list[pa.Array | None]]]:
-    """Per column name (sorted), its array in each chunk (None where the chunk lacks it).
-
-    Pops the arrays out of the chunks one column at a time, so what is built can be freed.
-    """
-    names: set[str] = set()
-    for chunk in chunks:
-        names.update(chunk.columns)
-    for name in sorted(names):
-        yield name, [chunk.columns.pop(name, None) for chunk in chunks]
-
-
-def _concat(
-    parts: list[pa.Array | None], chunks: list[ColumnChunk], target: pa.DataType
-) -> pa.Array:
-    """Concatenate chunk arrays as ``target``: missing ones are nulls, others are converted."""
-    arrays = []
-    for part, chunk in zip(parts, chunks, strict=True):
-        if part is None or part.null_count == len(part):
-            arrays.append(pa.nulls(chunk.size, target))
-        elif part.type == target:
-            arrays.append(part)
-        elif pa.types.is_string(target):
-            arrays.append(render_text(part))
-        else:
-            arrays.append(part.cast(target))  # int64 -> double only (resolve_external)
-    if not arrays:
-        return pa.array([], type=target)
-    return pa.concat_arrays(arrays)
+def _convert(array: pa.Array, target: pa.DataType) -> pa.Array:
+    """A run's array as the column's final type (only the conversions the rules choose)."""
+    if pa.types.is_string(target):
+        return render_text(array)
+    return array.cast(target)  # int64 -> double only (resolve_external)
 
 
 def _customer_since(strings: pa.Array, ids: pa.Array) -> pa.Array:

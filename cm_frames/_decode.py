@@ -6,9 +6,10 @@ How (measured in benchmarks/bench_parse.py; perf-notes lists the traps):
   time: ``gc_paused``), and nothing of the page's objects outlives the call.
 * The documented fields (id, uuid, ..., address, customer-since, tags) go through ONE
   ``pa.array(entries, type=WIRE_TYPE)`` per page: an explicit type, so nothing is inferred,
-  missing keys are null, unknown keys are ignored, and a wrong JSON type raises.
-  ``customer-since`` stays a string here and is parsed deliberately later (pyarrow.json's
-  inference drops offsets).
+  missing keys are null, unknown keys are ignored, and a wrong JSON type raises. The struct
+  is split at once into flat columns (``FIXED_TYPES``; zero copy), so each column's memory
+  can be freed on its own later. ``customer-since`` stays a string here and is parsed
+  deliberately later (pyarrow.json's inference drops offsets).
 * ``attributes.custom`` holds user data whose JSON types mix from one customer to the next
   (``123`` and ``"A-12"``), which makes ``pa.array``, ``from_pylist`` and ``pyarrow.json``
   raise. Its keys and values are chained into flat lists (``KeyValues``, C loops) and
@@ -40,6 +41,7 @@ from cm_frames.errors import ChartMogulError
 from cm_frames.schema import ADDRESS_FIELDS, INT64_MAX, INT64_MIN
 
 __all__ = [
+    "FIXED_TYPES",
     "WIRE_TYPE",
     "ColumnChunk",
     "KeyValues",
@@ -69,6 +71,22 @@ WIRE_TYPE: Final = pa.struct(
         pa.field("attributes", pa.struct([pa.field("tags", pa.list_(_STRING))])),
     ]
 )
+
+_TAGS = pa.list_(_STRING)
+
+#: The flat columns of the documented fields (frame names, but ``customer-since`` and
+#: ``status`` still as the wire's strings), in frame order.
+FIXED_TYPES: Final[dict[str, pa.DataType]] = {
+    "id": pa.int64(),
+    "uuid": _STRING,
+    "external_id": _STRING,
+    "email": _STRING,
+    "name": _STRING,
+    **{f"address.{name}": _STRING for name in ADDRESS_FIELDS},
+    "customer-since": _STRING,
+    "status": _STRING,
+    "tags": _TAGS,
+}
 
 _EMPTY: Final[dict[str, Any]] = {}
 _CONVERSION_ERRORS: Final = (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError)
@@ -172,7 +190,8 @@ class PageArrays:
     """One page's documented fields and Stripe/Clearbit columns, in the API's order."""
 
     size: int
-    fixed: pa.StructArray
+    #: the documented fields as ``FIXED_TYPES`` columns
+    fixed: ColumnChunk
     stripe: ColumnChunk
     clearbit: ColumnChunk
 
@@ -229,10 +248,22 @@ def decode_page(entries: list[Any], custom: KeyValues, *, where: str = "page") -
     custom.add(sections["custom"])
     return PageArrays(
         size=len(entries),
-        fixed=fixed,
+        fixed=ColumnChunk(len(entries), _fixed_columns(fixed)),
         stripe=decode_section(sections["stripe"], nested=True),
         clearbit=decode_section(sections["clearbit"], nested=True),
     )
+
+
+def _fixed_columns(fixed: pa.StructArray) -> dict[str, pa.Array]:
+    """The ``FIXED_TYPES`` columns of a page's struct (which has no nulls of its own)."""
+    columns = dict(zip(WIRE_TYPE.names, fixed.flatten(), strict=True))
+    address = columns.pop("address").flatten()
+    columns.update(zip((f"address.{name}" for name in ADDRESS_FIELDS), address, strict=True))
+    tags = columns.pop("attributes").flatten()[0]
+    if tags.null_count:  # a customer without attributes (or tags) has no tags
+        tags = pc.if_else(pc.is_null(tags), pa.scalar([], type=_TAGS), tags)
+    columns["tags"] = tags
+    return {name: columns[name] for name in FIXED_TYPES}
 
 
 def decode_custom(custom: KeyValues) -> ColumnChunk:

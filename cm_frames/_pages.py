@@ -9,7 +9,8 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from cm_frames._assemble import Chunks, assemble
+from cm_frames._assemble import Sections, assemble
+from cm_frames._columns import release_unused_memory
 from cm_frames._decode import (
     KeyValues,
     decode_custom,
@@ -52,17 +53,29 @@ class PageDecoder:
     Each page is parsed and converted when added (its Python objects die before the call
     returns, so the garbage collector never scans them); only the custom attributes wait, as
     flat key/value lists, to be converted every ``batch_rows`` customers: that conversion has a
-    fixed cost per call (measured best around 1,000 rows). ``finish()`` then decides each
-    column's type over all pages and concatenates.
+    fixed cost per call (measured best around 1,000 rows). Every ``compact_rows`` customers the
+    pieces of each column are concatenated (``_columns.py``: fewer, larger arrays keep the
+    allocator's memory reusable; with 100k customers the extra peak of a cold
+    ``read_customers`` fell from 3.5x the frame's memory to 2.1x, benchmarks/bench_read.py).
+    ``finish()`` then decides each column's type over all pages and builds the table one
+    column at a time.
     """
 
-    def __init__(self, *, batch_rows: int = 1000, keep_timestamp_text: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        batch_rows: int = 1000,
+        compact_rows: int = 10_000,
+        keep_timestamp_text: bool = False,
+    ) -> None:
         self._batch_rows = batch_rows
+        self._compact_rows = compact_rows
         self._keep_timestamp_text = keep_timestamp_text
-        self._chunks = Chunks()
+        self._sections = Sections()
         self._pending_custom = KeyValues()
         self._count = 0
         self._pages = 0
+        self._compacted_at = 0
 
     @property
     def count(self) -> int:
@@ -88,26 +101,32 @@ class PageDecoder:
             page = decode_page(entries, self._pending_custom, where=f"page {self._pages}")
             if page is None:
                 return 0
-            self._chunks.fixed.append(page.fixed)
-            self._chunks.stripe.append(page.stripe)
-            self._chunks.clearbit.append(page.clearbit)
+            self._sections.fixed.add(page.fixed)
+            self._sections.stripe.add(page.stripe)
+            self._sections.clearbit.add(page.clearbit)
             self._count += page.size
             if len(self._pending_custom.lengths) >= self._batch_rows:
                 self._convert_custom()
+            if self._count - self._compacted_at >= self._compact_rows:
+                self._sections.compact()
+                self._compacted_at = self._count
+                release_unused_memory()
             return page.size
 
     def _convert_custom(self) -> None:
         pending, self._pending_custom = self._pending_custom, KeyValues()
         if pending.lengths:
-            self._chunks.custom.append(decode_custom(pending))
+            self._sections.custom.add(decode_custom(pending))
 
     def finish(self) -> DecodedCustomers:
         """Unify column types across pages and build the table. The decoder is then empty."""
         with gc_paused():
             self._convert_custom()
-            chunks, self._chunks = self._chunks, Chunks()
-            assembled = assemble(chunks, keep_timestamp_text=self._keep_timestamp_text)
-        self._count = 0
+            sections, self._sections = self._sections, Sections()
+            assembled = assemble(sections, keep_timestamp_text=self._keep_timestamp_text)
+            del sections
+        release_unused_memory()
+        self._count = self._compacted_at = 0
         return DecodedCustomers(
             table=assembled.table,
             custom_types=assembled.custom_types,

@@ -9,9 +9,10 @@ No HTTP here: the client hands over page bodies as bytes. Typical use::
     df = decoded.to_frame()             # index ``id``; df.attrs["chartmogul"]["custom_types"]
 
 The frame follows ``schema.py`` (design.md, "The frame"). This module is the public face; the
-work is split into small modules: ``_decode.py`` (one page -> Arrow arrays), ``_assemble.py``
-(the cross-page type decisions), ``_pages.py`` (``PageDecoder``), ``_table.py`` (table <->
-frame) and ``parquet_stream.py`` (streaming to a Parquet dataset with bounded memory).
+work is split into small modules: ``_decode.py`` (one page -> Arrow arrays), ``_columns.py``
+(those arrays gathered per column, compact in memory), ``_assemble.py`` (the cross-page type
+decisions), ``_pages.py`` (``PageDecoder``), ``_table.py`` (table <-> frame) and
+``parquet_stream.py`` (streaming to a Parquet dataset with bounded memory).
 """
 
 from __future__ import annotations

@@ -258,6 +258,36 @@ def test_mixed_custom_types_across_pages_and_batches() -> None:
     assert values(df, "custom.when") == ["2015-09-08T10:00:00Z", "2015-09-09", "later"]
 
 
+def test_compacting_every_page_gives_the_same_frame() -> None:
+    """Columns compact their per-page pieces every ``compact_rows`` (10,000 by default, so
+    small tests never reach it); forcing it on every page must change nothing."""
+    pages = [
+        page(
+            customer(1, custom={"code": 7, "when": "2015-09-08T10:00:00Z"}, tags=["a"]),
+            customer(2, custom={"flag": True}, stripe={"uid": 1}),
+        ),
+        page(),
+        page(customer(3, custom={"code": "A-12", "flag": 0}, clearbit={"metrics": {"x": 5}})),
+        page(customer(4, custom={"when": "2015-09-09"}, stripe={"uid": "u-4"}, tags=["b", "a"])),
+    ]
+    expected = PageDecoder(batch_rows=1000)
+    compacted = PageDecoder(batch_rows=1, compact_rows=1)
+    for body in pages:
+        expected.add_page(body)
+        compacted.add_page(body)
+    left, right = expected.finish(), compacted.finish()
+    assert right.table.equals(left.table)
+    assert (
+        right.custom_types
+        == left.custom_types
+        == {
+            "code": "String",
+            "flag": "String",
+            "when": "Timestamp",
+        }
+    )
+
+
 def test_bool_first_then_int_is_not_coerced() -> None:
     df, types = decode(page(customer(1, custom={"k": True}), customer(2, custom={"k": 0})))
     assert types == {"k": "String"}
