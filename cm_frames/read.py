@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, overload
 import pandas as pd
 
 from cm_frames.errors import ValidationError
-from cm_frames.frames import PageDecoder, ParquetStreamWriter, table_to_frame
+from cm_frames.frames import ATTRS_KEY, PageDecoder, ParquetStreamWriter, table_to_frame
 from cm_frames.snapshot import Snapshot, SnapshotStore
 
 if TYPE_CHECKING:
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 
 __all__ = ["ATTRS_KEY", "client_for_frame", "read_customers", "snapshot_store"]
 
-ATTRS_KEY = "chartmogul"
 
 # Frames remember which client loaded them (by account), so ``df.chartmogul.refresh()`` and
 # ``plan()`` work without passing it again. Weak: the registry never keeps a client alive.
@@ -143,11 +142,14 @@ def _page_bodies(client: Client, *, email: str | None, refresh: bool) -> Iterato
 
 
 def _stream_to_parquet(client: Client, path: Path, *, refresh: bool, progress: bool) -> Path:
-    writer = ParquetStreamWriter(path)
-    with _progress_bar(progress, None) as bar:
+    # A new export replaces the one cm_frames wrote there before (only its own files); on an
+    # error the parts written so far are removed, so no partial dataset passes for a whole.
+    with (
+        ParquetStreamWriter(path, overwrite=True) as writer,
+        _progress_bar(progress, None) as bar,
+    ):
         for body in client.iter_pages(raw=True, cache=False, refresh=refresh):
             bar.update(writer.add_page(body))
-    writer.close()
     return path
 
 

@@ -185,6 +185,9 @@ def test_stream_to_parquet_equals_the_frame(client: cm.Client, tmp_path: Path) -
     target = tmp_path / "dataset"
     returned = cm.read_customers(client, to=target, progress=False)
     assert returned == target
+    (target / "_notes.txt").write_text("the user's own file")
+    cm.read_customers(client, to=target, progress=False)  # a re-export replaces its own files
+    assert (target / "_notes.txt").read_text() == "the user's own file"
     frame = cm.read_customers(client, progress=False)
     streamed = table_to_frame(ds.dataset(target, format="parquet").to_table())
     assert sorted(streamed.columns) == sorted(frame.columns)
