@@ -1,0 +1,321 @@
+"""What an apply did: one ``OperationResult`` per operation and the ``ApplyResult`` around them.
+
+Kept apart from ``apply.py`` (which decides and sends) so the result can be read, rendered,
+retried and inverted without the sending machinery in view.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
+
+import pandas as pd
+import pyarrow as pa
+
+from cm_frames.errors import ValidationError
+from cm_frames.operations import (
+    AddCustom,
+    AddTags,
+    Operation,
+    RemoveCustom,
+    RemoveTags,
+    UpdateCustom,
+    format_timestamp,
+)
+from cm_frames.plan import Plan
+
+if TYPE_CHECKING:
+    from cm_frames.client import Client
+
+__all__ = [
+    "ALREADY_IN_PLACE",
+    "APPLIED",
+    "CONFLICT",
+    "FAILED",
+    "FROM_JOURNAL",
+    "SKIPPED",
+    "STATUSES",
+    "ApplyResult",
+    "OperationResult",
+    "ProgressCallback",
+    "make_row",
+]
+
+APPLIED: Final = "applied"
+SKIPPED: Final = "skipped"
+CONFLICT: Final = "conflict"
+FAILED: Final = "failed"
+STATUSES: Final = (APPLIED, SKIPPED, CONFLICT, FAILED)
+
+FROM_JOURNAL: Final = "from journal"
+ALREADY_IN_PLACE: Final = "already in place"
+
+_SHOWN_ROWS = 20
+
+ProgressCallback: TypeAlias = Callable[[int, int], None]
+"""Called in the applying thread as ``callback(operations_done, operations_total)``."""
+
+
+# --- results ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OperationResult:
+    """What became of one operation: ``status`` is applied, skipped, conflict or failed.
+
+    ``error`` says why a conflict or failure did not happen; ``note`` qualifies the others
+    ("from journal", "already in place"); ``server`` is the server's value in a conflict.
+    """
+
+    op_id: str
+    customer_id: int
+    kind: str
+    attribute: str
+    old: Any
+    new: Any
+    status: str
+    error: str | None = None
+    note: str | None = None
+    server: Any = None
+
+
+def _old_new(op: Operation) -> tuple[Any, Any]:
+    if isinstance(op, AddTags):
+        return False, True
+    if isinstance(op, RemoveTags):
+        return True, False
+    if isinstance(op, AddCustom):
+        return None, op.value
+    if isinstance(op, UpdateCustom):
+        return op.old, op.new
+    if isinstance(op, RemoveCustom):
+        return op.old, None
+    raise TypeError(f"not an operation: {op!r}")
+
+
+def make_row(
+    op: Operation,
+    status: str,
+    *,
+    error: str | None = None,
+    note: str | None = None,
+    server: Any = None,
+) -> OperationResult:
+    old, new = _old_new(op)
+    return OperationResult(
+        op.op_id, op.customer_id, op.kind, op.attribute, old, new, status, error, note, server
+    )
+
+
+class ApplyResult:
+    """The outcome of applying a plan, operation by operation.
+
+    ``applied``, ``skipped``, ``conflicted`` and ``failed`` count operations; ``rows`` has one
+    ``OperationResult`` per operation (``to_frame()`` as a table); ``ok`` is True when nothing
+    conflicted or failed. ``retry(client)`` re-applies only the failures (same journal);
+    ``undo_plan()`` is the plan that reverts exactly what was applied.
+    """
+
+    def __init__(
+        self,
+        plan: Plan,
+        rows: Sequence[OperationResult],
+        *,
+        journal_path: Path | None,
+        requests_sent: int,
+        seconds: float,
+        options: Mapping[str, Any],
+    ) -> None:
+        self.plan = plan
+        self.rows = tuple(rows)
+        self.journal_path = journal_path
+        self.requests_sent = requests_sent
+        self.seconds = seconds
+        self._options = dict(options)
+        self._counts = dict.fromkeys(STATUSES, 0)
+        for row in self.rows:
+            self._counts[row.status] += 1
+
+    @property
+    def applied(self) -> int:
+        return self._counts[APPLIED]
+
+    @property
+    def skipped(self) -> int:
+        return self._counts[SKIPPED]
+
+    @property
+    def conflicted(self) -> int:
+        return self._counts[CONFLICT]
+
+    @property
+    def failed(self) -> int:
+        return self._counts[FAILED]
+
+    @property
+    def ok(self) -> bool:
+        """True when no operation conflicted or failed."""
+        return self.conflicted == 0 and self.failed == 0
+
+    def counts(self) -> dict[str, int]:
+        return {"applied": self.applied, "skipped": self.skipped} | {
+            "conflicts": self.conflicted,
+            "failed": self.failed,
+        }
+
+    def by_status(self, status: str) -> tuple[OperationResult, ...]:
+        """The rows with that status (applied, skipped, conflict, failed)."""
+        if status not in STATUSES:
+            raise ValidationError(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
+        return tuple(row for row in self.rows if row.status == status)
+
+    def retry(
+        self,
+        client: Client,
+        *,
+        max_workers: int | None = None,
+        progress: bool | ProgressCallback = True,
+    ) -> ApplyResult:
+        """Apply the failed operations again (same plan, same journal); the rest are kept."""
+        failed = frozenset(row.op_id for row in self.rows if row.status == FAILED)
+        if not failed:
+            return self
+        from cm_frames.apply import _apply  # apply imports this module
+
+        again = _apply(
+            self.plan,
+            client,
+            journal=self.journal_path,
+            check_conflicts=bool(self._options.get("check_conflicts", True)),
+            max_workers=max_workers,
+            progress=progress,
+            only=failed,
+        )
+        redone = {row.op_id: row for row in again.rows}
+        rows = [redone.get(row.op_id, row) for row in self.rows]
+        return ApplyResult(
+            self.plan,
+            rows,
+            journal_path=again.journal_path,
+            requests_sent=again.requests_sent,
+            seconds=again.seconds,
+            options=self._options,
+        )
+
+    def undo_plan(self) -> Plan:
+        """The plan that reverts exactly the applied operations (``undo_plan().apply(client)``)."""
+        applied = {row.op_id for row in self.rows if row.status == APPLIED}
+        ops = [op for op in self.plan.operations if op.op_id in applied]
+        return Plan(ops, source=self.plan.source, email_groups=self.plan.email_groups).inverse()
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per operation: op_id, id, kind, attribute, old, new, status, error, note, server."""
+        rows = self.rows
+        table = pa.table(
+            {
+                "op_id": pa.array([r.op_id for r in rows], pa.string()),
+                "id": pa.array([r.customer_id for r in rows], pa.int64()),
+                "kind": pa.array([r.kind for r in rows], pa.string()),
+                "attribute": pa.array([r.attribute for r in rows], pa.string()),
+                "old": pa.array([_shown(r.old) for r in rows], pa.string()),
+                "new": pa.array([_shown(r.new) for r in rows], pa.string()),
+                "status": pa.array([r.status for r in rows], pa.string()),
+                "error": pa.array([r.error for r in rows], pa.string()),
+                "note": pa.array([r.note for r in rows], pa.string()),
+                "server": pa.array([_shown(r.server) for r in rows], pa.string()),
+            }
+        )
+        frame: pd.DataFrame = table.to_pandas(types_mapper=pd.ArrowDtype)
+        return frame
+
+    # -- display --
+
+    def summary_lines(self) -> list[str]:
+        total = len(self.rows)
+        from_journal = sum(1 for r in self.rows if r.note == FROM_JOURNAL)
+        head = (
+            f"{self.applied:,} applied · {self.skipped:,} skipped · {self.conflicted:,} "
+            f"conflict{_s(self.conflicted)} · {self.failed:,} failed"
+        )
+        lines = [
+            head,
+            f"{total:,} operation{_s(total)}; {self.requests_sent:,} request"
+            f"{_s(self.requests_sent)} sent in {self.seconds:.1f} s"
+            + (f"; {from_journal:,} applied earlier ({FROM_JOURNAL})" if from_journal else ""),
+        ]
+        if self.journal_path is not None:
+            lines.append(f"journal: {self.journal_path}")
+        if self.failed:
+            lines.append("to send the failed operations again: result.retry(client)")
+        if self.conflicted:
+            lines.append(
+                "conflicts were not sent: the server changed after the load (reload, plan again)"
+            )
+        return lines
+
+    def _not_applied(self) -> list[OperationResult]:
+        order = {FAILED: 0, CONFLICT: 1, SKIPPED: 2}
+        rows = [r for r in self.rows if r.status != APPLIED]
+        return sorted(rows, key=lambda r: order[r.status])
+
+    def __repr__(self) -> str:
+        lines = ["<cm_frames.ApplyResult>", *(f"  {line}" for line in self.summary_lines())]
+        shown = self._not_applied()
+        if shown:
+            lines.append("not applied:")
+            for r in shown[:_SHOWN_ROWS]:
+                why = r.error or r.note or ""
+                lines.append(
+                    f"  {r.status:<8} {r.customer_id} {r.kind} {r.attribute} "
+                    f"{_shown(r.old) or '—'} → {_shown(r.new) or '—'}: {why}"
+                )
+            if len(shown) > _SHOWN_ROWS:
+                lines.append(f"  … and {len(shown) - _SHOWN_ROWS:,} more (result.to_frame())")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        parts = ['<div class="cm-frames-apply-result">', "<strong>cm_frames.ApplyResult</strong>"]
+        parts.append("<ul>")
+        parts += [f"<li>{html.escape(line)}</li>" for line in self.summary_lines()]
+        parts.append("</ul>")
+        shown = self._not_applied()
+        if shown:
+            head = "".join(
+                f"<th>{c}</th>" for c in ("status", "id", "kind", "attribute", "old", "new", "why")
+            )
+            body = []
+            for r in shown[:_SHOWN_ROWS]:
+                cells = (
+                    r.status,
+                    str(r.customer_id),
+                    r.kind,
+                    r.attribute,
+                    _shown(r.old) or "—",
+                    _shown(r.new) or "—",
+                    r.error or r.note or "",
+                )
+                body.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+            parts.append(
+                f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+            )
+            if len(shown) > _SHOWN_ROWS:
+                parts.append(f"<p>… and {len(shown) - _SHOWN_ROWS:,} more</p>")
+        parts.append("</div>")
+        return "\n".join(parts)
+
+
+def _s(n: int) -> str:
+    return "" if n == 1 else "s"
+
+
+def _shown(value: Any) -> str | None:
+    """A value as display text: timestamps in ISO 8601, others as they print; None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return format_timestamp(value)
+    return str(value)
