@@ -29,8 +29,10 @@ typecheck: $(STAMP)
 browser-deps:
 	sh tests/browser/setup.sh
 
+# The notebooks are documentation that runs: nbval executes each in a real kernel and
+# compares every output (strict, not --nbval-lax) after masking what truly varies.
 pytest: $(STAMP) browser-deps
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest tests notebooks --nbval --nbval-sanitize-with notebooks/nbval_sanitize.cfg $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 

@@ -2,6 +2,8 @@
 
     cm-frames emulator --port 8765 --customers 5000 --seed 1 [--db PATH] [--token T --secret S]
     cm-frames demo [--customers 5000] [--output demo-output] [--seed 1]
+    cm-frames load [--email E] [--refresh] --to customers.parquet
+    cm-frames apply plan.json [--dry-run] [--journal PATH]
 
 Each subcommand is a ``configure_<name>(subparsers)`` that registers its parser and sets
 ``handler`` to a function of the parsed arguments returning the exit status.
@@ -10,10 +12,20 @@ Each subcommand is a ``configure_<name>(subparsers)`` that registers its parser 
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import signal
+import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from cm_frames.client import Client
+    from cm_frames.plan import Plan
 
 __all__ = ["main"]
 
@@ -97,6 +109,199 @@ def configure_demo(subparsers: argparse._SubParsersAction[argparse.ArgumentParse
     parser.set_defaults(handler=_run_demo)
 
 
+# --- load and apply: the account's credentials come from the environment -------------------
+
+_CREDENTIALS_HELP = (
+    "Credentials come from the environment: CHARTMOGUL_ACCOUNT_TOKEN and CHARTMOGUL_SECRET_KEY "
+    "(ChartMogul: Admin > API); CHARTMOGUL_API_URL overrides the API's base URL "
+    "(e.g. the one `cm-frames emulator` prints)."
+)
+
+
+class CommandFailed(Exception):
+    """An expected failure of a subcommand: reported as one line, no traceback."""
+
+
+def _expected_errors() -> tuple[type[BaseException], ...]:
+    # ValueError covers bad JSON and bad values; OSError unreadable or unwritable files.
+    from cm_frames.errors import ChartMogulError
+
+    return (ChartMogulError, CommandFailed, OSError, ValueError)
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return text or type(error).__name__
+
+
+def _fail(command: str, error: BaseException) -> int:
+    print(f"cm-frames {command}: error: {_one_line(error)}", file=sys.stderr, flush=True)
+    return 1
+
+
+def _client() -> Client:
+    from cm_frames.client import Client
+
+    return Client()
+
+
+def _show_progress() -> bool:
+    """A progress bar only for a person watching: never in a pipe, a log or a test."""
+    return sys.stderr.isatty()
+
+
+def _run_load(args: argparse.Namespace) -> int:
+    try:
+        return _load(args.to, email=args.email, refresh=args.refresh)
+    except _expected_errors() as error:
+        return _fail("load", error)
+
+
+def _load(to: str, *, email: str | None, refresh: bool) -> int:
+    from cm_frames.read import read_customers
+
+    target = Path(to)
+    single_file = target.suffix == ".parquet"
+    if email is not None and not single_file:
+        raise CommandFailed(
+            f"--email writes a single file, but --to {to} is a dataset folder: "
+            "give a path ending in .parquet"
+        )
+    with _client() as client:
+        if single_file:
+            frame = read_customers(client, email=email, refresh=refresh, progress=_show_progress())
+            _write_parquet_file(frame, target)
+            rows, columns = frame.shape
+        else:
+            read_customers(client, to=target, refresh=refresh, progress=_show_progress())
+            rows, columns = _dataset_shape(target)
+    who = f"customers with email {email}" if email is not None else "customers"
+    print(f"wrote {rows:,} {who} × {columns} columns to {target} ({_size(target)})")
+    return 0
+
+
+def _write_parquet_file(frame: pd.DataFrame, target: Path) -> None:
+    """One Parquet file of the frame (``cm.read_parquet`` reads it back), replaced atomically."""
+    import pyarrow.parquet as pq
+
+    from cm_frames.frames import frame_to_table
+
+    table = frame_to_table(frame)
+    partial = target.with_name(f".{target.name}.partial")
+    try:
+        pq.write_table(table, partial)
+        # A reader never sees half a file, and a failed write leaves the old file in place.
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _dataset_shape(directory: Path) -> tuple[int, int]:
+    import pyarrow.dataset as pads
+
+    dataset = pads.dataset(directory, format="parquet")
+    # The dataset's first column is the index, id; the frame has the others.
+    return dataset.count_rows(), len(dataset.schema) - 1
+
+
+def _size(path: Path) -> str:
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    size = float(sum(p.stat().st_size for p in files))
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:,.0f} {unit}" if unit == "bytes" else f"{size:,.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def configure_load(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "load",
+        help="write the account's customers to Parquet",
+        description="Load every customer of the account (or those with --email) and write them "
+        "to Parquet: one file when --to ends with .parquet (read it back with "
+        "cm_frames.read_parquet), otherwise a dataset folder streamed with bounded memory. "
+        + _CREDENTIALS_HELP,
+    )
+    parser.add_argument(
+        "--to", required=True, metavar="PATH", help="a .parquet file, or a dataset folder"
+    )
+    parser.add_argument(
+        "--email", default=None, help="only the customers with this email (a .parquet file)"
+    )
+    parser.add_argument(
+        "--refresh",
+        action="store_true",
+        help="ignore the local snapshot and HTTP cache: read everything from the server",
+    )
+    parser.set_defaults(handler=_run_load)
+
+
+def _run_apply(args: argparse.Namespace) -> int:
+    try:
+        return _apply(args.plan, dry_run=args.dry_run, journal=args.journal)
+    except _expected_errors() as error:
+        return _fail("apply", error)
+
+
+def _apply(plan_file: str, *, dry_run: bool, journal: str | None) -> int:
+    plan = _read_plan(plan_file)
+    print(f"plan {plan_file}:")
+    print("\n".join(f"  {line}" for line in plan.summary().lines()))
+    for skip in plan.skipped:
+        count = len(skip.customer_ids)
+        customers = f"{count} customer{'' if count == 1 else 's'}"
+        print(f"  skipped {skip.column} ({customers}): {skip.reason}")
+    if dry_run:
+        print("dry run: nothing was sent")
+        return 0
+    if plan.is_empty():
+        print("nothing to apply")
+        return 0
+    with _client() as client:
+        result = plan.apply(client, journal=journal, progress=_show_progress())
+    print(result)
+    return 0 if result.ok else 1
+
+
+def _read_plan(plan_file: str) -> Plan:
+    from cm_frames.plan import Plan
+
+    try:
+        text = Path(plan_file).read_bytes()
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise CommandFailed(f"cannot read the plan file {plan_file}: {reason}") from error
+    try:
+        return Plan.from_json(text)
+    except ValueError as error:
+        # Plan.from_json's ValidationError (a ValueError) says what is wrong; add where.
+        raise CommandFailed(f"{plan_file}: {_one_line(error)}") from error
+
+
+def configure_apply(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "apply",
+        help="apply a write-back plan saved with plan.to_json()",
+        description="Read a plan saved with plan.to_json(), print its summary and apply it: "
+        "conflict-checked (nothing overwrites a change made since the load), journaled and "
+        "resumable (run the same command again after a failure). Exits 0 when every "
+        "operation was applied or already in place, 1 otherwise. " + _CREDENTIALS_HELP,
+    )
+    parser.add_argument("plan", metavar="PLAN.json", help="a file written by plan.to_json()")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print the summary only; send nothing"
+    )
+    parser.add_argument(
+        "--journal",
+        default=None,
+        metavar="PATH",
+        help="journal file (default: beside the client's cache, named by the plan); "
+        "the same journal resumes an interrupted apply",
+    )
+    parser.set_defaults(handler=_run_apply)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cm-frames",
@@ -105,6 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True)
     configure_emulator(subparsers)
     configure_demo(subparsers)
+    configure_load(subparsers)
+    configure_apply(subparsers)
     return parser
 
 

@@ -1,0 +1,334 @@
+"""``cm-frames load`` and ``cm-frames apply`` against the emulator, over real HTTP.
+
+The commands run in-process through ``cm_frames.cli.main`` with the credentials in
+monkeypatched environment variables (and the cache in the test's directory), and once
+through the installed ``cm-frames`` entry point in a subprocess.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import cm_frames as cm
+from cm_frames.cli import main
+from cm_frames.emulator import Emulator
+
+
+@pytest.fixture
+def env(emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The emulator's credentials in the environment; the CLI's cache under tmp_path."""
+    values = {
+        "CHARTMOGUL_ACCOUNT_TOKEN": emulator.token,
+        "CHARTMOGUL_SECRET_KEY": emulator.secret,
+        "CHARTMOGUL_API_URL": emulator.url,
+        "XDG_CACHE_HOME": str(tmp_path / "cli-cache"),
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    return values
+
+
+def _one_line_error(stderr: str, command: str) -> str:
+    assert "Traceback" not in stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith(f"cm-frames {command}: error: ")
+    return lines[0]
+
+
+def _writes(emulator: Emulator) -> list[dict[str, object]]:
+    return [entry for entry in emulator.request_log() if entry["method"] != "GET"]
+
+
+def _plan_file(df: pd.DataFrame, tmp_path: Path, tagged: int = 3) -> tuple[Path, list[int]]:
+    """A plan adding the tag ``cli`` to the first ``tagged`` customers, saved as JSON."""
+    edited = df.copy()
+    ids = [int(i) for i in edited.index[:tagged]]
+    edited["tag.cli"] = edited.index.isin(ids)
+    path = tmp_path / "plan.json"
+    path.write_text(edited.chartmogul.plan().to_json(), encoding="utf-8")
+    return path, ids
+
+
+# --- load ----------------------------------------------------------------------------------
+
+
+def test_load_writes_every_customer_to_one_parquet_file(
+    env: dict[str, str],
+    client: cm.Client,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    target = tmp_path / "customers.parquet"
+
+    assert main(["load", "--to", str(target)]) == 0
+
+    expected = cm.read_customers(client, progress=False)
+    loaded = cm.read_parquet(target)
+    assert loaded.equals(expected)
+    assert list(loaded.dtypes) == list(expected.dtypes)
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1
+    assert f"wrote {len(expected):,} customers × {expected.shape[1]} columns to {target}" in out[0]
+    assert not list(tmp_path.glob(".*.partial"))
+
+
+def test_load_with_email_writes_only_those_customers(
+    env: dict[str, str], client: cm.Client, df: pd.DataFrame, tmp_path: Path
+) -> None:
+    email = str(df["email"].value_counts().index[0])  # shared by several customers
+    target = tmp_path / "one.parquet"
+
+    assert main(["load", "--email", email, "--to", str(target)]) == 0
+
+    loaded = cm.read_parquet(target)
+    assert loaded.equals(cm.read_customers(client, email=email, progress=False))
+    assert len(loaded) >= 2
+    assert set(loaded["email"]) == {email}
+
+
+def test_load_to_a_folder_streams_a_dataset(
+    env: dict[str, str], df: pd.DataFrame, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "customers"
+
+    assert main(["load", "--to", str(target)]) == 0
+
+    assert target.is_dir()
+    assert cm.read_parquet(target).equals(df)
+    assert f"wrote {len(df):,} customers × {df.shape[1]} columns" in capsys.readouterr().out
+
+
+def test_load_with_email_to_a_folder_is_refused_before_any_request(
+    env: dict[str, str], emulator: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = main(["load", "--email", "a@example.com", "--to", str(tmp_path / "folder")])
+
+    assert status == 1
+    line = _one_line_error(capsys.readouterr().err, "load")
+    assert "ending in .parquet" in line
+    assert emulator.request_log() == []
+
+
+def test_load_without_credentials_says_which_variables_to_set(
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.delenv("CHARTMOGUL_SECRET_KEY")
+
+    assert main(["load", "--to", str(tmp_path / "c.parquet")]) == 1
+
+    line = _one_line_error(capsys.readouterr().err, "load")
+    assert "CHARTMOGUL_SECRET_KEY" in line
+    assert not (tmp_path / "c.parquet").exists()
+
+
+def test_load_with_a_wrong_secret_reports_the_http_error(
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("CHARTMOGUL_SECRET_KEY", "not-the-secret")
+
+    assert main(["load", "--to", str(tmp_path / "c.parquet")]) == 1
+
+    line = _one_line_error(capsys.readouterr().err, "load")
+    assert "HTTP 401" in line
+    assert "not-the-secret" not in line
+    assert not (tmp_path / "c.parquet").exists()
+
+
+# --- apply ---------------------------------------------------------------------------------
+
+
+def test_apply_dry_run_prints_the_summary_and_sends_nothing(
+    env: dict[str, str],
+    emulator: Emulator,
+    df: pd.DataFrame,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    plan_file, _ = _plan_file(df, tmp_path)
+    emulator.clear_request_log()
+
+    assert main(["apply", str(plan_file), "--dry-run"]) == 0
+
+    out = capsys.readouterr().out
+    assert "3 operations on 3 customers" in out
+    assert "AddTags 3" in out
+    assert "dry run: nothing was sent" in out
+    assert emulator.request_log() == []
+
+
+def test_apply_sends_the_plan_and_journals_it(
+    env: dict[str, str],
+    emulator: Emulator,
+    client: cm.Client,
+    df: pd.DataFrame,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    plan_file, ids = _plan_file(df, tmp_path)
+    journal = tmp_path / "journal.jsonl"
+
+    assert main(["apply", str(plan_file), "--journal", str(journal)]) == 0
+
+    out = capsys.readouterr().out
+    assert "3 applied · 0 skipped · 0 conflicts · 0 failed" in out
+    assert f"journal: {journal}" in out
+    assert journal.stat().st_size > 0
+    assert len(_writes(emulator)) == 3
+    reloaded = cm.read_customers(client, refresh=True, progress=False)
+    assert reloaded.index[reloaded["tag.cli"]].tolist() == ids
+
+    # The same plan with the same journal resumes: nothing is sent twice.
+    emulator.clear_request_log()
+    assert main(["apply", str(plan_file), "--journal", str(journal)]) == 0
+    assert _writes(emulator) == []
+
+
+def test_apply_exits_1_when_the_server_changed_since_the_load(
+    env: dict[str, str],
+    emulator: Emulator,
+    client: cm.Client,
+    df: pd.DataFrame,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    customer = int(df.index[0])
+    mine, theirs = df.copy(), df.copy()
+    mine.loc[customer, "custom.lead_score"] = 1
+    theirs.loc[customer, "custom.lead_score"] = 2
+    plan_file = tmp_path / "mine.json"
+    plan_file.write_text(mine.chartmogul.plan().to_json(), encoding="utf-8")
+    assert theirs.chartmogul.plan().apply(client, progress=False).ok  # someone else's change
+
+    emulator.clear_request_log()
+    assert main(["apply", str(plan_file)]) == 1
+
+    out = capsys.readouterr().out
+    assert "1 conflict" in out
+    assert _writes(emulator) == []
+    server = cm.read_customers(client, refresh=True, progress=False)
+    assert server.loc[customer, "custom.lead_score"] == 2
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (None, "cannot read the plan file"),
+        (b"{not json", "does not parse"),
+        (b'{"operations": []}', "not a cm_frames plan"),
+    ],
+    ids=["missing", "bad-json", "not-a-plan"],
+)
+def test_apply_rejects_a_bad_plan_file_in_one_line(
+    env: dict[str, str],
+    emulator: Emulator,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    content: bytes | None,
+    expected: str,
+) -> None:
+    plan_file = tmp_path / "plan.json"
+    if content is not None:
+        plan_file.write_bytes(content)
+
+    assert main(["apply", str(plan_file)]) == 1
+
+    line = _one_line_error(capsys.readouterr().err, "apply")
+    assert expected in line
+    assert str(plan_file) in line
+    assert emulator.request_log() == []
+
+
+def test_apply_refuses_a_plan_of_another_account(
+    env: dict[str, str],
+    emulator: Emulator,
+    df: pd.DataFrame,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    plan_file, _ = _plan_file(df, tmp_path)
+    emulator.add_account("other-token", "other-secret", customers=5, seed=1)
+    monkeypatch.setenv("CHARTMOGUL_ACCOUNT_TOKEN", "other-token")
+    monkeypatch.setenv("CHARTMOGUL_SECRET_KEY", "other-secret")
+    emulator.clear_request_log()
+
+    assert main(["apply", str(plan_file)]) == 1
+
+    line = _one_line_error(capsys.readouterr().err, "apply")
+    assert "another account" in line
+    assert _writes(emulator) == []
+
+
+@pytest.mark.parametrize("command", ["load", "apply"])
+def test_help_names_the_credential_variables(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+
+    assert exit_info.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "CHARTMOGUL_ACCOUNT_TOKEN" in out
+    assert "CHARTMOGUL_SECRET_KEY" in out
+
+
+# --- the installed entry point -------------------------------------------------------------
+
+
+def test_entry_point_loads_and_dry_runs(
+    env: dict[str, str], emulator: Emulator, df: pd.DataFrame, tmp_path: Path
+) -> None:
+    executable = shutil.which("cm-frames", path=str(Path(sys.executable).parent))
+    assert executable is not None, "the cm-frames entry point is not installed beside python"
+    environment = {**os.environ, **env}
+    target = tmp_path / "customers.parquet"
+
+    loaded = subprocess.run(
+        [executable, "load", "--to", str(target)],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    assert cm.read_parquet(target).equals(df)
+
+    plan_file, _ = _plan_file(df, tmp_path)
+    emulator.clear_request_log()
+    dry = subprocess.run(
+        [executable, "apply", str(plan_file), "--dry-run"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert dry.returncode == 0, dry.stderr
+    assert "dry run: nothing was sent" in dry.stdout
+    assert emulator.request_log() == []
+
+    broken = subprocess.run(
+        [executable, "apply", str(tmp_path / "missing.json")],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert broken.returncode == 1
+    _one_line_error(broken.stderr, "apply")
