@@ -181,3 +181,42 @@ def test_the_preview_renders_in_chromium(
     if keep:  # for a human to look at: CM_FRAMES_KEEP_SCREENSHOT=/tmp/preview.png pytest ...
         shutil.copy(screenshot, keep)
     print(f"screenshot: {screenshot}", file=sys.stderr)
+
+
+@pytest.mark.slow
+def test_the_committed_writeback_notebook_renders_its_preview(
+    tmp_path: Path, site: tuple[Path, str]
+) -> None:
+    """notebooks/03_writeback.ipynb as committed (executed, widget state kept), in Chromium."""
+    import nbformat
+
+    root, base_url = site
+    path = Path(__file__).parents[1] / "notebooks" / "03_writeback.ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    assert "widgets" in notebook.metadata, "03_writeback must be committed with widget state"
+    page = _export(notebook, base_url)
+    assert not re.search(r'<script[^>]*\bsrc="https?://(?!127\.0\.0\.1)', page)
+    (root / "writeback.html").write_text(page, encoding="utf-8")
+
+    dumped = _chromium("--dump-dom", base_url + "writeback.html", profile=tmp_path / "dom")
+    dom = dumped.stdout
+    assert "<html" in dom, dumped.stderr[-2000:]
+    text = " ".join(_visible_text(dom).split())
+    assert "Write-back plan" in text
+    assert "custom.health_score" in text
+    assert "tag.hot" in text
+    assert re.search(r"<button[^>]*>.*?Apply.*?</button>", dom, flags=re.S)
+    assert "widget-button" in dom
+
+    screenshot = tmp_path / "writeback.png"
+    _chromium(
+        f"--screenshot={screenshot}",
+        "--window-size=1200,2400",
+        base_url + "writeback.html",
+        profile=tmp_path / "png",
+    )
+    assert screenshot.is_file()
+    assert screenshot.stat().st_size > 10_000
+    keep = os.environ.get("CM_FRAMES_KEEP_SCREENSHOT")
+    if keep:
+        shutil.copy(screenshot, Path(keep).with_name("writeback-" + Path(keep).name))
