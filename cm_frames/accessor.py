@@ -43,11 +43,14 @@ class ChartMogulAccessor:
         self._frame = frame
 
     # -- read path
-    def refresh(self, client: Client | None = None) -> pd.DataFrame:
+    def refresh(self, client: Client | None = None, *, progress: bool = True) -> pd.DataFrame:
         """The same customers as the server has them now (a new frame; this one is unchanged)."""
         info = self._frame.attrs.get(ATTRS_KEY) or {}
         return read_customers(
-            client_for_frame(self._frame, client), email=info.get("email"), refresh=True
+            client_for_frame(self._frame, client),
+            email=info.get("email"),
+            refresh=True,
+            progress=progress,
         )
 
     def to_arrow(self) -> pa.Table:
