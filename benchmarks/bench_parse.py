@@ -36,6 +36,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from _memory import peak_mb, rss_mb  # benchmarks/_memory.py (this folder is on sys.path)
+
 PER_PAGE = 200
 MIXED_KEYS = ("crm_id", "priority")  # the generator's keys of mixed JSON type
 OPTIONS = ("naive", "from_pylist", "array_per_page", "pyarrow_json", "cm_frames")
@@ -171,24 +173,6 @@ def clean(pages: list[bytes]) -> list[bytes]:
 # --- processes ------------------------------------------------------------------------------------
 
 
-def _status_mb(field: str) -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no {field} in /proc/self/status")
-
-
-def _rss_mb() -> float:
-    return _status_mb("VmRSS")
-
-
-def _peak_mb() -> float:
-    # VmHWM, not getrusage's ru_maxrss: ru_maxrss survives fork + exec, so a child would
-    # start with its parent's peak (here the parent holds 100k generated customers).
-    return _status_mb("VmHWM")
-
-
 def child(option: str, pages_file: str, cleaned: bool) -> dict[str, Any]:
     """Run one option once in this fresh process."""
     # Modules are imported before the clock starts, as a notebook would have them already.
@@ -206,14 +190,14 @@ def child(option: str, pages_file: str, cleaned: bool) -> dict[str, Any]:
         pages = clean(pages)
     pa.array([{"warm": "up"}])  # pyarrow's one-time lazy initialisation, outside the clock
     function: Callable[[list[bytes]], Any] = globals()[option]
-    before = _rss_mb()
+    before = rss_mb()
     started = time.perf_counter()
     try:
         frame = function(pages)
     except Exception as error:  # the point: which options survive real data
         return {"error": f"{type(error).__name__}: {str(error)[:90]}"}
     seconds = time.perf_counter() - started
-    peak = _peak_mb()  # before check() runs
+    peak = peak_mb()  # before check() runs
     return {
         "seconds": seconds,
         "extra_peak_mb": peak - before,

@@ -31,31 +31,10 @@ import tempfile
 import time
 from typing import Any
 
+from _memory import peak_mb, reset_peak  # benchmarks/_memory.py (this folder is on sys.path)
+
 CUSTOMERS = 100_000
 LATENCIES_MS = (0, 50)
-
-
-def _status_mb(field: str) -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no {field} in /proc/self/status")
-
-
-def _reset_peak() -> float:
-    """Reset the kernel's peak-RSS mark (VmHWM) to now; the current RSS in MB.
-
-    ru_maxrss cannot be reset and includes whatever importing pandas peaked at, which
-    would be charged to the read.
-    """
-    with open("/proc/self/clear_refs", "w") as refs:
-        refs.write("5")
-    return _status_mb("VmRSS")
-
-
-def _peak_mb() -> float:
-    return _status_mb("VmHWM")
 
 
 def child(kind: str, url: str, token: str, secret: str, cache_dir: str) -> dict[str, Any]:
@@ -67,7 +46,7 @@ def child(kind: str, url: str, token: str, secret: str, cache_dir: str) -> dict[
 
     frame: pd.DataFrame | None = None
     gc.collect()
-    before = _reset_peak()
+    before = reset_peak()
     started = time.perf_counter()
     if kind == "naive":
         rows: list[dict[str, Any]] = []
@@ -91,7 +70,7 @@ def child(kind: str, url: str, token: str, secret: str, cache_dir: str) -> dict[
         with cm.Client(token, secret, url, cache_dir=cache_dir, rate_limit=None) as client:
             frame = cm.read_customers(client, progress=False)
     seconds = time.perf_counter() - started
-    result: dict[str, Any] = {"seconds": seconds, "peak_extra_mb": _peak_mb() - before}
+    result: dict[str, Any] = {"seconds": seconds, "peak_extra_mb": peak_mb() - before}
     if frame is not None:
         result["rows"] = len(frame)
         result["frame_mb"] = frame.memory_usage(deep=True).sum() / 2**20
