@@ -23,7 +23,7 @@ import pytest
 from matplotlib.axes import Axes
 from matplotlib.colors import to_hex
 from matplotlib.patches import Rectangle
-from test_segments import SMALL, customer  # the same hand-checked customers
+from small_customers import SMALL, customer  # the same hand-checked customers
 
 import cm_frames as cm
 from cm_frames import plotting, segments
