@@ -2,7 +2,10 @@
 
 ``apply_plan(plan, client)`` does, in order:
 
-1. Decide what is left to do: operations the journal shows done count as applied.
+1. Decide what is left to do: operations the journal shows done count as applied. Those an
+   earlier run sent without recording an answer (killed mid-request) are not done: step 2
+   finds whether they landed (applied, ``SENT_EARLIER``) or not (sent again; without the
+   check they are all sent again).
 2. Conflict check (on by default): re-read the touched customers (one GET per customer, or
    the whole account page by page when that is fewer requests) and compare each operation's
    baseline value with the server's, typed. A changed value is a ``conflict`` and is not sent
@@ -44,6 +47,7 @@ from cm_frames.apply_result import (
     CONFLICT,
     FAILED,
     FROM_JOURNAL,
+    SENT_EARLIER,
     SKIPPED,
     STATUSES,
     ApplyResult,
@@ -85,6 +89,7 @@ __all__ = [
     "CONFLICT",
     "FAILED",
     "FROM_JOURNAL",
+    "SENT_EARLIER",
     "SKIPPED",
     "STATUSES",
     "ApplyResult",
@@ -198,7 +203,7 @@ def _apply(
                 raise
             if server.email_members is not None:
                 email_groups = _still_shared(email_groups, server.email_members)
-            pending = _check(pending, server, rows, bar)
+            pending = _check(pending, server, rows, bar, unconfirmed=log.unconfirmed_op_ids)
 
         requests = group_requests(pending, email_groups)
         log.start_run(len(requests))
@@ -385,8 +390,15 @@ def _check(
     server: _ServerState,
     rows: dict[str, OperationResult],
     bar: _Progress,
+    *,
+    unconfirmed: Collection[str],
 ) -> list[Operation]:
-    """Classify each operation against the server; returns those still to send."""
+    """Classify each operation against the server; returns those still to send.
+
+    ``unconfirmed``: operations an earlier run of this journal sent without recording an
+    answer (it died, or the connection did). Found in place, they are this plan's own writes
+    that landed: applied (so ``undo_plan()`` reverts them), not "already in place".
+    """
     survivors = []
     for op in pending:
         gone = server.missing.get(op.customer_id)
@@ -396,6 +408,8 @@ def _check(
         verdict = _compare(op, server.attributes[op.customer_id])
         if verdict is None:
             survivors.append(op)
+        elif verdict.note == ALREADY_IN_PLACE and op.op_id in unconfirmed:
+            rows[op.op_id] = make_row(op, APPLIED, note=SENT_EARLIER)
         else:
             rows[op.op_id] = verdict
     bar.advance(len(pending) - len(survivors))

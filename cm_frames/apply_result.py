@@ -37,6 +37,7 @@ __all__ = [
     "CONFLICT",
     "FAILED",
     "FROM_JOURNAL",
+    "SENT_EARLIER",
     "SKIPPED",
     "STATUSES",
     "ApplyResult",
@@ -53,6 +54,8 @@ STATUSES: Final = (APPLIED, SKIPPED, CONFLICT, FAILED)
 
 FROM_JOURNAL: Final = "from journal"
 ALREADY_IN_PLACE: Final = "already in place"
+# An earlier run sent it, then died (or lost the connection) before the answer: the server has it.
+SENT_EARLIER: Final = "sent by an earlier run whose answer was lost; the server has it"
 
 _SHOWN_ROWS = 20
 

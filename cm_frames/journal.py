@@ -15,6 +15,10 @@ methods, paths, statuses and error texts; never credentials, never request bodie
 A run that ends ``complete`` (nothing failed) closes the episode: applying the same plan again
 later starts afresh (the conflict check then finds what is already in place), so that
 apply → undo → apply really applies again instead of "resuming" a finished run.
+
+A process killed mid-request leaves a ``sending`` record with no outcome: the server may or
+may not have the change. Such operations are *unconfirmed*: not done, so a resume re-reads
+them in its conflict check and sends only those the server does not hold yet.
 """
 
 from __future__ import annotations
@@ -52,12 +56,23 @@ def _now() -> str:
 
 
 class JournalState:
-    """What an existing journal says: its plan id, how many runs it holds, what is done."""
+    """What an existing journal says: its plan id, how many runs it holds, what is done.
 
-    def __init__(self, plan_id: str | None, runs: int, done: frozenset[str]) -> None:
+    ``unconfirmed``: operations sent in this episode whose success was never recorded (the
+    answer was an error, or never came because the process or the connection died).
+    """
+
+    def __init__(
+        self,
+        plan_id: str | None,
+        runs: int,
+        done: frozenset[str],
+        unconfirmed: frozenset[str] = frozenset(),
+    ) -> None:
         self.plan_id = plan_id
         self.runs = runs
         self.done = done
+        self.unconfirmed = unconfirmed
 
 
 def read_journal(path: Path) -> JournalState:
@@ -98,16 +113,59 @@ def read_journal(path: Path) -> JournalState:
             "pass journal= a new path or the journal this plan was applied with"
         )
     done: set[str] = set()
+    sent: set[str] = set()
     runs = 0
     for record in records[1:]:
         event = record.get("event")
         if event == "run":
             runs = max(runs, int(record.get("run", 0)))
+        elif event == "sending":
+            sent.update(str(op_id) for op_id in record.get("op_ids", ()))
         elif event == "done":
             done.update(str(op_id) for op_id in record.get("op_ids", ()))
         elif event == "finished" and record.get("complete") is True:
             done.clear()
-    return JournalState(str(header.get("plan_id")), runs, frozenset(done))
+            sent.clear()
+    return JournalState(str(header.get("plan_id")), runs, frozenset(done), frozenset(sent - done))
+
+
+def _mend_torn_tail(fd: int) -> None:
+    """End the file with a whole line, so that the next record starts a line of its own.
+
+    A crash mid-write can leave a last line without its newline. ``read_journal`` ignores it
+    when it is not JSON, but a record appended to it would merge with it into a damaged line
+    in the middle of the file, which the next resume refuses. A last line that is whole JSON
+    (only its newline was lost) keeps its meaning and gets the newline; a cut one is removed.
+    """
+    size = os.lseek(fd, 0, os.SEEK_END)
+    if size == 0 or _read_at(fd, size - 1, 1) == b"\n":
+        return
+    start, tail = size, b""
+    while start > 0 and b"\n" not in tail:
+        step = min(4096, start)
+        start -= step
+        tail = _read_at(fd, start, step) + tail
+    line_start = tail.rfind(b"\n") + 1
+    try:
+        json.loads(tail[line_start:])
+    except ValueError:
+        os.ftruncate(fd, start + line_start)
+    else:
+        os.write(fd, b"\n")
+    os.fsync(fd)
+
+
+def _read_at(fd: int, offset: int, size: int) -> bytes:
+    # lseek + read rather than os.pread, which Windows lacks; appends ignore the offset.
+    os.lseek(fd, offset, os.SEEK_SET)
+    chunks = []
+    while size > 0:
+        chunk = os.read(fd, size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
 
 
 class Journal:
@@ -121,6 +179,7 @@ class Journal:
         self.path = path
         self.plan_id = plan_id
         self.done_op_ids = state.done
+        self.unconfirmed_op_ids = state.unconfirmed
         self.run = state.runs + 1
         self._fd = fd
         self._lock = threading.Lock()
@@ -155,6 +214,7 @@ class Journal:
                     f"({plan_id}); pass journal=None to use this plan's own journal, or the "
                     "journal this plan was applied with to resume it"
                 )
+            _mend_torn_tail(fd)
             journal = cls(path, fd, plan_id, state)
             if state.plan_id is None:
                 journal._write(

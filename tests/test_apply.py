@@ -20,6 +20,7 @@ from cm_frames.apply import (
     CONFLICT,
     FAILED,
     FROM_JOURNAL,
+    SENT_EARLIER,
     SKIPPED,
     ApplyResult,
     _Attributes,
@@ -29,6 +30,7 @@ from cm_frames.apply import (
     plan_id,
 )
 from cm_frames.emulator import Emulator
+from cm_frames.journal import Journal, request_id
 from cm_frames.operations import AddCustom, AddTags, RemoveCustom, UpdateCustom
 from cm_frames.plan import Plan
 from cm_frames.writeback import plan_frame
@@ -575,6 +577,34 @@ def test_applying_again_with_the_same_journal_resumes_without_resending(
     assert set(successes.values()) == {1}  # ... exactly once
     for customer_id in ids:
         assert "resume" in _server(api, customer_id)["tags"]
+
+
+def test_unanswered_requests_of_a_killed_run_are_checked_not_blindly_resent(
+    emulator: Emulator, client: cm.Client, df: pd.DataFrame, tmp_path: Path, api: Any
+) -> None:
+    # A killed run leaves "sending" records without an answer: one request reached the server
+    # before the kill, the other never did. The resume sends only the second, and counts the
+    # first as applied by this plan (so undo_plan() reverts it too).
+    landed, lost = df.index[:2].tolist()
+    edited = df.copy()
+    edited["tag.unanswered"] = edited.index.isin([landed, lost])
+    plan = plan_frame(edited)
+    requests = {r.customer_ids[0]: r for r in plan.requests()}
+    journal = tmp_path / "killed.jsonl"
+    with Journal.open(journal, plan_id(plan), operations=len(plan)) as log:
+        log.start_run(2)
+        for request in requests.values():
+            log.sending(request_id(request.op_ids), request.method, request.path, request.op_ids)
+    api.post(requests[landed].path, json=requests[landed].body).raise_for_status()
+    emulator.clear_request_log()
+
+    result = plan.apply(client, journal=journal, progress=False)
+
+    assert _sent(emulator) == [_wire("POST", "/v1/" + requests[lost].path, requests[lost].body)]
+    notes = {row.customer_id: (row.status, row.note) for row in result.rows}
+    assert notes == {landed: (APPLIED, SENT_EARLIER), lost: (APPLIED, None)}
+    undo = result.undo_plan()
+    assert sorted(op.customer_id for op in undo) == [landed, lost]
 
 
 def test_when_the_conflict_check_cannot_read_nothing_is_sent(

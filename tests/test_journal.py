@@ -140,3 +140,62 @@ def test_request_ids_are_stable_and_distinct() -> None:
     assert request_id(["a", "b"]) == request_id(["a", "b"])
     assert request_id(["a", "b"]) != request_id(["b", "a"])
     assert len(request_id(["a"])) == 12
+
+
+def test_a_torn_last_line_is_cut_off_so_later_records_stay_whole(tmp_path: Path) -> None:
+    path = tmp_path / "p.jsonl"
+    with Journal.open(path, "plan-1", operations=3) as journal:
+        journal.done("r1", ["a"], 200)
+    with path.open("a") as file:
+        file.write('{"event": "done", "op_ids": ["b"')  # the process died mid-write
+
+    with Journal.open(path, "plan-1", operations=3) as journal:  # the resume
+        journal.done("r2", ["c"], 200)
+
+    assert read_journal(path).done == {"a", "c"}  # a second resume can still read it
+    assert [r["event"] for r in _records(path)] == ["plan", "done", "done"]
+
+
+def test_a_last_record_that_only_lost_its_newline_is_kept(tmp_path: Path) -> None:
+    path = tmp_path / "p.jsonl"
+    with Journal.open(path, "plan-1", operations=2) as journal:
+        journal.done("r1", ["a"], 200)
+    path.write_text(path.read_text().rstrip("\n"))
+
+    with Journal.open(path, "plan-1", operations=2) as journal:
+        journal.done("r2", ["b"], 200)
+
+    assert read_journal(path).done == {"a", "b"}
+
+
+def test_a_torn_header_is_replaced_by_a_whole_one(tmp_path: Path) -> None:
+    path = tmp_path / "p.jsonl"
+    path.write_text('{"event": "plan", "form')
+    with Journal.open(path, "plan-1", operations=1) as journal:
+        journal.done("r1", ["a"], 200)
+    assert [r["event"] for r in _records(path)] == ["plan", "done"]
+    assert read_journal(path).plan_id == "plan-1"
+
+
+def test_sent_without_a_recorded_success_is_unconfirmed(tmp_path: Path) -> None:
+    path = tmp_path / "p.jsonl"
+    with Journal.open(path, "plan-1", operations=5) as journal:
+        journal.start_run(4)
+        journal.sending("r1", "POST", "customers/1/attributes/tags", ["a"])
+        journal.done("r1", ["a"], 200)
+        journal.sending("r2", "PUT", "customers/2/attributes/custom", ["b"])
+        journal.failed("r2", ["b"], None, "no answer from the API")
+        journal.sending("r3", "DELETE", "customers/3/attributes/tags", ["c", "d"])  # killed
+    state = read_journal(path)
+    assert state.done == {"a"}
+    assert state.unconfirmed == {"b", "c", "d"}
+
+    with Journal.open(path, "plan-1", operations=5) as journal:
+        assert journal.unconfirmed_op_ids == {"b", "c", "d"}
+        journal.sending("r4", "PUT", "customers/2/attributes/custom", ["b"])
+        journal.done("r4", ["b"], 200)
+    assert read_journal(path).unconfirmed == {"c", "d"}
+
+    with Journal.open(path, "plan-1", operations=5) as journal:
+        journal.finished(complete=True, counts={"applied": 5, "failed": 0})
+    assert read_journal(path).unconfirmed == frozenset()  # a new episode starts clean
