@@ -34,6 +34,8 @@ __all__ = [
     "column_values",
     "ids_text",
     "is_missing",
+    "is_text",
+    "not_text",
 ]
 
 BoolArray: TypeAlias = npt.NDArray[np.bool_]
@@ -107,6 +109,38 @@ def column_values(
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
     return array if positions is None else array.take(pa.array(positions))
+
+
+def is_text(value: str) -> bool:
+    """Whether a str is Unicode text the API can carry as UTF-8 (no lone surrogates).
+
+    Lone surrogates (``"\\ud800"``) come from decoding bytes with ``errors="surrogateescape"``
+    or from JSON escapes; Arrow and the API refuse them, so they are reported, not sent.
+    """
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def not_text(
+    column: str,
+    ids: IntArray | None,
+    problems: Problems,
+    what: str = "strings that are",
+    fix: str = "",
+) -> None:
+    """Record values (or names) that are not valid Unicode text."""
+    problems.add(
+        column,
+        f"{what} not valid Unicode text (lone surrogates such as '\\ud800', often "
+        "from decoding bytes with errors='surrogateescape')",
+        fix
+        or "re-decode the source text, or replace the bad characters, e.g. "
+        f"edited[{column!r}] = edited[{column!r}].str.encode('utf-8', 'replace').str.decode('utf-8')",
+        ids,
+    )
 
 
 # --- values -> canonical Arrow arrays ------------------------------------------------------------
@@ -328,6 +362,11 @@ def _coerce_objects(
             "Boolean", pa.array([None if v is None else bool(v) for v in listed], pa.bool_())
         )
     if only == _STR:
+        # Only object columns can hold lone surrogates (Arrow-backed strings cannot).
+        broken = np.fromiter((v is not None and not is_text(v) for v in listed), bool, len(listed))
+        if broken.any():
+            not_text(column, ids[broken], problems)
+            return None
         return _checked_strings(pa.array(listed, pa.string()), column, ids, problems)
     return _coerce_datetimes(listed, column, ids, problems)
 
@@ -465,6 +504,17 @@ def coerce_tag_lists(
         bad = np.array([not _is_tag_list(cell) for cell in data], dtype=bool)
         if bad.any():
             problems.add(column, "cells that are not lists of strings", fix, ids[bad])
+            return None
+        broken = np.array([not all(map(is_text, cell)) for cell in data], dtype=bool)
+        if broken.any():
+            not_text(
+                column,
+                ids[broken],
+                problems,
+                what="tag names that are",
+                fix="rebuild the lists from valid text, e.g. "
+                "[t.encode('utf-8', 'replace').decode('utf-8') for t in tags]",
+            )
             return None
         return pa.array([list(cell) for cell in data], pa.list_(pa.string()))
     kind = data.type

@@ -30,6 +30,8 @@ from cm_frames._coerce import (
     coerce_tag_lists,
     column_values,
     is_missing,
+    is_text,
+    not_text,
 )
 from cm_frames.errors import ValidationError
 from cm_frames.operations import KINDS
@@ -400,6 +402,14 @@ def _custom_column_changes(
             ids[rows],
         )
         return None
+    if len(key) > MAX_STRING_LENGTH:
+        problems.add(
+            column,
+            f"the custom key has {len(key)} characters; keys have at most {MAX_STRING_LENGTH}",
+            f"rename the column to a shorter key, e.g. {CUSTOM_PREFIX}{key[:40]}",
+            ids[rows],
+        )
+        return None
     kinds = np.where(
         add[rows], _ADD_CUSTOM, np.where(update[rows], _UPDATE_CUSTOM, _REMOVE_CUSTOM)
     ).astype(np.int8)
@@ -435,6 +445,18 @@ def _tag_changes(work: _Work, skipped: list[SkippedEdit]) -> list[_Chunk]:
     for lists in (base_lists, edited_lists):
         if lists is not None:
             universe.update(pc.unique(pc.list_flatten(lists)).to_pylist())
+    broken = sorted(name for name in universe if not is_text(name))
+    if broken:
+        # Tag names come from column labels too, which an object Index can hold as any str.
+        for name in broken:
+            not_text(
+                TAG_PREFIX + name,
+                None,
+                problems,
+                what="a tag name that is",
+                fix="rename the column (or the entry in the tags lists) to valid text",
+            )
+        return []
     names = sorted(universe)
     position = {name: i for i, name in enumerate(names)}
 
@@ -531,6 +553,15 @@ def _tag_chunks(
                 TAG_PREFIX + name,
                 f"tag names must have 1 to {MAX_STRING_LENGTH} characters, this one has {len(name)}",
                 "rename the tag (the column, or the entry in the tags lists)",
+                ids[add_rows],
+            )
+            continue
+        if len(add_rows) and not name.strip():
+            # The client refuses blank tags too: the plan would fail when applied, midway.
+            problems.add(
+                TAG_PREFIX + name,
+                "the tag name is only whitespace",
+                "rename the tag to a visible name (the column, or the entry in the tags lists)",
                 ids[add_rows],
             )
             continue

@@ -155,7 +155,14 @@ def _create_private(path: Path) -> None:
     Opening an existing file keeps its mode, so the writer that follows never exposes the
     data to other users, not even briefly.
     """
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        # A leftover temp file (a crash mid-write under an older, laxer version) keeps its own
+        # mode when opened: tighten it before any data goes in.
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
 
 
 def _write_private_text(path: Path, text: str) -> None:
