@@ -26,6 +26,7 @@ import pyarrow.ipc as ipc
 from cm_frames._cache import WRITE_MARKER
 
 __all__ = [
+    "KEEP_SNAPSHOTS",
     "WRITE_MARKER",
     "Snapshot",
     "SnapshotStore",
@@ -38,6 +39,11 @@ _METADATA_KEY = b"cm_frames"
 # Recently used snapshots stay in memory: a frame built from one shares its Arrow buffers,
 # so keeping the table costs nothing extra while the frame lives, and plan() needs no reload.
 _MEMORY_SLOTS = 4
+# Snapshots kept per account: each is a whole load (about 80 MB at 100k customers), and only
+# recent ones serve as warm loads or as baselines of frames still being edited.
+KEEP_SNAPSHOTS = 5
+# A temp file older than this is a crashed save's leftover, not a save in progress.
+_STALE_TEMP_S = 3600
 
 
 def new_snapshot_id(now: datetime | None = None) -> str:
@@ -65,8 +71,17 @@ class SnapshotStore:
     _memory: ClassVar[OrderedDict[tuple[str, str], Snapshot]] = OrderedDict()
     _memory_lock: ClassVar[threading.Lock] = threading.Lock()
 
-    def __init__(self, directory: Path | str, write_marker: Path | str | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path | str,
+        write_marker: Path | str | None = None,
+        *,
+        keep: int = KEEP_SNAPSHOTS,
+    ) -> None:
+        if keep < 1:
+            raise ValueError(f"keep: at least 1 snapshot must be kept, got {keep}")
         self.directory = Path(directory)
+        self.keep = keep
         self.write_marker = (
             Path(write_marker) if write_marker else self.directory.parent / WRITE_MARKER
         )
@@ -89,7 +104,32 @@ class SnapshotStore:
         if latest:
             pointer = {"snapshot_id": snapshot_id, "created_ns": time.time_ns()}
             _write_private_text(self.directory / _LATEST, json.dumps(pointer))
+        self.prune()
         return snapshot
+
+    def prune(self) -> list[str]:
+        """Delete all but the ``keep`` newest snapshots (and crashed saves' temp files).
+
+        The snapshot ``latest.json`` points at is always kept. Returns the ids deleted. A frame
+        loaded from a deleted snapshot can no longer be planned against it; plan() says so.
+        """
+        try:
+            pointer = json.loads((self.directory / _LATEST).read_text())
+            latest = str(pointer["snapshot_id"])
+        except (OSError, ValueError, KeyError, TypeError):
+            latest = None
+        ids = sorted((p.stem for p in self.directory.glob(f"*{_SUFFIX}")), reverse=True)
+        doomed = [i for i in ids[self.keep :] if i != latest]
+        for snapshot_id in doomed:
+            (self.directory / f"{snapshot_id}{_SUFFIX}").unlink(missing_ok=True)
+        cutoff = time.time() - _STALE_TEMP_S
+        for temp in self.directory.glob("*.tmp"):
+            try:
+                if temp.stat().st_mtime < cutoff:
+                    temp.unlink()
+            except FileNotFoundError:
+                pass  # another process finished or removed it
+        return doomed
 
     def load(self, snapshot_id: str) -> Snapshot:
         """The snapshot with that id; ``FileNotFoundError`` when it was cleared."""

@@ -19,7 +19,7 @@ from cm_frames.diff import diff
 from cm_frames.errors import ValidationError
 from cm_frames.frames import table_to_frame
 from cm_frames.read import ATTRS_KEY, client_for_frame
-from cm_frames.snapshot import SnapshotStore
+from cm_frames.snapshot import KEEP_SNAPSHOTS, SnapshotStore
 
 if TYPE_CHECKING:
     from cm_frames.apply import ApplyResult
@@ -119,7 +119,8 @@ def _load_baseline(info: Mapping[str, Any]) -> tuple[pd.DataFrame, dict[str, Any
     except (FileNotFoundError, OSError) as exc:
         raise ValidationError(
             f"the snapshot this frame was loaded from ({snapshot_id} in {directory}) no longer "
-            f"exists ({type(exc).__name__}; was the cache cleared?): " + _HOW_TO_GIVE_A_BASELINE
+            f"exists ({type(exc).__name__}: the cache was cleared, or it was one of the older loads "
+            f"pruned after {KEEP_SNAPSHOTS} newer ones): " + _HOW_TO_GIVE_A_BASELINE
         ) from None
     frame = table_to_frame(snapshot.table)
     # The snapshot's own metadata is the authority on what the baseline was.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 
@@ -92,3 +93,44 @@ def test_snapshot_ids_sort_by_time_and_are_unique() -> None:
     ids = [new_snapshot_id() for _ in range(50)]
     assert len(set(ids)) == 50
     assert [i.split("-")[0] for i in ids] == sorted(i.split("-")[0] for i in ids)
+
+
+def test_save_keeps_only_the_newest_snapshots_and_always_the_latest(
+    tmp_path: Path, table: pa.Table
+) -> None:
+    store = SnapshotStore(tmp_path / "snaps", keep=3)
+    full = store.save(table, {}, latest=True)
+    email_loads = [store.save(table, {"email": "a@x"}, latest=False) for _ in range(4)]
+    kept = sorted(p.stem for p in store.directory.glob("*.arrow"))
+    # The three newest, plus the full load latest.json still points at.
+    assert kept == sorted([full.snapshot_id, *(s.snapshot_id for s in email_loads[-3:])])
+    SnapshotStore.forget_memory()
+    assert store.latest(max_age_s=None) is not None
+    with pytest.raises(FileNotFoundError):
+        store.load(email_loads[0].snapshot_id)
+
+
+def test_prune_removes_a_crashed_saves_old_temp_file_only(tmp_path: Path, table: pa.Table) -> None:
+    store = SnapshotStore(tmp_path / "snaps")
+    store.save(table, {}, latest=True)
+    old, fresh = store.directory / "old.tmp", store.directory / "fresh.tmp"
+    old.write_bytes(b"partial")
+    fresh.write_bytes(b"being written")
+    os.utime(old, (0, 0))
+    store.prune()
+    assert not old.exists()
+    assert fresh.exists()
+
+
+def test_keep_must_be_positive(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="keep"):
+        SnapshotStore(tmp_path, keep=0)
+
+
+def test_planning_against_a_pruned_snapshot_says_why(tmp_path: Path, table: pa.Table) -> None:
+    from cm_frames.errors import ValidationError
+    from cm_frames.writeback import _load_baseline
+
+    info = {"snapshot_dir": str(tmp_path / "snaps"), "snapshot_id": new_snapshot_id()}
+    with pytest.raises(ValidationError, match="pruned after 5 newer"):
+        _load_baseline(info)
