@@ -205,13 +205,7 @@ def _dataset_shape(directory: Path) -> tuple[int, int]:
 
 
 def _size(path: Path) -> str:
-    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
-    size = float(sum(p.stat().st_size for p in files))
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:,.0f} {unit}" if unit == "bytes" else f"{size:,.1f} {unit}"
-        size /= 1024
-    raise AssertionError("unreachable")
+    return _size_of([path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()])
 
 
 def configure_load(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -302,6 +296,73 @@ def configure_apply(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
     parser.set_defaults(handler=_run_apply)
 
 
+# --- cache: what is stored locally for the account, and clearing it ---------------------------
+
+
+def _run_cache(args: argparse.Namespace) -> int:
+    try:
+        return _cache(clear=args.clear, journals=args.journals)
+    except _expected_errors() as error:
+        return _fail("cache", error)
+
+
+def _cache(*, clear: bool, journals: bool) -> int:
+    import shutil
+
+    if journals and not clear:
+        raise CommandFailed("--journals only goes with --clear (it clears the journals too)")
+    with _client() as client:
+        directory = client.cache_dir
+        parts = {
+            "HTTP cache": [client.cache_file] if client.cache_file else [],
+            "snapshots": sorted((directory / "snapshots").glob("*.arrow")),
+            "journals": sorted((directory / "journals").glob("*.jsonl")),
+        }
+        print(f"cache of account {client.account_hash} ({client.base_url}): {directory}")
+        for name, files in parts.items():
+            present = [f for f in files if f.is_file()]
+            size = _size_of(present)
+            print(f"  {name}: {len(present)} file{'' if len(present) == 1 else 's'}, {size}")
+        if not clear:
+            return 0
+        client.cache_clear()
+        shutil.rmtree(directory / "snapshots", ignore_errors=True)
+        cleared = ["HTTP cache", "snapshots"]
+        if journals:
+            shutil.rmtree(directory / "journals", ignore_errors=True)
+            cleared.append("journals")
+        kept = "" if journals else " (journals kept: they resume an interrupted apply)"
+        print(f"cleared: {', '.join(cleared)}{kept}")
+    return 0
+
+
+def _size_of(files: list[Path]) -> str:
+    size = float(sum(f.stat().st_size for f in files))
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:,.0f} {unit}" if unit == "bytes" else f"{size:,.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def configure_cache(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "cache",
+        help="show (or clear) what is stored locally for the account",
+        description="Show the account's local cache directory and what it holds: the HTTP "
+        "cache, the snapshots of past loads and the apply journals. --clear empties the HTTP "
+        "cache and deletes the snapshots; journals are kept unless --journals is given too. "
+        + _CREDENTIALS_HELP,
+    )
+    parser.add_argument(
+        "--clear", action="store_true", help="empty the HTTP cache and delete the snapshots"
+    )
+    parser.add_argument(
+        "--journals", action="store_true", help="with --clear: delete the apply journals too"
+    )
+    parser.set_defaults(handler=_run_cache)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cm-frames",
@@ -312,6 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     configure_demo(subparsers)
     configure_load(subparsers)
     configure_apply(subparsers)
+    configure_cache(subparsers)
     return parser
 
 

@@ -332,3 +332,47 @@ def test_entry_point_loads_and_dry_runs(
     )
     assert broken.returncode == 1
     _one_line_error(broken.stderr, "apply")
+
+
+# --- cache ---------------------------------------------------------------------------------
+
+
+def _cli_client(env: dict[str, str]) -> cm.Client:
+    """A client of the same account and cache directory as the CLI's."""
+    return cm.Client(rate_limit=None)
+
+
+def test_cache_shows_then_clears_the_http_cache_and_snapshots_but_keeps_journals(
+    env: dict[str, str], df: pd.DataFrame, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan_file, _ = _plan_file(df, tmp_path)
+    assert main(["load", "--to", str(tmp_path / "all.parquet")]) == 0
+    assert main(["apply", str(plan_file)]) == 0
+    with _cli_client(env) as client:
+        client.get_customer(int(df.index[0]))  # one cached GET
+        directory = client.cache_dir
+    capsys.readouterr()
+
+    assert main(["cache"]) == 0
+    shown = capsys.readouterr().out
+    assert str(directory) in shown
+    assert "snapshots: 1 file," in shown
+    assert "journals: 1 file," in shown
+
+    assert main(["cache", "--clear"]) == 0
+    assert "journals kept" in capsys.readouterr().out
+    assert not list((directory / "snapshots").glob("*.arrow"))
+    assert len(list((directory / "journals").glob("*.jsonl"))) == 1
+    with _cli_client(env) as client:
+        assert client._cache_backend is not None
+        assert list(client._cache_backend.responses.keys()) == []
+
+    assert main(["cache", "--clear", "--journals"]) == 0
+    assert not (directory / "journals").exists()
+
+
+def test_cache_journals_without_clear_is_refused(
+    env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["cache", "--journals"]) == 1
+    assert "--journals only goes with --clear" in _one_line_error(capsys.readouterr().err, "cache")
