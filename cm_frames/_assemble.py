@@ -38,6 +38,7 @@ __all__ = [
     "AssembledTable",
     "Sections",
     "assemble",
+    "beyond_double",
     "canonical_status",
     "resolve_custom",
     "resolve_external",
@@ -99,18 +100,31 @@ def resolve_custom(votes: Iterable[str]) -> str:
     return kinds.pop() if len(kinds) == 1 else "String"
 
 
-def resolve_external(types: Iterable[pa.DataType]) -> pa.DataType:
+def resolve_external(types: Iterable[pa.DataType], *, inexact_ints: bool = False) -> pa.DataType:
     """A Stripe/Clearbit column's type from the types of its non-null chunks (or parts).
 
-    One type -> it; int64 with double -> double (JSON has one number type); other mixes ->
-    string (values rendered as JSON text); null everywhere -> string.
+    One type -> it; int64 with double -> double (JSON has one number type), unless some int
+    is beyond +-2**53 (``inexact_ints``), which a double cannot hold exactly: then string, like
+    every other mix (values rendered as JSON text, so each stays exact, as within one page);
+    null everywhere -> string.
     """
     distinct = set(types)
     if len(distinct) == 1:
         return distinct.pop()
-    if distinct == {pa.int64(), pa.float64()}:
+    if distinct == {pa.int64(), pa.float64()} and not inexact_ints:
         return pa.float64()
     return _STRING
+
+
+_DOUBLE_EXACT: Final = 2**53
+
+
+def beyond_double(array: pa.Array) -> bool:
+    """True for an int64 array holding a value a double cannot represent exactly (|v| > 2**53)."""
+    if not pa.types.is_int64(array.type) or array.null_count == len(array):
+        return False
+    bounds = pc.min_max(array)
+    return bool(bounds["min"].as_py() < -_DOUBLE_EXACT or bounds["max"].as_py() > _DOUBLE_EXACT)
 
 
 def _custom_vote(run: Run) -> str:
@@ -164,7 +178,12 @@ def assemble(sections: Sections, *, keep_timestamp_text: bool = False) -> Assemb
 
     for section, prefix in ((sections.stripe, STRIPE_PREFIX), (sections.clearbit, CLEARBIT_PREFIX)):
         for name, external in section.take():
-            target = resolve_external(run.arrow_type for run in external.runs)
+            types = {run.arrow_type for run in external.runs}
+            # Only a mix of ints and doubles can lose digits (checked only then: one min_max).
+            inexact = types == {pa.int64(), pa.float64()} and any(
+                beyond_double(array) for run in external.runs for array in run.arrays
+            )
+            target = resolve_external(types, inexact_ints=inexact)
             columns[prefix + name] = external.build(target, section.rows, _convert)
 
     table = pa.Table.from_arrays(list(columns.values()), names=list(columns))

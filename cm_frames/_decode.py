@@ -37,6 +37,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cm_frames._page_checks import check_page_size
 from cm_frames.errors import ChartMogulError
 from cm_frames.schema import ADDRESS_FIELDS, INT64_MAX, INT64_MIN
 
@@ -115,6 +116,7 @@ def gc_paused() -> Iterator[None]:
 def load_entries(body: bytes | bytearray | memoryview | str, *, where: str = "page") -> list[Any]:
     """The ``entries`` list of a list page or a search result (compact or pretty-printed).
 
+    A list page with more entries than its ``per_page`` is refused (``check_page_size``).
     orjson decodes integers exactly from -2**63 to 2**64-1 (a superset of the API's signed
     64-bit Integer); a JSON integer beyond that, which only third-party data could hold,
     arrives as a float.
@@ -122,7 +124,12 @@ def load_entries(body: bytes | bytearray | memoryview | str, *, where: str = "pa
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as error:
-        raise ChartMogulError(f"The {where} body is not valid JSON: {error}") from error
+        raise ChartMogulError(
+            f"The {where} body is not valid JSON ({error}; {len(body)} bytes, starting "
+            f"{bytes(body[:80]) if not isinstance(body, str) else body[:80]!r}): it was cut "
+            "short, or something other than the API answered. Nothing from this load was "
+            "kept; load again"
+        ) from error
     entries = document.get("entries") if isinstance(document, dict) else None
     if not isinstance(entries, list):
         found = f"keys {sorted(document)[:10]}" if isinstance(document, dict) else "no object"
@@ -130,6 +137,7 @@ def load_entries(body: bytes | bytearray | memoryview | str, *, where: str = "pa
             f'The {where} body has no "entries" list ({found}); expected a /customers list '
             "page or a /customers/search result"
         )
+    check_page_size(len(entries), document.get("per_page"), where)
     return entries
 
 

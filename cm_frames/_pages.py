@@ -18,6 +18,7 @@ from cm_frames._decode import (
     gc_paused,
     load_entries,
 )
+from cm_frames._page_checks import SeenIds
 from cm_frames._table import ATTRS_KEY, table_to_frame
 from cm_frames.schema import CustomType
 
@@ -59,6 +60,11 @@ class PageDecoder:
     ``read_customers`` fell from 3.5x the frame's memory to 2.1x, benchmarks/bench_read.py).
     ``finish()`` then decides each column's type over all pages and builds the table one
     column at a time.
+
+    Pages must fit together: a customer seen on an earlier page (or twice on one), or a page
+    with more entries than its ``per_page``, raises ``ChartMogulError`` naming the customer
+    and the pages (``_page_checks.py``), never a silent dedupe. The ids seen stay known
+    across ``finish()`` (a Parquet stream finishes every part), like the page count.
     """
 
     def __init__(
@@ -76,6 +82,7 @@ class PageDecoder:
         self._count = 0
         self._pages = 0
         self._compacted_at = 0
+        self._seen = SeenIds()
 
     @property
     def count(self) -> int:
@@ -101,6 +108,7 @@ class PageDecoder:
             page = decode_page(entries, self._pending_custom, where=f"page {self._pages}")
             if page is None:
                 return 0
+            self._seen.add(page.fixed.columns["id"].to_numpy(), self._pages)
             self._sections.fixed.add(page.fixed)
             self._sections.stripe.add(page.stripe)
             self._sections.clearbit.add(page.clearbit)

@@ -47,6 +47,7 @@ from cm_frames._http import (
     page_has_more,
     parse_retry_after,
 )
+from cm_frames._page_checks import SeenIds, page_fields
 from cm_frames._ratelimit import RequestLimiter
 from cm_frames.errors import (
     APIError,
@@ -282,7 +283,11 @@ class Client:
         response = self._send(
             method, path, params=params, json_body=json, refresh=refresh, use_cache=cache
         )
-        return _decode(response)
+        try:
+            return _decode(response)
+        except APIError:
+            self._evict(response)
+            raise
 
     def request_raw(
         self,
@@ -326,7 +331,7 @@ class Client:
             hit = self._cached(prepared)
             if hit is not None:
                 _log_attempt(method, shown, hit.status_code, lookup_start, cache_hit=True)
-                return hit
+                return self._accepted(hit, method, _safe_url(prepared.url))
 
         url = _safe_url(prepared.url)
         environment = self._session.merge_environment_settings(prepared.url, {}, None, None, None)
@@ -339,8 +344,10 @@ class Client:
             )
             if isinstance(outcome, requests.Response):
                 if method in _WRITE_METHODS:
+                    # Before the body is checked: a write answered with a broken body may
+                    # have landed, so what it may have changed is dropped from the cache too.
                     self._after_write(path, json_body, outcome)
-                return outcome
+                return self._accepted(outcome, method, url)
             delay = backoff_delay(
                 attempt, base=self._backoff_base, cap=self._backoff_cap, rng=self._rng
             )
@@ -399,6 +406,34 @@ class Client:
             raise error_for_status(status, message, method=method, url=url, body=body)
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         return _Failure(status, message, body, retry_after=retry_after)
+
+    def _accepted(self, response: requests.Response, method: str, url: str) -> requests.Response:
+        """``response`` if its body can be the API's JSON; else an ``APIError``, not retried.
+
+        Checked before any parsing, for every endpoint: a success status with an HTML page,
+        another Content-Type or no body at all. Not retried: the transient failures of a
+        proxy come with a 5xx status (retried); a 200 with HTML is a login page, a captive
+        portal or a wrong base URL, which retrying for ``retry_for`` seconds would not fix,
+        and an empty or mislabelled body from the server is a bug that stays. Such an answer
+        is removed from the HTTP cache (requests-cache stored it before it got here).
+        """
+        problem = _broken_response(response)
+        if problem is None:
+            return response
+        self._evict(response)
+        raise APIError(
+            response.status_code,
+            problem,
+            method=method,
+            url=url,
+            body=response.content[:500].decode("utf-8", "replace"),
+            hint=_broken_hint(method, self._base_url),
+        )
+
+    def _evict(self, response: requests.Response) -> None:
+        """Drop a refused answer from the HTTP cache (requests-cache stored it on arrival)."""
+        if self._cache_backend is not None and response.request.method == "GET":
+            self._cache_backend.delete(requests=[response.request])
 
     def _cached(self, prepared: requests.PreparedRequest) -> requests.Response | None:
         """The fresh cached response, if any, without touching the network or the rate limit."""
@@ -505,6 +540,13 @@ class Client:
         ``raw=True`` each page is the undecoded response body. ``cache=False`` neither reads
         nor fills the HTTP cache. A page that fails after its retries raises here: the
         iteration never ends early in silence.
+
+        Pages that cannot be put together raise too, so paging always ends: an answer that is
+        not JSON, a page whose ``page``/``per_page`` fields contradict the request, a page with
+        more entries than ``per_page``, an empty page or a byte-for-byte repeat of the
+        previous page that says ``has_more: true``, and (decoded pages) a customer already
+        seen on an earlier page. Raw pages are checked for repeated customers by the decoder
+        that parses them (``PageDecoder``, as ``read_customers`` and ``to=`` use it).
         """
         per_page = _check_per_page(per_page)
         return self._iter_pages(per_page, refresh=refresh, raw=raw, use_cache=cache)
@@ -524,6 +566,10 @@ class Client:
             max_workers=self._max_workers, thread_name_prefix="cm_frames-page"
         )
         pending: dict[int, Future[tuple[Any, bool, int | None]]] = {}
+        # Decoded pages are checked here for customers seen before; raw pages by the decoder
+        # that parses them (PageDecoder), and here only for a page repeated byte for byte.
+        seen = SeenIds()
+        previous_entries = b""
         next_page = current = 1
         try:
             while True:
@@ -536,14 +582,31 @@ class Client:
                     wait([f for f in pending.values() if not f.done()], return_when=FIRST_COMPLETED)
                     continue
                 payload, has_more, entries = pending.pop(current).result()
+                url = f"{self._base_url}customers?page={current}&per_page={per_page}"
                 if has_more and entries == 0:
                     raise APIError(
                         200,
                         f"page {current} of customers is empty but says has_more: true; "
                         "stopped instead of paging forever",
                         method="GET",
-                        url=f"{self._base_url}customers?page={current}&per_page={per_page}",
+                        url=url,
+                        hint=_PAGING_HINT,
                     )
+                if raw:
+                    entries_part = payload[: payload.rfind(b"]") + 1]
+                    if has_more and entries_part == previous_entries:
+                        raise APIError(
+                            200,
+                            f"page {current} of customers holds exactly the customers of page "
+                            f"{current - 1} and says has_more: true; stopped instead of "
+                            "paging forever",
+                            method="GET",
+                            url=url,
+                            hint=_PAGING_HINT,
+                        )
+                    previous_entries = entries_part
+                else:
+                    seen.add(_entry_ids(payload["entries"]), current)
                 yield payload
                 if not has_more:
                     return
@@ -563,6 +626,11 @@ class Client:
         use_cache: bool,
         cancel: threading.Event,
     ) -> tuple[Any, bool, int | None]:
+        """One list page (raw bytes or decoded), its has_more and its entry count if known.
+
+        Refused (``APIError``): an answer that is not JSON, a page whose own ``page`` or
+        ``per_page`` contradicts the request, a page with more entries than ``per_page``.
+        """
         response = self._send(
             "GET",
             "customers",
@@ -572,16 +640,38 @@ class Client:
             use_cache=use_cache,
             cancel=cancel,
         )
-        if raw:
-            try:
-                has_more, entries = page_has_more(response.content)
-            except ValueError as exc:
-                raise _bad_json(response, exc) from None
-            return response.content, has_more, entries
-        decoded = _decode(response)
-        if not isinstance(decoded, dict) or not isinstance(decoded.get("entries"), list):
-            raise _bad_json(response, ValueError("expected an object with an 'entries' list"))
-        return decoded, bool(decoded.get("has_more", False)), len(decoded["entries"])
+        content = response.content
+        try:
+            if raw:
+                has_more, entries, fields = _raw_page_summary(content)
+                payload: Any = content
+            else:
+                payload = json.loads(content)
+                if not isinstance(payload, dict) or not isinstance(payload.get("entries"), list):
+                    raise ValueError("expected an object with an 'entries' list")
+                has_more = bool(payload.get("has_more", False))
+                entries = len(payload["entries"])
+                fields = (payload.get("page"), payload.get("per_page"))
+        except ValueError as exc:
+            self._evict(response)
+            raise _bad_json(response, exc) from None
+        problem = _page_mismatch(page, per_page, fields)
+        if problem is None and entries is not None and entries > per_page:
+            problem = (
+                f"page {page} of customers holds {entries} customers but per_page is "
+                f"{per_page}: the server is not paging as documented, so customers could be "
+                "missing or repeated"
+            )
+        if problem is not None:
+            self._evict(response)
+            raise APIError(
+                response.status_code,
+                problem,
+                method="GET",
+                url=_safe_url(response.request.url),
+                hint=_PAGING_HINT,
+            )
+        return payload, has_more, entries
 
     # ------------------------------------------------------------------ writes
 
@@ -722,12 +812,115 @@ def _decode(response: requests.Response) -> Any:
 
 
 def _bad_json(response: requests.Response, exc: Exception) -> APIError:
+    method = response.request.method or ""
+    body = response.content
+    looks = "; it looks like an HTML page" if _looks_like_html(body) else ""
     return APIError(
         response.status_code,
-        f"the response is not the JSON expected ({exc}); first bytes: {response.content[:120]!r}",
-        method=response.request.method or "",
+        f"the answer is not valid JSON ({exc}): it was cut short or is not the API's "
+        f"answer{looks}; {len(body)} bytes, starting {body[:120]!r}",
+        method=method,
         url=_safe_url(response.request.url),
+        body=body[:500].decode("utf-8", "replace"),
+        hint=_broken_hint(method, ""),
     )
+
+
+_JSON_MEDIA = re.compile(r"application/json|[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+\+json")
+_HTML_MEDIA = frozenset({"text/html", "application/xhtml+xml"})
+_HTML_START = re.compile(rb"\s*<(?:!doctype|html|head|body|\?xml)", re.IGNORECASE)
+_HTML_TITLE = re.compile(rb"<title[^>]*>([^<]{1,120})</title>", re.IGNORECASE)
+
+
+def _looks_like_html(body: bytes) -> bool:
+    return _HTML_START.match(body[:200]) is not None
+
+
+def _broken_response(response: requests.Response) -> str | None:
+    """Why a success answer cannot be the API's JSON (None if it can), without parsing it."""
+    content_type = response.headers.get("Content-Type", "")
+    media = content_type.partition(";")[0].strip().lower()
+    body = response.content
+    shown_type = f"Content-Type {content_type!r}" if content_type else "no Content-Type"
+    if media in _HTML_MEDIA or _looks_like_html(body):
+        title = _HTML_TITLE.search(body[:4096])
+        named = f" titled {title[1].decode('utf-8', 'replace').strip()!r}" if title else ""
+        return (
+            f"the answer is an HTML page{named} ({shown_type}, {len(body)} bytes), not the "
+            "API's JSON: something other than the ChartMogul API answered"
+        )
+    if not body:
+        return f"the answer has an empty body ({shown_type}), where the API always sends JSON"
+    if not _JSON_MEDIA.fullmatch(media):
+        return (
+            f"the answer has {shown_type}, not JSON (application/json), so it was not used "
+            f"as the API's answer; {len(body)} bytes, starting {body[:80]!r}"
+        )
+    return None
+
+
+def _broken_hint(method: str, base_url: str) -> str:
+    where = f" ({base_url})" if base_url else ""
+    hint = (
+        "Nothing from this answer was used. Check that base_url" + where + " is the API's "
+        "(https://api.chartmogul.com/v1/) and that no proxy, captive portal or login page "
+        "stands in between, then try again"
+    )
+    if method.upper() in _WRITE_METHODS:
+        hint += (
+            ". The write may or may not have been applied: applying the plan again re-reads "
+            "the customers and sends only what is still missing"
+        )
+    return hint
+
+
+def _page_mismatch(page: int, per_page: int, fields: tuple[Any, Any]) -> str | None:
+    """Why a list page's own ``page``/``per_page`` fields contradict the request, or None."""
+    got_page, got_per_page = fields
+    if type(got_page) is int and got_page != page:
+        return (
+            f'asked for page {page} of customers, the answer is page {got_page} (its "page" '
+            "field): the server or a proxy ignored the page parameter (a cache that drops "
+            "query strings does this), so paging was stopped instead of loading the same "
+            "customers again"
+        )
+    if type(got_per_page) is int and got_per_page != per_page:
+        return (
+            f"asked for {per_page} customers per page, the answer has per_page {got_per_page}: "
+            "pages of another size than asked cannot be put together without gaps or repeats"
+        )
+    return None
+
+
+_PAGING_HINT = (
+    "Nothing from this load was kept. Load again (cm.read_customers(client, refresh=True)); "
+    "if it keeps happening, check base_url and any proxy in between, or report it to "
+    "ChartMogul support"
+)
+
+
+def _raw_page_summary(content: bytes) -> tuple[bool, int | None, tuple[Any, Any]]:
+    """has_more, the entry count (None when not decoded) and (page, per_page) of a raw page.
+
+    A large page is only scanned at its tail (``page_has_more``); it is decoded in full when
+    the tail is not conclusive, or when the body does not end as a JSON object does (a page
+    cut short after its has_more).
+    """
+    has_more, entries = page_has_more(content)
+    fields = page_fields(content)
+    if entries is None and fields is not None and content.rstrip().endswith(b"}"):
+        return has_more, None, fields
+    document = json.loads(content)
+    if not isinstance(document, dict) or not isinstance(document.get("entries"), list):
+        raise ValueError("a customers page must be a JSON object with an 'entries' list")
+    fields = (document.get("page"), document.get("per_page"))
+    return bool(document.get("has_more", False)), len(document["entries"]), fields
+
+
+def _entry_ids(entries: list[Any]) -> list[int]:
+    """The integer ids of decoded customers (malformed ones are the decoder's to report)."""
+    ids = (entry.get("id") if isinstance(entry, dict) else None for entry in entries)
+    return [i for i in ids if type(i) is int and -(2**63) <= i < 2**63]
 
 
 # ---------------------------------------------------------------------- configuration checks

@@ -35,7 +35,12 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
-from cm_frames._assemble import CUSTOM_ARROW_TYPES, resolve_custom, resolve_external
+from cm_frames._assemble import (
+    CUSTOM_ARROW_TYPES,
+    beyond_double,
+    resolve_custom,
+    resolve_external,
+)
 from cm_frames._decode import render_text
 from cm_frames._pages import PageDecoder
 from cm_frames._table import ATTRS_KEY, table_to_frame
@@ -80,6 +85,8 @@ class _Part:
     custom_votes: dict[str, CustomType]
     #: stripe/clearbit column -> Arrow type, for columns with at least one value
     external_votes: dict[str, pa.DataType]
+    #: int64 stripe/clearbit columns with a value a double cannot hold (|v| > 2**53)
+    inexact_ints: frozenset[str]
     #: custom keys whose original text is in the side file
     timestamp_keys: tuple[str, ...] = ()
     side_file: Path | None = None
@@ -146,6 +153,7 @@ class ParquetStreamWriter:
         pq.write_table(table, part_path)
         custom_votes: dict[str, CustomType] = {}
         external_votes: dict[str, pa.DataType] = {}
+        inexact_ints: set[str] = set()
         for name, column in zip(table.column_names, table.columns, strict=True):
             if column.null_count == len(column):
                 continue  # null everywhere in this part: no say in the column's type
@@ -156,7 +164,16 @@ class ParquetStreamWriter:
                 ]
             elif group is not None and group != TAG_PREFIX:
                 external_votes[name] = column.type
-        part = _Part(part_path, table.num_rows, table.schema, custom_votes, external_votes)
+                if any(beyond_double(chunk) for chunk in column.chunks):
+                    inexact_ints.add(name)
+        part = _Part(
+            part_path,
+            table.num_rows,
+            table.schema,
+            custom_votes,
+            external_votes,
+            frozenset(inexact_ints),
+        )
         if decoded.timestamp_text:
             part.side_file = self.path / f"_timestamps-part-{index:05d}.parquet"
             part.timestamp_keys = tuple(decoded.timestamp_text)
@@ -203,13 +220,16 @@ class ParquetStreamWriter:
         return self.summary
 
     def abort(self) -> None:
-        """Stop and delete every file this writer created."""
+        """Stop and delete every file this writer created (also after a failed ``close()``)."""
         self._state.closed = True
         for part in self._state.parts:
             part.path.unlink(missing_ok=True)
+            part.path.with_name(f"_rewriting-{part.path.name}").unlink(missing_ok=True)
             if part.side_file is not None:
                 part.side_file.unlink(missing_ok=True)
         self._state.parts.clear()
+        if self.summary is None:  # written last by a close() that got that far
+            (self.path / METADATA_FILE).unlink(missing_ok=True)
         self._decoder = PageDecoder(keep_timestamp_text=True)
 
     def __enter__(self) -> ParquetStreamWriter:
@@ -221,10 +241,16 @@ class ParquetStreamWriter:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if exc_type is None:
-            self.close()
-        else:
+        if exc_type is not None:
             self.abort()
+            return
+        try:
+            self.close()
+        except BaseException:
+            # A close() that fails half-way (rewriting parts) must not leave a partial
+            # dataset behind that passes for a whole one.
+            self.abort()
+            raise
 
 
 def _unified_schema(parts: list[_Part]) -> tuple[pa.Schema, dict[str, CustomType]]:
@@ -232,7 +258,9 @@ def _unified_schema(parts: list[_Part]) -> tuple[pa.Schema, dict[str, CustomType
     names: set[str] = set()
     custom_votes: dict[str, set[str]] = {}
     external_votes: dict[str, set[pa.DataType]] = {}
+    inexact_ints: set[str] = set()
     for part in parts:
+        inexact_ints.update(part.inexact_ints)
         names.update(part.schema.names)
         for key, vote in part.custom_votes.items():
             custom_votes.setdefault(key, set()).add(vote)
@@ -251,7 +279,9 @@ def _unified_schema(parts: list[_Part]) -> tuple[pa.Schema, dict[str, CustomType
             custom_types[key] = kind
             types[name] = CUSTOM_ARROW_TYPES[kind]
         else:
-            types[name] = resolve_external(external_votes.get(name, ()))
+            types[name] = resolve_external(
+                external_votes.get(name, ()), inexact_ints=name in inexact_ints
+            )
     order = [INDEX_NAME, *sort_columns(n for n in types if n != INDEX_NAME)]
     schema = pa.schema([pa.field(n, types[n]) for n in order])
     return schema, dict(sorted(custom_types.items()))

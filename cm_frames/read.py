@@ -9,6 +9,7 @@ from its snapshot without a request.
 from __future__ import annotations
 
 import weakref
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
@@ -20,7 +21,7 @@ from cm_frames.frames import ATTRS_KEY, PageDecoder, ParquetStreamWriter, table_
 from cm_frames.snapshot import Snapshot, SnapshotStore
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Generator
 
     from cm_frames.client import Client
 
@@ -94,8 +95,13 @@ def read_customers(
             return _frame_from_snapshot(cached)
 
     decoder = PageDecoder()
-    with _progress_bar(progress, email) as bar:
-        for body in _page_bodies(client, email=email, refresh=refresh):
+    # closing(): on an error (a broken page) the pages in flight stop now, not whenever the
+    # generator is collected (a notebook's traceback would keep its threads alive).
+    with (
+        _progress_bar(progress, email) as bar,
+        closing(_page_bodies(client, email=email, refresh=refresh)) as bodies,
+    ):
+        for body in bodies:
             bar.update(decoder.add_page(body))
     decoded = decoder.finish()
     metadata = {
@@ -130,7 +136,9 @@ def _frame_from_snapshot(snapshot: Snapshot) -> pd.DataFrame:
     return frame
 
 
-def _page_bodies(client: Client, *, email: str | None, refresh: bool) -> Iterator[bytes]:
+def _page_bodies(
+    client: Client, *, email: str | None, refresh: bool
+) -> Generator[bytes, None, None]:
     if email is None:
         # Pages bypass the HTTP cache: the snapshot is the cache for whole loads, and filling
         # requests-cache would cost about 5.5 ms a page (perf-notes), most of a cold load.
@@ -147,8 +155,9 @@ def _stream_to_parquet(client: Client, path: Path, *, refresh: bool, progress: b
     with (
         ParquetStreamWriter(path, overwrite=True) as writer,
         _progress_bar(progress, None) as bar,
+        closing(client.iter_pages(raw=True, cache=False, refresh=refresh)) as bodies,
     ):
-        for body in client.iter_pages(raw=True, cache=False, refresh=refresh):
+        for body in bodies:
             bar.update(writer.add_page(body))
     return path
 

@@ -182,3 +182,103 @@ def test_control_openapi_and_unknown_endpoints(emulator: Emulator) -> None:
     assert requests.get(control(emulator, "nothing"), timeout=5).status_code == 404
     wrong = requests.delete(control(emulator, "reset"), timeout=5)
     assert (wrong.status_code, wrong.headers["Allow"]) == (405, "POST")
+
+
+# --- corrupt: broken 200 answers ------------------------------------------------------------
+
+
+def ids_of(api: Any, page: int, per_page: int = 3) -> tuple[list[int], bool, int]:
+    body = api.get("customers", params={"page": page, "per_page": per_page}).json()
+    return [e["id"] for e in body["entries"]], body["has_more"], body["page"]
+
+
+def test_corrupt_list_modes_break_only_the_pages_named(emulator: Emulator, api: Any) -> None:
+    clean = {page: ids_of(api, page)[0] for page in (1, 2, 3, 100, 101)}  # 300 customers: 100 pages
+    emulator.set_faults(corrupt="duplicate_customer", corrupt_pages=[3])
+    assert ids_of(api, 2)[0] == clean[2]
+    assert ids_of(api, 3)[0] == [clean[2][-1], *clean[3][:-1]]  # clean[3][-1] is pushed out
+    emulator.set_faults(corrupt="oversized_page", corrupt_pages=[2])
+    assert ids_of(api, 2)[0] == [*clean[2], clean[3][0]]
+    emulator.set_faults(corrupt="page_ignored")
+    assert ids_of(api, 3) == (clean[1], True, 1)
+    emulator.set_faults(corrupt="has_more_forever")
+    assert ids_of(api, 100) == (clean[100], True, 100)
+    assert ids_of(api, 101) == (clean[100], True, 101)  # past the end: the last page again
+    assert ids_of(api, 5000) == (clean[100], True, 5000)
+    emulator.set_faults(corrupt="has_more_forever_empty")
+    assert ids_of(api, 101) == ([], True, 101)
+
+
+@pytest.mark.parametrize(
+    ("mode", "content_type", "check"),
+    [
+        ("truncated_json", "application/json", lambda body, whole: whole.startswith(body)),
+        ("html_200", "text/html; charset=utf-8", lambda body, whole: b"<title>" in body),
+        ("wrong_content_type", "text/plain; charset=utf-8", lambda body, whole: body == whole),
+        ("empty_body", "application/json", lambda body, whole: body == b""),
+    ],
+)
+def test_corrupt_body_modes_hit_the_methods_named(
+    emulator: Emulator, api: Any, mode: str, content_type: str, check: Any
+) -> None:
+    target = api.get("customers", params={"per_page": 1}).json()["entries"][0]
+    whole = api.get(f"customers/{target['id']}").content
+    emulator.set_faults(corrupt=mode, corrupt_methods=["GET"])
+    response = api.get(f"customers/{target['id']}")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == content_type
+    assert len(response.content) == int(response.headers["Content-Length"])
+    assert response.content != whole or mode == "wrong_content_type"
+    assert check(response.content, whole)
+    posted = api.post(f"customers/{target['id']}/attributes/tags", json={"tags": ["fine"]})
+    assert posted.headers["Content-Type"] == "application/json"  # POST is not named
+    assert posted.json()["tags"]
+
+
+def test_html_200_never_reaches_the_state_but_other_modes_do(emulator: Emulator, api: Any) -> None:
+    target = api.get("customers", params={"per_page": 1}).json()["entries"][0]["id"]
+    for mode, tag in (("html_200", "proxied"), ("empty_body", "landed")):
+        emulator.set_faults(corrupt=mode, corrupt_methods=["POST"])
+        assert api.post(f"customers/{target}/attributes/tags", json={"tags": [tag]}).ok
+    emulator.clear_faults()
+    tags = api.get(f"customers/{target}/attributes").json()["attributes"]["tags"]
+    assert "landed" in tags
+    assert "proxied" not in tags
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"corrupt": "garbled"}, "corrupt: unknown mode 'garbled'"),
+        ({"corrupt_pages": [2]}, "set corrupt too"),
+        ({"corrupt": "empty_body", "corrupt_pages": [0]}, "corrupt_pages: must be a list"),
+        ({"corrupt": "empty_body", "corrupt_pages": "3"}, "corrupt_pages: must be a list"),
+        ({"corrupt": "empty_body", "corrupt_methods": ["PATCH"]}, "corrupt_methods: must be"),
+        ({"corrupt": "oversized_page", "corrupt_methods": ["POST"]}, "would never hit it"),
+    ],
+)
+def test_invalid_corrupt_settings_are_refused_in_python_and_over_http(
+    emulator: Emulator, settings: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        emulator.set_faults(**settings)
+    refused = requests.post(control(emulator, "faults"), json=settings, timeout=5)
+    assert refused.status_code == 400
+    assert message in refused.json()["message"]
+    assert emulator.faults()["corrupt"] is None
+
+
+def test_corrupt_over_http_round_trips_and_reset_clears_it(emulator: Emulator, api: Any) -> None:
+    settings = {"corrupt": "empty_body", "corrupt_pages": [2], "corrupt_methods": ["get"]}
+    answer = requests.post(control(emulator, "faults"), json=settings, timeout=5).json()
+    assert (answer["corrupt"], answer["corrupt_pages"], answer["corrupt_methods"]) == (
+        "empty_body",
+        [2],
+        ["GET"],
+    )
+    assert requests.get(control(emulator, "faults"), timeout=5).json() == emulator.faults()
+    assert api.get("customers", params={"page": 2, "per_page": 5}).content == b""
+    assert api.get("customers", params={"page": 1, "per_page": 5}).json()["entries"]
+    emulator.reset()
+    assert emulator.faults()["corrupt"] is None
+    assert api.get("customers", params={"page": 2, "per_page": 5}).json()["entries"]

@@ -708,3 +708,22 @@ def test_table_and_frame_errors() -> None:
         table_to_frame(pa.table({"id": pa.array([1, None])}))
     with pytest.raises(ChartMogulError, match=r"set_index\('id'\)"):
         frame_to_table(pd.DataFrame({"a": [1]}))
+
+
+@pytest.mark.parametrize("big", [2**53 + 1, -(2**53) - 1, 2**63 - 1])
+def test_whole_numbers_beyond_2_53_on_one_page_and_decimals_on_another_stay_exact(big: int) -> None:
+    # A double cannot hold such an int: the column is String (JSON text), as within one page,
+    # instead of ArrowInvalid in finish() (or a rounded value).
+    pages = (
+        page(customer(1, stripe={"n": big, "ok": 2}), customer(2, clearbit={"m": {"x": 7}})),
+        page(customer(3, stripe={"n": 0.5, "ok": 0.5}), customer(4, clearbit={"m": {"x": 0.25}})),
+    )
+    for batch_rows in (1, 1000):
+        df, _ = decode(*pages, batch_rows=batch_rows)
+        assert df["stripe.n"].dtype == schema.STRING
+        assert values(df, "stripe.n") == [str(big), None, "0.5", None]
+        assert df["stripe.ok"].dtype == schema.DOUBLE  # within 2**53 ints and doubles mix
+        assert values(df, "stripe.ok") == [2.0, None, 0.5, None]
+        assert values(df, "clearbit.m.x") == [None, 7.0, None, 0.25]
+    same_page, _ = decode(page(*(orjson.loads(p)["entries"][0] for p in pages)))
+    assert values(same_page, "stripe.n") == [str(big), "0.5"]  # what one page always gave

@@ -171,8 +171,9 @@ def test_no_pages_still_make_a_readable_dataset(tmp_path: Path) -> None:
 
 
 def test_identical_parts_are_not_rewritten(tmp_path: Path) -> None:
-    same = page(customer(1, tags=["a"], custom={"k": 1}))
-    summary = stream([same, same, same], tmp_path / "ds", pages_per_part=1)
+    # Alike but for the id: the same customer twice is refused (test_hostile_responses.py).
+    alike = [page(customer(cid, tags=["a"], custom={"k": 1})) for cid in (1, 2, 3)]
+    summary = stream(alike, tmp_path / "ds", pages_per_part=1)
     assert (summary.parts, summary.rewritten) == (3, 0)
     assert len(read_parquet(tmp_path / "ds")) == 3
 
@@ -217,18 +218,24 @@ _PEAK_SCRIPT = textwrap.dedent(
 
     mode, pages = sys.argv[1], int(sys.argv[2])
     customers = generate_customers(800, seed=4)
-    bodies = [orjson.dumps({"entries": customers[i:i + 100]}) for i in range(0, 800, 100)]
+    chunks = [customers[i:i + 100] for i in range(0, 800, 100)]
+
+    def body(i):
+        # The 8 pages again and again, with new ids each round (a repeated id is refused).
+        shift = 1_000_000 * (i // len(chunks))
+        return orjson.dumps({"entries": [dict(c, id=c["id"] + shift) for c in chunks[i % 8]]})
+
     samples = []
     if mode == "stream":
         with tempfile.TemporaryDirectory() as directory:
             with ParquetStreamWriter(directory + "/ds", pages_per_part=4) as writer:
                 for i in range(pages):
-                    writer.add_page(bodies[i % len(bodies)])
+                    writer.add_page(body(i))
                     samples.append(pa.total_allocated_bytes())
     else:
         decoder = PageDecoder()
         for i in range(pages):
-            decoder.add_page(bodies[i % len(bodies)])
+            decoder.add_page(body(i))
             samples.append(pa.total_allocated_bytes())
         table = decoder.finish().table
     print(json.dumps({
@@ -272,3 +279,34 @@ def test_pages_per_part_bounds_each_part(tmp_path: Path) -> None:
     fragments = list(pads.dataset(tmp_path / "ds", format="parquet").get_fragments())
     assert [f.count_rows() for f in fragments] == [90, 90, 90, 30]
     assert pa.types.is_dictionary(fragments[0].physical_schema.field("status").type)
+
+
+def test_whole_numbers_beyond_2_53_in_one_part_and_decimals_in_another(tmp_path: Path) -> None:
+    bodies = [
+        page(customer(1, stripe={"n": 2**53 + 1, "ok": 3}, clearbit={"x": 2**60})),
+        page(customer(2, stripe={"n": 1.25, "ok": 0.5}, clearbit={"x": 2**61})),
+        page(customer(3, clearbit={"x": -1.5})),
+    ]
+    expected = in_memory(bodies)
+    assert expected["stripe.n"].tolist() == [str(2**53 + 1), "1.25", pd.NA]
+    assert expected["clearbit.x"].tolist() == [str(2**60), str(2**61), "-1.5"]
+    for pages_per_part in (1, 2):
+        path = tmp_path / f"ds{pages_per_part}"
+        summary = stream(bodies, path, pages_per_part=pages_per_part)
+        assert summary.rewritten >= 1
+        pd.testing.assert_frame_equal(read_parquet(path), expected)
+
+
+def test_a_close_that_fails_half_way_leaves_no_partial_dataset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import cm_frames.parquet_stream as parquet_stream
+
+    def disk_full(part: Any, *args: Any) -> None:
+        part.path.with_name(f"_rewriting-{part.path.name}").write_bytes(b"half")
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(parquet_stream, "_rewrite", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        stream(TRAP_PAGES, tmp_path / "ds", pages_per_part=2)  # parts disagree: rewritten
+    assert list((tmp_path / "ds").iterdir()) == []

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from os import PathLike
 from typing import TYPE_CHECKING, Any
 
-from cm_frames.emulator.faults import FaultInjector, FaultSettings
+from cm_frames.emulator.faults import FaultInjector, FaultSettings, as_tuple
 from cm_frames.emulator.server import EmulatorHTTPServer, RequestLog
 from cm_frames.emulator.state import AccountSpec, State
 
@@ -174,10 +174,27 @@ class Emulator:
         drop_rate: float = 0,
         latency_ms: float = 0,
         retry_after_s: int = 0,
+        corrupt: str | None = None,
+        corrupt_pages: Sequence[int] = (),
+        corrupt_methods: Sequence[str] = (),
     ) -> None:
-        """Inject faults into every /v1 request from now on (replacing earlier settings)."""
+        """Inject faults into every /v1 request from now on (replacing earlier settings).
+
+        ``corrupt`` breaks 200 answers in one of the ways of ``faults.CORRUPTIONS`` (such as
+        ``"truncated_json"`` or ``"duplicate_customer"``); ``corrupt_pages`` limits it to
+        those page numbers of ``GET /customers``, ``corrupt_methods`` to those methods.
+        """
         self._faults.configure(
-            FaultSettings(error_rate, throttle_rate, drop_rate, latency_ms, retry_after_s)
+            FaultSettings(
+                error_rate,
+                throttle_rate,
+                drop_rate,
+                latency_ms,
+                retry_after_s,
+                corrupt,
+                as_tuple("corrupt_pages", corrupt_pages),
+                as_tuple("corrupt_methods", corrupt_methods),
+            )
         )
 
     def clear_faults(self) -> None:

@@ -3,8 +3,9 @@
 Per API request, in order: log its arrival, read the body (413 above 1 MiB, unread),
 check the credentials, sleep the configured latency (outside every lock, so concurrent
 requests overlap as on a real server), draw a fault (drop, 429, 5xx), answer 401 if the
-credentials were wrong, and otherwise dispatch to the routes. Control endpoints under
-/_emulator/ need no credentials and are not logged.
+credentials were wrong, answer an HTML page if ``corrupt="html_200"`` hits the request,
+and otherwise dispatch to the routes, then break the 200 answer if another ``corrupt`` mode
+hits it. Control endpoints under /_emulator/ need no credentials and are not logged.
 
 In the request log a dropped request has ``status`` 0 (no response was sent).
 """
@@ -28,9 +29,16 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from cm_frames.emulator.faults import Fault, FaultInjector, FaultSettings
+from cm_frames.emulator.faults import (
+    LIST_CORRUPTIONS,
+    Fault,
+    FaultInjector,
+    FaultSettings,
+    corrupt_body,
+    corrupt_list_page,
+)
 from cm_frames.emulator.problems import BadRequestBody, Problem
-from cm_frames.emulator.routes import ApiRequest, MethodNotAllowed, dispatch
+from cm_frames.emulator.routes import MAX_PER_PAGE, ApiRequest, MethodNotAllowed, dispatch
 from cm_frames.emulator.state import State, encode
 
 __all__ = ["MAX_BODY_BYTES", "EmulatorHTTPServer", "RequestLog"]
@@ -153,12 +161,18 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Silent: the request log is the record, stderr stays clean in tests."""
 
-    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        headers: dict[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> None:
         if self._log_entry is not None:
             # Logged before the response leaves: a client that has its answer sees it logged.
             self.server.log.update(self._log_entry, status=status)
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         for name, value in (headers or {}).items():
             self.send_header(name, value)
@@ -255,6 +269,11 @@ class _Handler(BaseHTTPRequestHandler):
         if account is None:
             self._send_problem(401, auth_problem, {"WWW-Authenticate": _REALM})
             return
+        corruption = settings.corruption_for(self.command, path, query)
+        if corruption == "html_200":  # a proxy answered: the request never reached the API
+            page, content_type = corrupt_body(corruption, b"")
+            self._send(200, page, content_type=content_type)
+            return
         request = ApiRequest(self.command, path, query, body, account)
         try:
             response = dispatch(self.server.state, request)
@@ -268,7 +287,24 @@ class _Handler(BaseHTTPRequestHandler):
             traceback.print_exc()
             self._send_problem(500, f"emulator bug: {type(error).__name__}: {error}")
             return
-        self._send(200, response)
+        if corruption in LIST_CORRUPTIONS:
+            self._send(200, self._corrupt_page(corruption, account, query))
+        elif corruption is not None:
+            broken, content_type = corrupt_body(corruption, response)
+            self._send(200, broken, content_type=content_type)
+        else:
+            self._send(200, response)
+
+    def _corrupt_page(self, mode: str, account: str, query: dict[str, str]) -> bytes:
+        """A (valid: dispatch accepted it) GET /customers page, broken as ``mode`` says."""
+        per_page = int(query.get("per_page", MAX_PER_PAGE))
+        state = self.server.state
+
+        def read_page(page: int) -> dict[str, Any]:
+            document: dict[str, Any] = json.loads(state.list_page(account, page, per_page))
+            return document
+
+        return corrupt_list_page(mode, int(query.get("page", 1)), read_page)
 
     def _authenticate(self) -> tuple[str | None, str]:
         """(the account token, "") if the Basic credentials match an account, else (None, why)."""
@@ -327,7 +363,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _set_faults(self, body: bytes) -> bytes:
         try:
             settings = FaultSettings.from_json(json.loads(body or b"{}"))
-        except (ValueError, TypeError) as error:
+        except (ValueError, TypeError, RecursionError) as error:
             raise BadRequestBody(str(error)) from None
         self.server.faults.configure(settings)
         return encode(settings.to_json())
@@ -351,5 +387,5 @@ def _parse_for_log(body: bytes) -> Any:
         return None
     try:
         return json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # a deeply nested body is the route's to refuse (400)
         return None
