@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 import queue
+import re
 import threading
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -436,10 +437,36 @@ def _compare(op: Operation, server: _Attributes) -> OperationResult | None:
             return make_row(op, SKIPPED, note=ALREADY_IN_PLACE)
         return _conflict(op, None, expected=op.old)
     if _same(op.type, current, op.old):
-        return None
+        return _stored_type_refuses(op, current) if isinstance(op, UpdateCustom) else None
     if isinstance(op, UpdateCustom) and _same(op.type, current, op.new):
         return make_row(op, SKIPPED, note=ALREADY_IN_PLACE, server=current)
     return _conflict(op, current, expected=op.old)
+
+
+_DIGITS = re.compile(r"-?[0-9]+")
+
+
+def _stored_type_refuses(op: UpdateCustom, current: Any) -> OperationResult | None:
+    """A failed row, not sent, when the server would refuse the new text for its stored type.
+
+    A key whose customers hold values of different JSON types is read as String (a mixed
+    key), but PUT keeps each customer's stored type: an Integer or Boolean value cannot
+    become arbitrary text that way. Digits onto an Integer are fine (the reader shows the
+    same text either way).
+    """
+    if op.type != "String" or isinstance(current, str):
+        return None
+    if type(current) is int and isinstance(op.new, str) and _DIGITS.fullmatch(op.new):
+        return None
+    stored = "Boolean" if type(current) is bool else "Integer" if type(current) is int else "number"
+    error = (
+        f"{op.attribute} of customer {op.customer_id} is stored as {stored} on the server "
+        f"({_json(current)}; other customers hold text, so the column reads as String), and an "
+        f"update keeps the stored type, so {_json(op.new)} would be refused; not sent. To store "
+        "text there, remove the value first (set the cell to NA, plan and apply), then set "
+        "the text and apply again: it is then added as a String"
+    )
+    return make_row(op, FAILED, error=error, server=current)
 
 
 def _conflict(op: Operation, current: Any, *, expected: Any) -> OperationResult:

@@ -395,8 +395,16 @@ def test_typed_comparison_of_server_values() -> None:
     flag = RemoveCustom(1, "u", None, "b", "Boolean", False)
     assert _compare(flag, _Attributes(frozenset(), {"b": 0})) is not None
     # A String key read from mixed JSON types compares as the text the reader showed.
+    digits = UpdateCustom(1, "u", None, "s", "String", "123", "456")
+    assert _compare(digits, _Attributes(frozenset(), {"s": 123})) is None
+    # ...but PUT keeps the stored Integer type: text onto it is refused before sending.
     text = UpdateCustom(1, "u", None, "s", "String", "123", "abc")
-    assert _compare(text, _Attributes(frozenset(), {"s": 123})) is None
+    refused = _compare(text, _Attributes(frozenset(), {"s": 123}))
+    assert refused is not None
+    assert refused.status == FAILED
+    assert refused.error is not None
+    assert "custom.s of customer 1 is stored as Integer" in refused.error
+    assert _compare(text, _Attributes(frozenset(), {"s": "123"})) is None
     added = AddCustom(1, "u", None, "s", "String", "x")
     skipped = _compare(added, _Attributes(frozenset(), {"s": "x"}))
     assert skipped is not None

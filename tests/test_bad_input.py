@@ -800,30 +800,54 @@ def test_push_applies_exactly_a_valid_plan_and_sends_nothing_for_a_rejected_one(
         loaded.client.cache_clear()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a key whose stored JSON types differ between customers is read as String, but PUT "
-    "keeps each customer's stored type: the server refuses (or retypes) the String value. "
-    "Reported to the lead; needs the loader to record mixed keys and apply to write them typed.",
-)
-def test_editing_a_key_of_mixed_types_writes_what_the_frame_shows(loaded: Loaded) -> None:
+def test_text_onto_a_mixed_keys_integer_is_refused_before_sending_then_done_in_two_steps(
+    loaded: Loaded,
+) -> None:
+    """A key of mixed JSON types reads as String, but PUT keeps each customer's stored type.
+
+    The conflict check sees the stored Integer and reports the update as failed without
+    sending it, saying how to store text instead; following that advice (remove, then add as
+    a String) ends with the server holding what the frame shows.
+    """
     stored = {
         (customer["id"], key): value
         for customer in raw_customers(loaded.api, loaded.emulator)
         for key, value in customer["attributes"]["custom"].items()
         if key in loaded.mixed
     }
-    (customer, key) = next(where for where, value in stored.items() if type(value) is int)
+    (customer, key), number = next(
+        (where, value) for where, value in stored.items() if type(value) is int
+    )
     column = f"custom.{key}"
     assert loaded.types[key] == "String"
-    edited = loaded.df.copy()
-    edited[column] = column_with(loaded.df, column, {customer: "edited"}, loaded.df[column].dtype)
     try:
+        edited = loaded.df.copy()
+        edited[column] = column_with(loaded.df, column, {customer: "edited"}, edited[column].dtype)
+        loaded.emulator.clear_request_log()
         result = push(
             edited, loaded.client, dry_run=False, journal=loaded.journal(), progress=False
         )
         assert isinstance(result, cm.ApplyResult)
-        assert result.ok, result.summary_lines()
+        [row] = result.by_status("failed")
+        assert row.customer_id == customer
+        assert row.error is not None
+        assert f"{column} of customer {customer} is stored as Integer" in row.error
+        assert "remove the value first" in row.error
+        assert [e for e in loaded.emulator.request_log() if e["method"] != "GET"] == []
+        server_holds(loaded, {(customer, column): number})
+
+        # The advice: remove (NA), apply; reload; set the text, apply: now added as a String.
+        removed = loaded.df.copy()
+        removed[column] = column_with(loaded.df, column, {customer: None}, removed[column].dtype)
+        assert push(
+            removed, loaded.client, dry_run=False, journal=loaded.journal(), progress=False
+        ).ok
+        reloaded = cm.read_customers(loaded.client, refresh=True, progress=False)
+        again = reloaded.copy()
+        again[column] = column_with(reloaded, column, {customer: "edited"}, again[column].dtype)
+        assert push(
+            again, loaded.client, dry_run=False, journal=loaded.journal(), progress=False
+        ).ok
         server_holds(loaded, {(customer, column): "edited"})
     finally:
         loaded.emulator.reset()
