@@ -1,4 +1,5 @@
-"""Request pacing shared by every thread of one Client: a rate cap and a cap on requests in flight."""
+"""Request pacing shared by every thread of one Client: a rate cap, a cap on requests in flight,
+and a pause every thread keeps when the server answers 429 with ``Retry-After``."""
 
 from __future__ import annotations
 
@@ -40,6 +41,22 @@ class RequestLimiter:
     def __init__(self, rate: float | None, max_in_flight: int) -> None:
         self._pacer = _Pacer(rate) if rate is not None else None
         self._in_flight = threading.BoundedSemaphore(max_in_flight)
+        self._pause_lock = threading.Lock()
+        self._paused_until = 0.0
+
+    def pause(self, seconds: float) -> None:
+        """Start no request for ``seconds`` from now, in any thread (a 429's ``Retry-After``).
+
+        The limit is the account's, not the request's: while one request waits out a 429,
+        the others would only collect 429s of their own and spend the quota further.
+        """
+        until = time.monotonic() + seconds
+        with self._pause_lock:
+            self._paused_until = max(self._paused_until, until)
+
+    def paused_for(self) -> float:
+        """Seconds left of the current pause (0 when there is none)."""
+        return max(0.0, self._paused_until - time.monotonic())
 
     @contextmanager
     def slot(self) -> Iterator[None]:

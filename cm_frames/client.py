@@ -339,6 +339,11 @@ class Client:
         attempt = 0
         while True:
             attempt += 1
+            hold = self._limiter.paused_for()
+            if hold > 0 and _sleep(hold, cancel):
+                raise TransportError(
+                    "cancelled while waiting out the API's Retry-After", method=method, url=url
+                )
             outcome = self._attempt(
                 prepared, shown, url, cacheable=cacheable, refresh=refresh, environment=environment
             )
@@ -353,6 +358,8 @@ class Client:
             )
             if outcome.retry_after is not None:
                 delay = max(delay, outcome.retry_after)
+                if outcome.status == 429:
+                    self._limiter.pause(min(outcome.retry_after, self._retry_for))
             elapsed = time.monotonic() - started
             if elapsed + delay > self._retry_for or _sleep(delay, cancel):
                 raise outcome.error(method, url, attempt, elapsed, self._retry_for)

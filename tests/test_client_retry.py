@@ -188,6 +188,26 @@ def test_429_waits_for_retry_after_then_succeeds(
     assert server.seen[1].start - server.seen[0].start >= 0.95
 
 
+def test_a_429_holds_back_every_thread_of_the_client_not_only_its_own_request(
+    server: ScriptedServer, make_client: Callable[..., Client]
+) -> None:
+    client = make_client(max_workers=4)
+    server.script.append(Reply(429, {"message": "slow down"}, {"Retry-After": "1"}))
+    server.responder = lambda seen: Reply(body=CLEAN)
+    first = threading.Thread(target=client.get_customer, args=(25647,))
+    first.start()
+    deadline = time.monotonic() + 10
+    while client._limiter.paused_for() == 0:  # the client has read the 429
+        assert time.monotonic() < deadline, "the 429 never reached the client"
+        time.sleep(0.001)
+
+    assert client.get_customer(25648, refresh=True) == CLEAN  # another request, another thread
+    first.join(10)
+    assert len(server.seen) == 3
+    throttled = server.seen[0].start
+    assert [seen.start - throttled >= 0.95 for seen in server.seen[1:]] == [True, True]
+
+
 def test_a_retry_after_beyond_the_budget_gives_up_at_once_with_rate_limited(
     server: ScriptedServer, make_client: Callable[..., Client]
 ) -> None:

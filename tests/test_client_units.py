@@ -203,6 +203,14 @@ def test_limiter_spaces_request_starts_across_threads() -> None:
     assert min(b - a for a, b in itertools.pairwise(starts)) >= 1 / 50 - 0.005
 
 
+def test_limiter_pause_is_shared_and_only_ever_lengthened() -> None:
+    limiter = RequestLimiter(rate=None, max_in_flight=2)
+    assert limiter.paused_for() == 0
+    limiter.pause(5)
+    limiter.pause(1)  # a shorter Retry-After from another request does not shorten it
+    assert 4 < limiter.paused_for() <= 5
+
+
 def test_limiter_caps_the_requests_in_flight() -> None:
     limiter = RequestLimiter(rate=None, max_in_flight=3)
     in_flight = peak = 0
