@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from math import ceil
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeGuard
 
 import pyarrow as pa
 
@@ -77,6 +77,7 @@ from cm_frames.operations import (
     UpdateCustom,
     format_timestamp,
     group_requests,
+    retyping_request,
 )
 from cm_frames.plan import Plan
 from cm_frames.schema import parse_timestamps
@@ -205,8 +206,15 @@ def _apply(
             if server.email_members is not None:
                 email_groups = _still_shared(email_groups, server.email_members)
             pending = _check(pending, server, rows, bar, unconfirmed=log.unconfirmed_op_ids)
+            retyped = [
+                op for op in pending if _needs_retyping(op, server.attributes[op.customer_id])
+            ]
+        else:
+            retyped = []
 
-        requests = group_requests(pending, email_groups)
+        skip = {op.op_id for op in retyped}
+        requests = group_requests([op for op in pending if op.op_id not in skip], email_groups)
+        requests += [retyping_request(op) for op in retyped]
         log.start_run(len(requests))
         by_id = {op.op_id: op for op in pending}
         sent = _send(requests, client, log, workers, bar, by_id, rows)
@@ -437,7 +445,7 @@ def _compare(op: Operation, server: _Attributes) -> OperationResult | None:
             return make_row(op, SKIPPED, note=ALREADY_IN_PLACE)
         return _conflict(op, None, expected=op.old)
     if _same(op.type, current, op.old):
-        return _stored_type_refuses(op, current) if isinstance(op, UpdateCustom) else None
+        return None
     if isinstance(op, UpdateCustom) and _same(op.type, current, op.new):
         return make_row(op, SKIPPED, note=ALREADY_IN_PLACE, server=current)
     return _conflict(op, current, expected=op.old)
@@ -446,27 +454,20 @@ def _compare(op: Operation, server: _Attributes) -> OperationResult | None:
 _DIGITS = re.compile(r"-?[0-9]+")
 
 
-def _stored_type_refuses(op: UpdateCustom, current: Any) -> OperationResult | None:
-    """A failed row, not sent, when the server would refuse the new text for its stored type.
+def _needs_retyping(op: Operation, server: _Attributes) -> TypeGuard[UpdateCustom]:
+    """Whether a PUT of ``op`` would be refused for the type the server stores the value with.
 
-    A key whose customers hold values of different JSON types is read as String (a mixed
-    key), but PUT keeps each customer's stored type: an Integer or Boolean value cannot
-    become arbitrary text that way. Digits onto an Integer are fine (the reader shows the
-    same text either way).
+    A key whose customers hold different JSON types reads as String, but PUT keeps each
+    customer's stored type: text cannot go onto a stored Integer or Boolean that way (digits
+    onto an Integer can, and read back as the same text). Such an update goes as a typed POST
+    (``retyping_request``), which stores the String the frame shows.
     """
-    if op.type != "String" or isinstance(current, str):
-        return None
-    if type(current) is int and isinstance(op.new, str) and _DIGITS.fullmatch(op.new):
-        return None
-    stored = "Boolean" if type(current) is bool else "Integer" if type(current) is int else "number"
-    error = (
-        f"{op.attribute} of customer {op.customer_id} is stored as {stored} on the server "
-        f"({_json(current)}; other customers hold text, so the column reads as String), and an "
-        f"update keeps the stored type, so {_json(op.new)} would be refused; not sent. To store "
-        "text there, remove the value first (set the cell to NA, plan and apply), then set "
-        "the text and apply again: it is then added as a String"
-    )
-    return make_row(op, FAILED, error=error, server=current)
+    if not isinstance(op, UpdateCustom) or op.type != "String":
+        return False
+    current = server.custom.get(op.key)
+    if current is None or isinstance(current, str):
+        return False
+    return not (type(current) is int and isinstance(op.new, str) and _DIGITS.fullmatch(op.new))
 
 
 def _conflict(op: Operation, current: Any, *, expected: Any) -> OperationResult:

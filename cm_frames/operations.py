@@ -33,6 +33,7 @@ __all__ = [
     "format_timestamp",
     "group_requests",
     "operation_from_record",
+    "retyping_request",
 ]
 
 CustomValue: TypeAlias = int | bool | str | datetime
@@ -357,6 +358,25 @@ def _body(kind: str, ops: Sequence[Operation]) -> dict[str, Any]:
 
 def _typed_entry(op: AddCustom) -> dict[str, Any]:
     return {"type": op.type, "key": op.key, "value": encode_value(op.type, op.value)}
+
+
+def retyping_request(op: UpdateCustom) -> Request:
+    """``op`` sent as a typed POST, which sets the value and its type, instead of a PUT.
+
+    PUT keeps the type the customer's value is stored with; a key whose customers hold
+    different JSON types reads as String, and text written onto a stored Integer or Boolean
+    that way would be refused. POST on an existing key replaces the value and the type.
+    """
+    entry = {"type": op.type, "key": op.key, "value": encode_value(op.type, op.new)}
+    return Request(
+        method="POST",
+        path=f"customers/{op.customer_id}/attributes/custom",
+        body={"custom": [entry]},
+        op_ids=(op.op_id,),
+        customer_ids=(op.customer_id,),
+        by_email=False,
+        kind=op.kind,
+    )
 
 
 def _signature(op: Operation) -> tuple[Any, ...]:

@@ -25,6 +25,7 @@ from cm_frames.apply import (
     ApplyResult,
     _Attributes,
     _compare,
+    _needs_retyping,
     apply_plan,
     default_journal_path,
     plan_id,
@@ -397,14 +398,13 @@ def test_typed_comparison_of_server_values() -> None:
     # A String key read from mixed JSON types compares as the text the reader showed.
     digits = UpdateCustom(1, "u", None, "s", "String", "123", "456")
     assert _compare(digits, _Attributes(frozenset(), {"s": 123})) is None
-    # ...but PUT keeps the stored Integer type: text onto it is refused before sending.
     text = UpdateCustom(1, "u", None, "s", "String", "123", "abc")
-    refused = _compare(text, _Attributes(frozenset(), {"s": 123}))
-    assert refused is not None
-    assert refused.status == FAILED
-    assert refused.error is not None
-    assert "custom.s of customer 1 is stored as Integer" in refused.error
-    assert _compare(text, _Attributes(frozenset(), {"s": "123"})) is None
+    assert _compare(text, _Attributes(frozenset(), {"s": 123})) is None
+    # ...but PUT keeps the stored type: text onto a stored Integer or Boolean goes as a POST.
+    assert _needs_retyping(text, _Attributes(frozenset(), {"s": 123}))
+    assert _needs_retyping(text, _Attributes(frozenset(), {"s": True}))
+    assert not _needs_retyping(digits, _Attributes(frozenset(), {"s": 123}))
+    assert not _needs_retyping(text, _Attributes(frozenset(), {"s": "123"}))
     added = AddCustom(1, "u", None, "s", "String", "x")
     skipped = _compare(added, _Attributes(frozenset(), {"s": "x"}))
     assert skipped is not None

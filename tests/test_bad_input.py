@@ -800,14 +800,14 @@ def test_push_applies_exactly_a_valid_plan_and_sends_nothing_for_a_rejected_one(
         loaded.client.cache_clear()
 
 
-def test_text_onto_a_mixed_keys_integer_is_refused_before_sending_then_done_in_two_steps(
+def test_text_onto_a_mixed_keys_integer_is_stored_as_the_string_the_frame_shows(
     loaded: Loaded,
 ) -> None:
     """A key of mixed JSON types reads as String, but PUT keeps each customer's stored type.
 
-    The conflict check sees the stored Integer and reports the update as failed without
-    sending it, saying how to store text instead; following that advice (remove, then add as
-    a String) ends with the server holding what the frame shows.
+    Apply sees the stored Integer in its conflict check and sends that update as a typed POST
+    (String), so the server ends up holding what the frame shows; undo restores the text the
+    frame showed before.
     """
     stored = {
         (customer["id"], key): value
@@ -828,27 +828,18 @@ def test_text_onto_a_mixed_keys_integer_is_refused_before_sending_then_done_in_t
             edited, loaded.client, dry_run=False, journal=loaded.journal(), progress=False
         )
         assert isinstance(result, cm.ApplyResult)
-        [row] = result.by_status("failed")
-        assert row.customer_id == customer
-        assert row.error is not None
-        assert f"{column} of customer {customer} is stored as Integer" in row.error
-        assert "remove the value first" in row.error
-        assert [e for e in loaded.emulator.request_log() if e["method"] != "GET"] == []
-        server_holds(loaded, {(customer, column): number})
-
-        # The advice: remove (NA), apply; reload; set the text, apply: now added as a String.
-        removed = loaded.df.copy()
-        removed[column] = column_with(loaded.df, column, {customer: None}, removed[column].dtype)
-        assert push(
-            removed, loaded.client, dry_run=False, journal=loaded.journal(), progress=False
-        ).ok
-        reloaded = cm.read_customers(loaded.client, refresh=True, progress=False)
-        again = reloaded.copy()
-        again[column] = column_with(reloaded, column, {customer: "edited"}, again[column].dtype)
-        assert push(
-            again, loaded.client, dry_run=False, journal=loaded.journal(), progress=False
-        ).ok
+        assert result.ok, result.summary_lines()
+        assert result.applied == 1
+        writes = [e for e in loaded.emulator.request_log() if e["method"] != "GET"]
+        assert [(e["method"], e["status"], e["body"]) for e in writes] == [
+            ("POST", 200, {"custom": [{"type": "String", "key": key, "value": "edited"}]})
+        ]
         server_holds(loaded, {(customer, column): "edited"})
+
+        undone = result.undo_plan().apply(loaded.client, progress=False)
+        assert undone.ok, undone.summary_lines()
+        reloaded = cm.read_customers(loaded.client, refresh=True, progress=False)
+        assert reloaded.at[customer, column] == str(number)
     finally:
         loaded.emulator.reset()
         loaded.client.cache_clear()
