@@ -68,8 +68,8 @@ class Loaded:
         return [int(i) for i in self.df.index]
 
     def keys(self, type_: str) -> list[str]:
-        """Keys of that type, except mixed ones (see test_editing_a_key_of_mixed_types)."""
-        return sorted(k for k, t in self.types.items() if t == type_ and k not in self.mixed)
+        """Keys of that type (a key of mixed JSON types is a String key)."""
+        return sorted(k for k, t in self.types.items() if t == type_)
 
     def journal(self) -> Path:
         return self.journals / f"journal-{next(self.counter)}.jsonl"
