@@ -368,3 +368,17 @@ def test_iter_pages_keeps_at_most_max_workers_in_flight(
     # One session, one pool: the connections are reused, never more than max_workers.
     assert len({s.client_port for s in server.seen}) <= 3
     assert len(server.seen) > 15
+
+
+def test_proxies_from_the_environment_are_used(
+    server: ScriptedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Nothing listens on localhost:9; only the proxy (the scripted server) can answer.
+    monkeypatch.setenv("HTTP_PROXY", server.url.removesuffix("v1/"))
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    server.responder = lambda seen: Reply(body=CLEAN)
+    with Client("t", "s", "http://localhost:9/v1/", cache_dir=tmp_path, rate_limit=None) as c:
+        assert c.get_customer(25647) == CLEAN
+        assert c.get_customer(25648) == CLEAN  # the settings read once serve every request
+    assert [seen.path for seen in server.seen] == ["/v1/customers/25647", "/v1/customers/25648"]
