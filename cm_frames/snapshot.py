@@ -39,7 +39,7 @@ _METADATA_KEY = b"cm_frames"
 # Recently used snapshots stay in memory: a frame built from one shares its Arrow buffers,
 # so keeping the table costs nothing extra while the frame lives, and plan() needs no reload.
 _MEMORY_SLOTS = 4
-# Snapshots kept per account: each is a whole load (about 80 MB at 100k customers), and only
+# Snapshots kept per account: each is a whole load (56 MiB for 100k emulator customers), and only
 # recent ones serve as warm loads or as baselines of frames still being edited.
 KEEP_SNAPSHOTS = 5
 # A temp file older than this is a crashed save's leftover, not a save in progress.

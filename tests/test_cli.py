@@ -337,8 +337,8 @@ def test_entry_point_loads_and_dry_runs(
 # --- cache ---------------------------------------------------------------------------------
 
 
-def _cli_client(env: dict[str, str]) -> cm.Client:
-    """A client of the same account and cache directory as the CLI's."""
+def _cli_client() -> cm.Client:
+    """A client of the same account and cache directory as the CLI's (from ``env``)."""
     return cm.Client(rate_limit=None)
 
 
@@ -348,7 +348,7 @@ def test_cache_shows_then_clears_the_http_cache_and_snapshots_but_keeps_journals
     plan_file, _ = _plan_file(df, tmp_path)
     assert main(["load", "--to", str(tmp_path / "all.parquet")]) == 0
     assert main(["apply", str(plan_file)]) == 0
-    with _cli_client(env) as client:
+    with _cli_client() as client:
         client.get_customer(int(df.index[0]))  # one cached GET
         directory = client.cache_dir
     capsys.readouterr()
@@ -363,7 +363,7 @@ def test_cache_shows_then_clears_the_http_cache_and_snapshots_but_keeps_journals
     assert "journals kept" in capsys.readouterr().out
     assert not list((directory / "snapshots").glob("*.arrow"))
     assert len(list((directory / "journals").glob("*.jsonl"))) == 1
-    with _cli_client(env) as client:
+    with _cli_client() as client:
         assert client._cache_backend is not None
         assert list(client._cache_backend.responses.keys()) == []
 

@@ -10,7 +10,9 @@ import pyarrow as pa
 import pytest
 
 from cm_frames._cache import touch_write_marker
+from cm_frames.errors import ValidationError
 from cm_frames.snapshot import SnapshotStore, new_snapshot_id
+from cm_frames.writeback import _load_baseline
 
 
 @pytest.fixture
@@ -128,9 +130,6 @@ def test_keep_must_be_positive(tmp_path: Path) -> None:
 
 
 def test_planning_against_a_pruned_snapshot_says_why(tmp_path: Path, table: pa.Table) -> None:
-    from cm_frames.errors import ValidationError
-    from cm_frames.writeback import _load_baseline
-
     info = {"snapshot_dir": str(tmp_path / "snaps"), "snapshot_id": new_snapshot_id()}
     with pytest.raises(ValidationError, match="pruned after 5 newer"):
         _load_baseline(info)
