@@ -5,9 +5,10 @@ Shared by tests/test_crash_safety.py (300 customers, 10 kills) and benchmarks/be
 
 1. reset the emulator to its seeded customers;
 2. apply the plan with a journal in a child process (``python -c APPLY_SCRIPT``) and SIGKILL
-   it once the server has seen ``KillPoint.writes`` write requests *and* holds one request
-   still unanswered: in flight (the emulator's latency delays every answer), or, with
-   ``KillPoint.drop``, dropped (the child is then waiting to retry it);
+   it once the server has let ``KillPoint.writes`` write requests through and holds the
+   next request unanswered (the emulator's ``hang_after_writes``: the child cannot finish
+   first, however slowly this process watches it), or, with ``KillPoint.drop``, once that
+   request and those after it are dropped (the child is then waiting to retry);
 3. restart the emulator on the same port and SQLite file: its ``stop()`` lets every request
    it had already read finish, so the server's state is final before anything is compared;
 4. optionally kill a second child that resumes the same journal, the same way;
@@ -82,8 +83,8 @@ with cm.Client(cache_dir=sys.argv[3], rate_limit=None) as client:
     plan.apply(client, journal=sys.argv[2], progress=False)
 """
 
-# Every answer waits this long: at any moment several writes are in flight, so a kill
-# always leaves some sent-but-unanswered requests behind.
+# Every answer waits this long: several writes are in flight at once, as against a real
+# server, and some of them land after the kill besides the one held there.
 LATENCY_MS = 10
 POLL_S = 0.002
 
@@ -261,10 +262,10 @@ def view_journal(path: Path) -> JournalView:
 
 @dataclass(frozen=True)
 class KillPoint:
-    """Kill once the server has seen ``writes`` writes and holds an unanswered request.
+    """Kill once the server has let ``writes`` writes through and holds the next request.
 
-    ``drop``: from then on the emulator drops every request, and the kill waits for a dropped
-    one: the child is then retrying a request the server never applied.
+    ``drop``: then the emulator drops that request and every later one, and the kill waits
+    for a dropped one: the child is retrying a request the server never applied.
     """
 
     writes: int
@@ -315,27 +316,22 @@ def run_and_kill(
     deadline: float,
 ) -> tuple[bool, str]:
     """Run the child until ``point``, SIGKILL it; (killed, stderr). Not killed: it finished."""
-    log = emulator.request_log
-
-    def writes_seen() -> bool:
-        entries = log()
-        return bool(entries) and sum(e["method"] != "GET" for e in entries) >= point.writes
 
     def dropped() -> int:
-        return sum(e["status"] == 0 for e in log())
+        return sum(e["status"] == 0 for e in emulator.request_log())
 
-    emulator.set_faults(latency_ms=LATENCY_MS)
+    emulator.set_faults(latency_ms=LATENCY_MS, hang_after_writes=point.writes)
     with subprocess.Popen(
         argv, env=dict(env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     ) as proc:
         try:
-            reached = _until(writes_seen, proc, deadline)
+            # Not reached only if the child needs no more than ``point.writes`` writes.
+            reached = _until(lambda: emulator.hanging_requests() > 0, proc, deadline)
             if reached and point.drop:
                 dropped_before = dropped()
+                # New settings: the held requests go on, to be dropped with all later ones.
                 emulator.set_faults(drop_rate=1.0, latency_ms=LATENCY_MS)
                 reached = _until(lambda: dropped() > dropped_before, proc, deadline)
-            elif reached:
-                reached = _until(lambda: any(e["status"] is None for e in log()), proc, deadline)
         finally:
             # SIGKILL: no handler runs, no cleanup, no last journal record (also on a timeout,
             # so the child never outlives the round).
@@ -345,7 +341,10 @@ def run_and_kill(
 
 
 def restart(emulator: Emulator) -> None:
-    """Stop (finishing every request already read) and start again: same port, same file."""
+    """Stop (finishing every request already read, held ones included) and start again.
+
+    Same port, same SQLite file.
+    """
     emulator.stop()
     emulator.start()
     emulator.clear_faults()

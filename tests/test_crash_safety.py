@@ -12,8 +12,8 @@ conflict check re-reads those customers: an operation whose new value is on the 
 landed (it is reported applied, "sent by an earlier run", and is not sent again); one whose
 old value is still there did not land and is sent. Three of the ten rounds switch the
 emulator to dropping every request just before the kill, so that some unconfirmed requests
-certainly never landed; in every round the emulator's latency leaves requests in flight
-at the kill, which land after it.
+certainly never landed; in the others the request the emulator holds at the kill point
+(``hang_after_writes``), and any the latency keeps in flight, land after it.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def _kill_points(requests: int, rng: random.Random) -> list[list[KillPoint]]:
     before any write). Rounds 2, 5 and 8 drop requests first; odd rounds also kill the first
     resume, early in its run.
     """
-    last = requests - 10  # leave requests in flight after every point
+    last = requests - 10  # writes left after every point: the emulator holds the next one
     rounds = []
     for i in range(ROUNDS):
         writes = rng.randrange(i * last // ROUNDS, (i + 1) * last // ROUNDS) if i else 0

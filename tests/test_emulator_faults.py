@@ -6,6 +6,7 @@ import contextlib
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -104,12 +105,97 @@ def test_latency_is_slept_concurrently(emulator: Emulator) -> None:
         {"error_rate": 0.6, "drop_rate": 0.6},
         {"latency_ms": -1},
         {"retry_after_s": 1.5},
+        {"hang_after_writes": -1},
+        {"hang_after_writes": 2.5},
     ],
 )
 def test_invalid_fault_settings_are_refused(emulator: Emulator, settings: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match=next(iter(settings)).split("_")[0]):
         emulator.set_faults(**settings)
     assert emulator.faults()["error_rate"] == 0
+
+
+# --- hang_after_writes: a server that stops answering ----------------------------------------
+
+
+def wait_until(condition: Any, timeout: float = 10.0) -> None:
+    """Poll ``condition`` (another thread's progress) until it holds; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never held"
+        time.sleep(0.005)
+
+
+def post_in_background(api: Any, path: str, body: Any) -> tuple[threading.Thread, list[Any]]:
+    """POST from a thread; the list gets its status code, or the exception it raised."""
+    outcome: list[Any] = []
+
+    def send() -> None:
+        try:
+            outcome.append(api.post(path, json=body, timeout=30).status_code)
+        except requests.RequestException as error:
+            outcome.append(error)
+
+    thread = threading.Thread(target=send, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+def test_hang_after_writes_holds_every_request_past_the_limit_until_settings_change(
+    emulator: Emulator, api: Any
+) -> None:
+    target = api.get("customers").json()["entries"][0]["id"]
+    tags = f"customers/{target}/attributes/tags"
+    response = requests.post(control(emulator, "faults"), json={"hang_after_writes": 2}, timeout=5)
+    assert response.json()["hang_after_writes"] == 2
+    assert api.get("customers", params={"per_page": 1}).ok  # reads do not count
+    assert api.post(tags, json={"tags": ["first"]}).ok
+    assert api.post(tags, json={"tags": ["second"]}).ok
+
+    thread, outcome = post_in_background(api, tags, {"tags": ["dropped"]})
+    wait_until(lambda: emulator.hanging_requests() == 1)
+    assert outcome == []
+    assert emulator.request_log()[-1]["status"] is None  # arrived, not answered
+    # New settings let it go on under them: dropped, it never reaches the state.
+    emulator.set_faults(drop_rate=1, hang_after_writes=0)
+    thread.join(timeout=10)
+    assert isinstance(outcome[0], requests.ConnectionError)
+
+    thread, outcome = post_in_background(api, tags, {"tags": ["landed"]})
+    wait_until(lambda: emulator.hanging_requests() == 1)
+    emulator.clear_faults()
+    thread.join(timeout=10)
+    assert outcome == [200]
+    assert emulator.hanging_requests() == 0
+    held = api.get(f"customers/{target}").json()["attributes"]["tags"]
+    assert {"first", "second", "landed"} <= set(held)
+    assert "dropped" not in held
+
+
+def test_stopping_lets_hanging_requests_land(tmp_path: Path) -> None:
+    with (
+        Emulator(customers=5, seed=1, db=tmp_path / "emulator.sqlite") as emulator,
+        requests.Session() as api,
+    ):
+        api.auth = (emulator.token, emulator.secret)
+        target = api.get(emulator.url + "customers").json()["entries"][0]["id"]
+        emulator.set_faults(hang_after_writes=0)
+        thread, _ = post_in_background(
+            api, f"{emulator.url}customers/{target}/attributes/tags", {"tags": ["held"]}
+        )
+        wait_until(lambda: emulator.hanging_requests() == 1)
+        emulator.stop()  # like every request already read, the held one finishes first
+        thread.join(timeout=10)
+        emulator.start()  # the setting stays: after a restart, it holds again
+        thread, outcome = post_in_background(
+            api, f"{emulator.url}customers/{target}/attributes/tags", {"tags": ["again"]}
+        )
+        wait_until(lambda: emulator.hanging_requests() == 1)
+        emulator.clear_faults()
+        thread.join(timeout=10)
+        customer = api.get(f"{emulator.url}customers/{target}").json()
+    assert outcome == [200]
+    assert {"held", "again"} <= set(customer["attributes"]["tags"])
 
 
 # --- the request log --------------------------------------------------------------------

@@ -116,6 +116,7 @@ class Emulator:
                 raise
             self._state, self._server = state, server
             self.port = server.server_address[1]
+            self._faults.serving()
             self._thread = threading.Thread(
                 target=server.serve_forever,
                 kwargs={"poll_interval": 0.05},
@@ -144,6 +145,9 @@ class Emulator:
             self._server = self._thread = self._state = None
             if server is None:
                 return
+            # Requests held by hang_after_writes go on (and land) like every request the
+            # server had already read; close_connections waits for them.
+            self._faults.release()
             server.shutdown()
             server.close_connections()
             server.server_close()
@@ -177,12 +181,16 @@ class Emulator:
         corrupt: str | None = None,
         corrupt_pages: Sequence[int] = (),
         corrupt_methods: Sequence[str] = (),
+        hang_after_writes: int | None = None,
     ) -> None:
         """Inject faults into every /v1 request from now on (replacing earlier settings).
 
         ``corrupt`` breaks 200 answers in one of the ways of ``faults.CORRUPTIONS`` (such as
         ``"truncated_json"`` or ``"duplicate_customer"``); ``corrupt_pages`` limits it to
         those page numbers of ``GET /customers``, ``corrupt_methods`` to those methods.
+        ``hang_after_writes=n`` lets n more write requests through, then holds every request
+        (``hanging_requests()`` counts them) until the next ``set_faults``/``clear_faults``
+        or ``stop()``, after which each goes on: a server that stopped answering.
         """
         self._faults.configure(
             FaultSettings(
@@ -194,6 +202,7 @@ class Emulator:
                 corrupt,
                 as_tuple("corrupt_pages", corrupt_pages),
                 as_tuple("corrupt_methods", corrupt_methods),
+                hang_after_writes,
             )
         )
 
@@ -202,6 +211,10 @@ class Emulator:
 
     def faults(self) -> dict[str, Any]:
         return self._faults.settings.to_json()
+
+    def hanging_requests(self) -> int:
+        """How many /v1 requests ``hang_after_writes`` is holding now."""
+        return self._faults.hanging
 
     def reset(self) -> None:
         """Every account back to its seeded customers; faults and request log cleared."""

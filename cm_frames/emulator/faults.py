@@ -9,6 +9,12 @@ of GET /customers is truncated" and gets exactly that. The body modes hit every 
 ``html_200`` stands for a proxy answering instead of the API, so the request never reaches
 the state; the others break the answer of a request that was handled (a write has landed).
 The list modes rewrite pages of ``GET /customers`` (``corrupt_list_page``).
+
+``hang_after_writes`` stands for a server that stops answering: after that many more write
+requests, every request waits, before it reaches the state, until the settings change or
+the emulator stops, and then goes on as the settings then say. It needs no timing either:
+a test that kills a client "after the 300th write, with a request unanswered" knows the
+client cannot finish first.
 """
 
 from __future__ import annotations
@@ -56,6 +62,7 @@ LIST_CORRUPTIONS: dict[str, str] = {
 }
 CORRUPTIONS: dict[str, str] = {**BODY_CORRUPTIONS, **LIST_CORRUPTIONS}
 _METHODS = ("GET", "POST", "PUT", "DELETE")
+_WRITES = frozenset(("POST", "PUT", "DELETE"))
 _LIST_PATH = "/v1/customers"
 
 HTML_ERROR_PAGE = (
@@ -80,6 +87,8 @@ class FaultSettings:
     corrupt_pages: tuple[int, ...] = ()
     #: HTTP methods that ``corrupt`` hits; empty: every method
     corrupt_methods: tuple[str, ...] = ()
+    #: write requests (POST, PUT, DELETE) let through before every request hangs; None: never
+    hang_after_writes: int | None = None
 
     def __post_init__(self) -> None:
         rates = {
@@ -104,6 +113,11 @@ class FaultSettings:
             or self.retry_after_s < 0
         ):
             raise ValueError(f"retry_after_s: must be an integer >= 0, got {self.retry_after_s!r}")
+        hang = self.hang_after_writes
+        if hang is not None and (not isinstance(hang, int) or isinstance(hang, bool) or hang < 0):
+            raise ValueError(
+                f"hang_after_writes: must be an integer >= 0 (or null: never), got {hang!r}"
+            )
         self._check_corruption()
 
     def _check_corruption(self) -> None:
@@ -188,27 +202,76 @@ class Fault(Enum):
 
 
 class FaultInjector:
-    """Thread-safe: holds the settings and the seeded random source."""
+    """Thread-safe: holds the settings, the seeded random source and the hanging requests."""
 
     def __init__(self, seed: int) -> None:
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
         self._seed = seed
         self._random = random.Random(seed)
         self._settings = FaultSettings()
+        self._generation = 0  # bumped by every change of settings: wakes hanging requests
+        self._writes_let_through = 0  # since the settings were last set
+        self._hanging = 0
+        self._stopping = False  # set by release(): nothing hangs until serving() is called
 
     @property
     def settings(self) -> FaultSettings:
         return self._settings
 
+    @property
+    def hanging(self) -> int:
+        """How many requests are waiting in ``hold`` now."""
+        with self._lock:
+            return self._hanging
+
     def configure(self, settings: FaultSettings) -> None:
         with self._lock:
             self._settings = settings
+            self._changed_locked()
 
     def clear(self) -> None:
         """No faults, and the random source back to its seed (a reset replays the same faults)."""
         with self._lock:
             self._settings = FaultSettings()
             self._random = random.Random(self._seed)
+            self._changed_locked()
+
+    def release(self) -> None:
+        """The server is stopping: every hanging request goes on, and no new one hangs."""
+        with self._lock:
+            self._stopping = True
+            self._generation += 1
+            self._changed.notify_all()
+
+    def serving(self) -> None:
+        """The server (re)started: ``hang_after_writes`` holds requests again."""
+        with self._lock:
+            self._stopping = False
+
+    def _changed_locked(self) -> None:
+        self._writes_let_through = 0
+        self._generation += 1
+        self._changed.notify_all()
+
+    def hold(self, method: str) -> None:
+        """Return at once, or, once ``hang_after_writes`` writes went through, wait.
+
+        The wait ends when the settings change or ``release`` is called, whichever first.
+        """
+        with self._lock:
+            limit = self._settings.hang_after_writes
+            if limit is None or self._stopping:
+                return
+            if self._writes_let_through < limit:
+                self._writes_let_through += method in _WRITES
+                return
+            generation = self._generation
+            self._hanging += 1
+            try:
+                self._changed.wait_for(lambda: self._generation != generation)
+            finally:
+                self._hanging -= 1
 
     def decide(self) -> tuple[FaultSettings, Fault | None, int]:
         """The settings in force, the fault for this request (or None) and its status.

@@ -2,7 +2,8 @@
 
 Per API request, in order: log its arrival, read the body (413 above 1 MiB, unread),
 check the credentials, sleep the configured latency (outside every lock, so concurrent
-requests overlap as on a real server), draw a fault (drop, 429, 5xx), answer 401 if the
+requests overlap as on a real server), hang if ``hang_after_writes`` says so (until the
+settings change or the server stops), draw a fault (drop, 429, 5xx), answer 401 if the
 credentials were wrong, answer an HTML page if ``corrupt="html_200"`` hits the request,
 and otherwise dispatch to the routes, then break the 200 answer if another ``corrupt`` mode
 hits it. Control endpoints under /_emulator/ need no credentials and are not logged.
@@ -251,6 +252,7 @@ class _Handler(BaseHTTPRequestHandler):
         latency_ms = self.server.faults.settings.latency_ms
         if latency_ms:
             time.sleep(latency_ms / 1000)  # outside every lock: concurrent requests overlap
+        self.server.faults.hold(self.command)
         settings, fault, status = self.server.faults.decide()
         if fault is Fault.DROP:
             self.server.log.update(entry, status=DROPPED)
