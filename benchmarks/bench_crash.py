@@ -4,8 +4,9 @@ The large version of tests/test_crash_safety.py, with the same harness
 (tests/crash_harness.py): an emulator of 5,000 customers on a SQLite file, a plan of a few
 thousand operations of every kind over 1,500 of them (and every customer sharing an email).
 Each of 10 rounds resets the emulator, applies the plan in a child process, SIGKILLs it once
-a seeded random number of writes reached the server with more in flight (rounds 2, 5, 8 after
-switching the emulator to dropping requests; odd rounds also kill the first resume), restarts
+the server has let a seeded random number of writes through and holds the next ones, with
+more in flight (rounds 2, 5, 8 after switching the emulator to dropping requests; odd rounds
+also kill the first resume), restarts
 the emulator on the same file and port, resumes in this process with the same journal and
 checks: every operation applied exactly once over all runs, nothing journaled done sent
 again, every unanswered request re-checked (landed: not resent; lost: sent), every

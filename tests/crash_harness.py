@@ -6,7 +6,7 @@ Shared by tests/test_crash_safety.py (300 customers, 10 kills) and benchmarks/be
 1. reset the emulator to its seeded customers;
 2. apply the plan with a journal in a child process (``python -c APPLY_SCRIPT``) and SIGKILL
    it once the server has let ``KillPoint.writes`` write requests through and holds the
-   next request unanswered (the emulator's ``hang_after_writes``: the child cannot finish
+   next request unanswered (the emulator's ``hang_after``: the child cannot finish
    first, however slowly this process watches it), or, with ``KillPoint.drop``, once that
    request and those after it are dropped (the child is then waiting to retry);
 3. restart the emulator on the same port and SQLite file: its ``stop()`` lets every request
@@ -87,6 +87,7 @@ with cm.Client(cache_dir=sys.argv[3], rate_limit=None) as client:
 # server, and some of them land after the kill besides the one held there.
 LATENCY_MS = 10
 POLL_S = 0.002
+WRITES = ("POST", "PUT", "DELETE")
 
 Identity = tuple[str, int, str]  # (method, customer id, attribute): one operation on the wire
 Attributes = tuple[frozenset[str], dict[str, Any]]  # tags, custom
@@ -320,7 +321,7 @@ def run_and_kill(
     def dropped() -> int:
         return sum(e["status"] == 0 for e in emulator.request_log())
 
-    emulator.set_faults(latency_ms=LATENCY_MS, hang_after_writes=point.writes)
+    emulator.set_faults(latency_ms=LATENCY_MS, hang_after=point.writes, hang_methods=WRITES)
     with subprocess.Popen(
         argv, env=dict(env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     ) as proc:

@@ -13,7 +13,7 @@ landed (it is reported applied, "sent by an earlier run", and is not sent again)
 old value is still there did not land and is sent. Three of the ten rounds switch the
 emulator to dropping every request just before the kill, so that some unconfirmed requests
 certainly never landed; in the others the request the emulator holds at the kill point
-(``hang_after_writes``), and any the latency keeps in flight, land after it.
+(``hang_after``), and any the latency keeps in flight, land after it.
 """
 
 from __future__ import annotations

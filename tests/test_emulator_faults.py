@@ -105,8 +105,10 @@ def test_latency_is_slept_concurrently(emulator: Emulator) -> None:
         {"error_rate": 0.6, "drop_rate": 0.6},
         {"latency_ms": -1},
         {"retry_after_s": 1.5},
-        {"hang_after_writes": -1},
-        {"hang_after_writes": 2.5},
+        {"hang_after": -1},
+        {"hang_after": 2.5},
+        {"hang_methods": ["POST"]},  # without hang_after
+        {"hang_after": 1, "hang_methods": ["PATCH"]},
     ],
 )
 def test_invalid_fault_settings_are_refused(emulator: Emulator, settings: dict[str, Any]) -> None:
@@ -115,7 +117,7 @@ def test_invalid_fault_settings_are_refused(emulator: Emulator, settings: dict[s
     assert emulator.faults()["error_rate"] == 0
 
 
-# --- hang_after_writes: a server that stops answering ----------------------------------------
+# --- hang_after: a server that stops answering -----------------------------------------------
 
 
 def wait_until(condition: Any, timeout: float = 10.0) -> None:
@@ -141,14 +143,15 @@ def post_in_background(api: Any, path: str, body: Any) -> tuple[threading.Thread
     return thread, outcome
 
 
-def test_hang_after_writes_holds_every_request_past_the_limit_until_settings_change(
+def test_hang_after_holds_every_request_past_the_limit_until_settings_change(
     emulator: Emulator, api: Any
 ) -> None:
     target = api.get("customers").json()["entries"][0]["id"]
     tags = f"customers/{target}/attributes/tags"
-    response = requests.post(control(emulator, "faults"), json={"hang_after_writes": 2}, timeout=5)
-    assert response.json()["hang_after_writes"] == 2
-    assert api.get("customers", params={"per_page": 1}).ok  # reads do not count
+    settings = {"hang_after": 2, "hang_methods": ["post", "PUT", "DELETE"]}
+    response = requests.post(control(emulator, "faults"), json=settings, timeout=5)
+    assert response.json()["hang_methods"] == ["POST", "PUT", "DELETE"]
+    assert api.get("customers", params={"per_page": 1}).ok  # only writes count
     assert api.post(tags, json={"tags": ["first"]}).ok
     assert api.post(tags, json={"tags": ["second"]}).ok
 
@@ -157,7 +160,7 @@ def test_hang_after_writes_holds_every_request_past_the_limit_until_settings_cha
     assert outcome == []
     assert emulator.request_log()[-1]["status"] is None  # arrived, not answered
     # New settings let it go on under them: dropped, it never reaches the state.
-    emulator.set_faults(drop_rate=1, hang_after_writes=0)
+    emulator.set_faults(drop_rate=1, hang_after=0)
     thread.join(timeout=10)
     assert isinstance(outcome[0], requests.ConnectionError)
 
@@ -179,13 +182,15 @@ def test_stopping_lets_hanging_requests_land(tmp_path: Path) -> None:
     ):
         api.auth = (emulator.token, emulator.secret)
         target = api.get(emulator.url + "customers").json()["entries"][0]["id"]
-        emulator.set_faults(hang_after_writes=0)
-        thread, _ = post_in_background(
+        emulator.set_faults(hang_after=1)  # any request counts
+        assert api.get(emulator.url + "customers").ok
+        thread, cut_off = post_in_background(
             api, f"{emulator.url}customers/{target}/attributes/tags", {"tags": ["held"]}
         )
         wait_until(lambda: emulator.hanging_requests() == 1)
-        emulator.stop()  # like every request already read, the held one finishes first
+        emulator.stop()  # like every request already read, the held one is applied ...
         thread.join(timeout=10)
+        assert isinstance(cut_off[0], requests.ConnectionError)  # ... and its answer lost
         emulator.start()  # the setting stays: after a restart, it holds again
         thread, outcome = post_in_background(
             api, f"{emulator.url}customers/{target}/attributes/tags", {"tags": ["again"]}

@@ -1,10 +1,12 @@
 """The emulator restarts (same ``db=`` file, same port) in the middle of a load or an apply.
 
 Issue 7: "the load fails clearly or completes correctly, never returns a partial frame as if
-whole; the apply resumes." Each test stops the emulator at a point it observes in the
-request log (some pages or writes answered, more in flight: every answer waits
-``LATENCY_MS``), then either starts a new emulator on the same file and port at once (within
-the client's retry window) or only after the client has given up (a short ``retry_for``).
+whole; the apply resumes." Each test stops the emulator at a chosen point: once it has
+answered some pages or writes and holds the next requests (``hang_after``, so the client
+cannot finish first however slowly the test watches), with more in flight (every answer
+waits ``LATENCY_MS``). The held requests are applied at the stop and their answers lost.
+Then it either starts a new emulator on the same file and port at once (within the client's
+retry window) or only after the client has given up (a short ``retry_for``).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from cm_frames.read import snapshot_store
 CUSTOMERS = 4000  # 20 pages of 200
 SEED = 11
 LATENCY_MS = 20
+WRITES = ("POST", "PUT", "DELETE")
 DEADLINE_S = 30  # for every wait below
 T = TypeVar("T")
 
@@ -115,23 +118,16 @@ def _in_background(work: Callable[[], T]) -> tuple[ThreadPoolExecutor, Future[T]
     return pool, pool.submit(work)
 
 
-def _pages(log: list[dict[str, Any]], status: int | None = 200) -> set[int]:
+def _pages(log: list[dict[str, Any]]) -> set[int]:
+    """The pages of GET /customers the server answered (answers lost at a stop included)."""
     return {
-        int(e["query"]["page"])
-        for e in log
-        if e["path"] == "/v1/customers" and e["status"] == status
+        int(e["query"]["page"]) for e in log if e["path"] == "/v1/customers" and e["status"] == 200
     }
 
 
-def _stop_mid_load(server: Server, answered: int) -> None:
-    """Stop once ``answered`` pages were served and more are being served."""
-    _wait(
-        lambda: (
-            len(_pages(server.emulator.request_log())) >= answered
-            and bool(_pages(server.emulator.request_log(), None))
-        ),
-        f"{answered} pages answered and one in flight",
-    )
+def _stop_when_held(server: Server) -> None:
+    """Stop once the emulator holds a request (``hang_after`` was reached)."""
+    _wait(lambda: server.emulator.hanging_requests() > 0, "a request held by hang_after")
     server.stop()
 
 
@@ -140,11 +136,11 @@ def _stop_mid_load(server: Server, answered: int) -> None:
 
 def test_a_load_through_a_restart_completes_and_equals_a_quiet_load(tmp_path: Path) -> None:
     with _server(tmp_path, CUSTOMERS) as server:
-        server.emulator.set_faults(latency_ms=LATENCY_MS)
+        server.emulator.set_faults(latency_ms=LATENCY_MS, hang_after=4)  # 4 pages of 20
         with server.client(tmp_path / "a", max_workers=2) as client:
             pool, loading = _in_background(lambda: cm.read_customers(client, progress=False))
             with pool:
-                _stop_mid_load(server, answered=4)
+                _stop_when_held(server)
                 server.start()  # at once: well within the client's retry window (120 s)
                 loaded = loading.result(timeout=DEADLINE_S)
 
@@ -164,12 +160,12 @@ def test_a_load_whose_server_stays_down_fails_clearly_and_saves_no_snapshot(
     tmp_path: Path,
 ) -> None:
     with _server(tmp_path, CUSTOMERS) as server:
-        server.emulator.set_faults(latency_ms=LATENCY_MS)
+        server.emulator.set_faults(latency_ms=LATENCY_MS, hang_after=4)  # 4 pages of 20
         with server.client(tmp_path / "a", max_workers=2, retry_for=1.0) as client:
             started = time.monotonic()
             pool, loading = _in_background(lambda: cm.read_customers(client, progress=False))
             with pool:
-                _stop_mid_load(server, answered=4)  # and no restart
+                _stop_when_held(server)  # and no restart
                 with pytest.raises(cm.TransportError) as caught:
                     loading.result(timeout=DEADLINE_S)
             assert time.monotonic() - started < 10  # bounded by retry_for, not hanging
@@ -196,28 +192,20 @@ APPLY_CUSTOMERS = 300
 EDITED = 120
 
 
-def _stop_mid_apply(server: Server, writes: int) -> None:
-    def ready() -> bool:
-        log = [e for e in server.emulator.request_log() if e["method"] != "GET"]
-        return len(log) >= writes and any(e["status"] is None for e in log)
-
-    _wait(ready, f"{writes} writes and one in flight")
-    server.stop()
-
-
 def test_an_apply_through_a_restart_finishes_and_resends_nothing_done(tmp_path: Path) -> None:
     journal = tmp_path / "journal.jsonl"
     with _server(tmp_path, APPLY_CUSTOMERS) as server:
         with server.client(tmp_path / "load") as loader:
             plan = crash_plan(loader, customers=EDITED, seed=SEED)
         planned = planned_attributes(read_attributes(server.emulator), plan)
-        server.emulator.set_faults(latency_ms=LATENCY_MS)
+        a_third = len(plan.requests()) // 3
+        server.emulator.set_faults(latency_ms=LATENCY_MS, hang_after=a_third, hang_methods=WRITES)
         with server.client(tmp_path / "apply") as client:
             pool, applying = _in_background(
                 lambda: apply_plan(plan, client, journal=journal, progress=False)
             )
             with pool:
-                _stop_mid_apply(server, writes=len(plan.requests()) // 3)
+                _stop_when_held(server)
                 at_stop = view_journal(journal)
                 server.start()
                 result = applying.result(timeout=DEADLINE_S)
@@ -247,13 +235,14 @@ def test_an_apply_whose_server_stays_down_fails_with_a_journal_and_resumes(
         with server.client(tmp_path / "load") as loader:
             plan = crash_plan(loader, customers=EDITED, seed=SEED)
         planned = planned_attributes(read_attributes(server.emulator), plan)
-        server.emulator.set_faults(latency_ms=LATENCY_MS)
+        a_third = len(plan.requests()) // 3
+        server.emulator.set_faults(latency_ms=LATENCY_MS, hang_after=a_third, hang_methods=WRITES)
         with server.client(tmp_path / "apply", retry_for=0.5) as client:
             pool, applying = _in_background(
                 lambda: apply_plan(plan, client, journal=journal, progress=False)
             )
             with pool:
-                _stop_mid_apply(server, writes=len(plan.requests()) // 3)
+                _stop_when_held(server)
                 failed = applying.result(timeout=DEADLINE_S)  # the server is still down
         stopped = view_journal(journal)
 
@@ -272,7 +261,7 @@ def test_an_apply_whose_server_stays_down_fails_with_a_journal_and_resumes(
     assert now == planned
     notes = Counter(row.note for row in resumed.rows)
     assert notes[FROM_JOURNAL] == len(stopped.done) == failed.applied
-    assert notes[SENT_EARLIER] > 0  # in flight at the stop: landed, answer lost, not resent
+    assert notes[SENT_EARLIER] > 0  # held at the stop: landed, answer lost, not resent
     # Over both emulators every operation was applied exactly once.
     emails = plan.email_groups
     applied = applied_on_server(server.logs[0], emails) + applied_on_server(after, emails)

@@ -145,9 +145,6 @@ class Emulator:
             self._server = self._thread = self._state = None
             if server is None:
                 return
-            # Requests held by hang_after_writes go on (and land) like every request the
-            # server had already read; close_connections waits for them.
-            self._faults.release()
             server.shutdown()
             server.close_connections()
             server.server_close()
@@ -181,16 +178,18 @@ class Emulator:
         corrupt: str | None = None,
         corrupt_pages: Sequence[int] = (),
         corrupt_methods: Sequence[str] = (),
-        hang_after_writes: int | None = None,
+        hang_after: int | None = None,
+        hang_methods: Sequence[str] = (),
     ) -> None:
         """Inject faults into every /v1 request from now on (replacing earlier settings).
 
         ``corrupt`` breaks 200 answers in one of the ways of ``faults.CORRUPTIONS`` (such as
         ``"truncated_json"`` or ``"duplicate_customer"``); ``corrupt_pages`` limits it to
         those page numbers of ``GET /customers``, ``corrupt_methods`` to those methods.
-        ``hang_after_writes=n`` lets n more write requests through, then holds every request
-        (``hanging_requests()`` counts them) until the next ``set_faults``/``clear_faults``
-        or ``stop()``, after which each goes on: a server that stopped answering.
+        ``hang_after=n`` lets n more requests through (counting only ``hang_methods``, if
+        given), then holds every request (``hanging_requests()`` counts them) until the next
+        ``set_faults``/``clear_faults`` or ``stop()``: a server that stopped answering. Then
+        each goes on; at a stop it lands but its answer is lost with its connection.
         """
         self._faults.configure(
             FaultSettings(
@@ -202,7 +201,8 @@ class Emulator:
                 corrupt,
                 as_tuple("corrupt_pages", corrupt_pages),
                 as_tuple("corrupt_methods", corrupt_methods),
-                hang_after_writes,
+                hang_after,
+                as_tuple("hang_methods", hang_methods),
             )
         )
 
@@ -213,7 +213,7 @@ class Emulator:
         return self._faults.settings.to_json()
 
     def hanging_requests(self) -> int:
-        """How many /v1 requests ``hang_after_writes`` is holding now."""
+        """How many /v1 requests ``hang_after`` is holding now."""
         return self._faults.hanging
 
     def reset(self) -> None:

@@ -10,11 +10,12 @@ of GET /customers is truncated" and gets exactly that. The body modes hit every 
 the state; the others break the answer of a request that was handled (a write has landed).
 The list modes rewrite pages of ``GET /customers`` (``corrupt_list_page``).
 
-``hang_after_writes`` stands for a server that stops answering: after that many more write
-requests, every request waits, before it reaches the state, until the settings change or
-the emulator stops, and then goes on as the settings then say. It needs no timing either:
-a test that kills a client "after the 300th write, with a request unanswered" knows the
-client cannot finish first.
+``hang_after`` stands for a server that stops answering: after that many more requests
+(of ``hang_methods``, if given), every request waits, before it reaches the state, until the
+settings change or the emulator stops, and then goes on as the settings then say (at a stop,
+its answer is lost with its connection). It needs no timing either: a test that kills a
+client "after the 300th write, with a request unanswered" knows the client cannot finish
+first.
 """
 
 from __future__ import annotations
@@ -62,7 +63,6 @@ LIST_CORRUPTIONS: dict[str, str] = {
 }
 CORRUPTIONS: dict[str, str] = {**BODY_CORRUPTIONS, **LIST_CORRUPTIONS}
 _METHODS = ("GET", "POST", "PUT", "DELETE")
-_WRITES = frozenset(("POST", "PUT", "DELETE"))
 _LIST_PATH = "/v1/customers"
 
 HTML_ERROR_PAGE = (
@@ -87,8 +87,10 @@ class FaultSettings:
     corrupt_pages: tuple[int, ...] = ()
     #: HTTP methods that ``corrupt`` hits; empty: every method
     corrupt_methods: tuple[str, ...] = ()
-    #: write requests (POST, PUT, DELETE) let through before every request hangs; None: never
-    hang_after_writes: int | None = None
+    #: requests let through before every request hangs; None: nothing hangs
+    hang_after: int | None = None
+    #: HTTP methods that ``hang_after`` counts; empty: every method
+    hang_methods: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         rates = {
@@ -113,12 +115,8 @@ class FaultSettings:
             or self.retry_after_s < 0
         ):
             raise ValueError(f"retry_after_s: must be an integer >= 0, got {self.retry_after_s!r}")
-        hang = self.hang_after_writes
-        if hang is not None and (not isinstance(hang, int) or isinstance(hang, bool) or hang < 0):
-            raise ValueError(
-                f"hang_after_writes: must be an integer >= 0 (or null: never), got {hang!r}"
-            )
         self._check_corruption()
+        self._check_hang()
 
     def _check_corruption(self) -> None:
         if self.corrupt is not None and (
@@ -147,6 +145,19 @@ class FaultSettings:
                 f"so {list(methods)} would never hit it"
             )
 
+    def _check_hang(self) -> None:
+        hang, methods = self.hang_after, self.hang_methods
+        if hang is not None and (not isinstance(hang, int) or isinstance(hang, bool) or hang < 0):
+            raise ValueError(f"hang_after: must be an integer >= 0 (or null: never), got {hang!r}")
+        if not isinstance(methods, tuple) or not all(m in _METHODS for m in methods):
+            raise ValueError(
+                f"hang_methods: must be a list of {', '.join(_METHODS)}, got {methods!r}"
+            )
+        if hang is None and methods:
+            raise ValueError(
+                "hang_methods: it chooses the requests hang_after counts; set hang_after too"
+            )
+
     def corruption_for(self, method: str, path: str, query: Mapping[str, str]) -> str | None:
         """The corruption of this request (already authenticated and valid), or None."""
         if self.corrupt is None or (self.corrupt_methods and method not in self.corrupt_methods):
@@ -172,7 +183,7 @@ class FaultSettings:
                 f"{unknown[0]}: unknown fault setting (known: {', '.join(sorted(known))})"
             )
         data = dict(data)
-        for name in ("corrupt_pages", "corrupt_methods"):
+        for name in ("corrupt_pages", "corrupt_methods", "hang_methods"):
             if name in data:
                 data[name] = as_tuple(name, data[name])
         return cls(**data)
@@ -181,6 +192,7 @@ class FaultSettings:
         settings = asdict(self)
         settings["corrupt_pages"] = list(self.corrupt_pages)
         settings["corrupt_methods"] = list(self.corrupt_methods)
+        settings["hang_methods"] = list(self.hang_methods)
         return settings
 
 
@@ -189,7 +201,7 @@ def as_tuple(name: str, values: Any) -> tuple[Any, ...]:
     if isinstance(values, str | bytes) or not isinstance(values, list | tuple):
         raise ValueError(f"{name}: must be a list, got {values!r}")
     return tuple(
-        v.upper() if name == "corrupt_methods" and isinstance(v, str) else v for v in values
+        v.upper() if name.endswith("_methods") and isinstance(v, str) else v for v in values
     )
 
 
@@ -211,7 +223,7 @@ class FaultInjector:
         self._random = random.Random(seed)
         self._settings = FaultSettings()
         self._generation = 0  # bumped by every change of settings: wakes hanging requests
-        self._writes_let_through = 0  # since the settings were last set
+        self._let_through = 0  # requests hang_after counted since the settings were last set
         self._hanging = 0
         self._stopping = False  # set by release(): nothing hangs until serving() is called
 
@@ -245,26 +257,26 @@ class FaultInjector:
             self._changed.notify_all()
 
     def serving(self) -> None:
-        """The server (re)started: ``hang_after_writes`` holds requests again."""
+        """The server (re)started: ``hang_after`` holds requests again."""
         with self._lock:
             self._stopping = False
 
     def _changed_locked(self) -> None:
-        self._writes_let_through = 0
+        self._let_through = 0
         self._generation += 1
         self._changed.notify_all()
 
     def hold(self, method: str) -> None:
-        """Return at once, or, once ``hang_after_writes`` writes went through, wait.
+        """Return at once, or, once ``hang_after`` requests went through, wait.
 
         The wait ends when the settings change or ``release`` is called, whichever first.
         """
         with self._lock:
-            limit = self._settings.hang_after_writes
-            if limit is None or self._stopping:
+            settings = self._settings
+            if settings.hang_after is None or self._stopping:
                 return
-            if self._writes_let_through < limit:
-                self._writes_let_through += method in _WRITES
+            if self._let_through < settings.hang_after:
+                self._let_through += not settings.hang_methods or method in settings.hang_methods
                 return
             generation = self._generation
             self._hanging += 1

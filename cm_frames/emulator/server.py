@@ -2,7 +2,7 @@
 
 Per API request, in order: log its arrival, read the body (413 above 1 MiB, unread),
 check the credentials, sleep the configured latency (outside every lock, so concurrent
-requests overlap as on a real server), hang if ``hang_after_writes`` says so (until the
+requests overlap as on a real server), hang if ``hang_after`` says so (until the
 settings change or the server stops), draw a fault (drop, 429, 5xx), answer 401 if the
 credentials were wrong, answer an HTML page if ``corrupt="html_200"`` hits the request,
 and otherwise dispatch to the routes, then break the 200 answer if another ``corrupt`` mode
@@ -117,11 +117,16 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
             self._idle.notify_all()
 
     def close_connections(self, timeout: float = 10.0) -> None:
-        """Shut every open connection (idle keep-alives included) and wait for the handlers."""
+        """Shut every open connection (idle keep-alives included) and wait for the handlers.
+
+        Requests held by ``hang_after`` go on once their connections are shut: each lands
+        (it had been read), and its answer is lost, as when a server dies mid-request.
+        """
         with self._idle:
             for connection in list(self._connections):
                 with contextlib.suppress(OSError):  # already closed by the peer
                     connection.shutdown(socket.SHUT_RDWR)
+            self.faults.release()
             self._idle.wait_for(lambda: not self._connections, timeout=timeout)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
