@@ -12,12 +12,13 @@ Each subcommand is a ``configure_<name>(subparsers)`` that registers its parser 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shlex
 import signal
 import sys
-import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,7 +45,8 @@ def _run_emulator(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
     )
-    with emulator:
+    # Before the banner: a SIGTERM sent as soon as it is read stops the server cleanly too.
+    with _sigterm_as_interrupt(), emulator:
         print(f"ChartMogul Enrichment API emulator at {emulator.url}", flush=True)
         print("# credentials for cm_frames.Client() (paste into your shell):")
         print(f"export CHARTMOGUL_API_URL={shlex.quote(emulator.url)}")
@@ -58,17 +60,29 @@ def _run_emulator(args: argparse.Namespace) -> int:
     return 0
 
 
-def _wait_for_interrupt() -> None:
-    """Block until Ctrl-C (SIGINT) or SIGTERM, both raised here as KeyboardInterrupt."""
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt in the main thread, as Ctrl-C (SIGINT) does."""
 
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, interrupt)
     try:
-        threading.Event().wait()
+        yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _wait_for_interrupt() -> None:
+    """Block until a KeyboardInterrupt (Ctrl-C, or SIGTERM under ``_sigterm_as_interrupt``).
+
+    In short sleeps, not one wait on a lock: Python runs a signal's handler only when the
+    main thread runs bytecode, and a signal that lands after its last check but before the
+    thread blocks on the lock interrupts nothing, so that wait would never end.
+    """
+    while True:
+        time.sleep(0.2)
 
 
 def configure_emulator(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

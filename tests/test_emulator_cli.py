@@ -11,11 +11,18 @@ import requests
 
 from cm_frames.cli import main
 
+# `python -m cm_frames.cli` as a terminal starts it: with Ctrl-C at its default. A shell
+# starts a background job (`make test &`) with SIGINT ignored, which children inherit.
+AS_FROM_A_TERMINAL = (
+    "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "runpy.run_module('cm_frames.cli', run_name='__main__', alter_sys=True)"
+)
+
 
 def start_cli(*args: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
     """Start the emulator command; return it and the variables it exported."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "cm_frames.cli", "emulator", "--port", "0", *args],
+        [sys.executable, "-c", AS_FROM_A_TERMINAL, "emulator", "--port", "0", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -47,7 +54,12 @@ def test_the_emulator_command_serves_until_interrupted(stop_signal: signal.Signa
         assert len(response.json()["entries"]) == 12
     finally:
         process.send_signal(stop_signal)
-        stdout, stderr = process.communicate(timeout=30)
+        try:
+            stdout, stderr = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()  # and close its pipes: the failure is the timeout, not a leak
+            process.communicate()
+            raise
     assert process.returncode == 0, stderr
     assert "stopped" in stdout
     assert "Traceback" not in stderr
