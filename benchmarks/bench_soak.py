@@ -152,9 +152,7 @@ def verify_state(
     # Without its tags lists: the edits went through the tag.* columns, so the edited frame's
     # lists are still the ones loaded, and against the reload they would read as removals.
     left = plan_frame(edited.drop(columns="tags"), baseline=reloaded)
-    checks.check(
-        f"{label}: planning again gives an empty plan", left.is_empty(), f"{len(left)} left"
-    )
+    checks.check(f"{label}: planning again gives an empty plan", left.is_empty, f"{len(left)} left")
 
 
 def verify_result(checks: Checks, label: str, result: cm.ApplyResult, plan: cm.Plan) -> None:

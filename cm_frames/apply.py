@@ -98,6 +98,7 @@ __all__ = [
     "OperationResult",
     "ProgressCallback",
     "apply_plan",
+    "check_account",
     "default_journal_path",
     "plan_id",
 ]
@@ -162,7 +163,7 @@ def _apply(
         raise ValidationError(
             f"expected a cm_frames Plan (from df.chartmogul.plan()), got {type(plan).__name__}"
         )
-    _check_account(plan, client)
+    check_account(plan, client)
     workers = _check_workers(client.max_workers if max_workers is None else max_workers)
     options = {"check_conflicts": check_conflicts}
     ops = list(plan.operations)
@@ -231,7 +232,12 @@ def _apply(
     return result
 
 
-def _check_account(plan: Plan, client: Client) -> None:
+def check_account(plan: Plan, client: Client) -> None:
+    """Refuse (``ValidationError``) a plan made from another account or API than ``client``'s.
+
+    Cheap and offline: it compares the plan's provenance with the client's, so a dry run can
+    make the same check before anything is sent.
+    """
     source = plan.source
     mismatched = [
         f"{name} {source[name]!r} (the client's is {mine!r})"

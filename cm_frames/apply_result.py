@@ -29,6 +29,8 @@ from cm_frames.operations import (
 from cm_frames.plan import Plan
 
 if TYPE_CHECKING:
+    import os
+
     from cm_frames.client import Client
 
 __all__ = [
@@ -120,7 +122,7 @@ class ApplyResult:
     ``applied``, ``skipped``, ``conflicted`` and ``failed`` count operations; ``rows`` has one
     ``OperationResult`` per operation (``to_frame()`` as a table); ``ok`` is True when nothing
     conflicted or failed. ``retry(client)`` re-applies only the failures (same journal);
-    ``undo_plan()`` is the plan that reverts exactly what was applied.
+    ``undo(client)`` reverts exactly what this apply wrote (``undo_plan()`` is that plan).
     """
 
     def __init__(
@@ -210,10 +212,64 @@ class ApplyResult:
         )
 
     def undo_plan(self) -> Plan:
-        """The plan that reverts exactly the applied operations (``undo_plan().apply(client)``)."""
+        """The plan that reverts exactly what this apply wrote, and nothing else.
+
+        Only operations with status ``applied`` are inverted: an operation skipped as
+        "already in place" (someone had set that value first), a conflict or a failure was
+        not written by this apply, so undo leaves it alone. This is the difference from
+        ``plan.inverse()``, which inverts every operation of the plan.
+
+        Returns
+        -------
+        Plan
+            The inverse of the applied operations, with the plan's provenance, so applying it
+            checks the account and conflicts as any plan does.
+
+        Examples
+        --------
+        >>> undo = result.undo_plan()  # doctest: +SKIP
+        >>> undo.summary()  # doctest: +SKIP
+        >>> undo.apply(client)  # the same as result.undo(client)  # doctest: +SKIP
+        """
         applied = {row.op_id for row in self.rows if row.status == APPLIED}
         ops = [op for op in self.plan.operations if op.op_id in applied]
         return Plan(ops, source=self.plan.source, email_groups=self.plan.email_groups).inverse()
+
+    def undo(
+        self,
+        client: Client,
+        *,
+        journal: str | os.PathLike[str] | None = None,
+        check_conflicts: bool = True,
+        max_workers: int | None = None,
+        progress: bool | ProgressCallback = True,
+    ) -> ApplyResult:
+        """Revert exactly what this apply wrote: ``self.undo_plan().apply(client, ...)``.
+
+        A value a colleague had set before this apply (reported "already in place") is kept,
+        and so is any value changed on the server since this apply wrote it (the undo's
+        conflict check reports it as a conflict and does not send it).
+
+        Parameters
+        ----------
+        client : Client
+            A client of the account the plan was applied to.
+        journal, check_conflicts, max_workers, progress
+            As for ``Plan.apply``; the undo has a journal of its own (by default beside the
+            cache, named after the undo plan), so it resumes like any apply.
+
+        Returns
+        -------
+        ApplyResult
+            What the undo did, operation by operation (its own ``undo()`` re-applies).
+        """
+        return self.undo_plan().apply(
+            client,
+            journal=journal,
+            check_conflicts=check_conflicts,
+            max_workers=max_workers,
+            progress=progress,
+        )
 
     def to_frame(self) -> pd.DataFrame:
         """One row per operation: op_id, id, kind, attribute, old, new, status, error, note, server."""

@@ -263,7 +263,7 @@ def _apply(plan_file: str, *, dry_run: bool, journal: str | None) -> int:
     if dry_run:
         print("dry run: nothing was sent")
         return 0
-    if plan.is_empty():
+    if plan.is_empty:
         print("nothing to apply")
         return 0
     with _client() as client:

@@ -410,8 +410,9 @@ class Plan:
     def __len__(self) -> int:
         return len(self._changes)
 
+    @property
     def is_empty(self) -> bool:
-        """True when there is nothing to send."""
+        """True when there is nothing to send (the same as ``len(plan) == 0``)."""
         return len(self._changes) == 0
 
     def __iter__(self) -> Iterator[Operation]:
@@ -438,7 +439,7 @@ class Plan:
         return group_requests(self.operations, self._email_groups, by_email=by_email)
 
     def _merges(self) -> dict[tuple[str, str], tuple[int, ...]]:
-        if not self._email_groups or self.is_empty():
+        if not self._email_groups or self.is_empty:
             return {}
         changes = self._changes
         members = np.array([i for ids in self._email_groups.values() for i in ids], np.int64)

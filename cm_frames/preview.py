@@ -226,7 +226,7 @@ class PlanPreview(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no ty
 
     def _lock(self, running: bool) -> None:
         self._running = running
-        self.apply_button.disabled = running or self.current_plan().is_empty()
+        self.apply_button.disabled = running or self.current_plan().is_empty
         self.undo_button.disabled = running
         for box in self.checkboxes.values():
             box.disabled = running
@@ -257,7 +257,7 @@ class PlanPreview(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no ty
         )
         self.prev_button.disabled = self.page == 0
         self.next_button.disabled = self.page >= pages - 1
-        self.apply_button.disabled = self._running or plan.is_empty()
+        self.apply_button.disabled = self._running or plan.is_empty
 
 
 def _table_html(rows: pd.DataFrame) -> str:

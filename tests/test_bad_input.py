@@ -785,12 +785,12 @@ def test_push_applies_exactly_a_valid_plan_and_sends_nothing_for_a_rejected_one(
         assert loaded.emulator.request_log() == []
         event("push: refused, nothing sent")
         return
-    event(f"push: {'empty plan' if plan.is_empty() else 'applied'}")
+    event(f"push: {'empty plan' if plan.is_empty else 'applied'}")
     try:
         assert_correct_plan(plan, case, loaded)
         assert result.ok, result.summary_lines()
         assert result.applied == len(plan)
-        if plan.is_empty():
+        if plan.is_empty:
             assert loaded.emulator.request_log() == []
         else:
             server_holds(loaded, case.expected)

@@ -102,7 +102,7 @@ def problems_of(edited: pd.DataFrame, base: tuple[pd.DataFrame, dict[str, str]])
 
 def test_an_unchanged_copy_plans_nothing(base: tuple[pd.DataFrame, dict[str, str]]) -> None:
     plan = plan_of(base[0].copy(), base)
-    assert plan.is_empty()
+    assert plan.is_empty
     assert len(plan) == 0
     assert plan.skipped == ()
     assert plan.ignored_rows == IgnoredRows(0, 0)
@@ -161,7 +161,7 @@ def test_order_and_duplicates_in_tags_lists_are_no_change(
     edited = base[0].copy()
     edited["tags"] = edited["tags"].astype(object)
     edited.at[3, "tags"] = ("vip", "engage", "vip")
-    assert plan_of(edited, base).is_empty()
+    assert plan_of(edited, base).is_empty
 
 
 def test_new_tag_column_from_loc_adds_where_true_and_ignores_nan(
@@ -292,7 +292,7 @@ def test_dropped_tag_columns_with_no_tags_column_remove_nothing(
 ) -> None:
     edited = base[0].drop(columns=["tags", "tag.vip"])
     plan = plan_of(edited, base)
-    assert plan.is_empty()
+    assert plan.is_empty
     (skip,) = plan.skipped
     assert (skip.column, skip.customer_ids) == ("tag.vip", (3, 5))
     assert "nothing is removed" in skip.reason
@@ -477,7 +477,7 @@ def test_timestamps_in_another_zone_equal_to_the_baseline_are_no_change(
 ) -> None:
     edited = base[0].copy()
     edited["custom.convertedAt"] = edited["custom.convertedAt"].dt.tz_convert("Asia/Tokyo")
-    assert plan_of(edited, base).is_empty()
+    assert plan_of(edited, base).is_empty
 
 
 @pytest.mark.parametrize(
@@ -624,7 +624,7 @@ def test_a_badly_named_key_without_values_is_no_problem(
 ) -> None:
     edited = base[0].copy()
     edited["custom.not-written"] = np.nan
-    assert plan_of(edited, base).is_empty()
+    assert plan_of(edited, base).is_empty
 
 
 def test_a_dropped_custom_column_removes_nothing(
@@ -632,7 +632,7 @@ def test_a_dropped_custom_column_removes_nothing(
 ) -> None:
     edited = base[0].drop(columns=["custom.salesRep"])
     plan = plan_of(edited, base)
-    assert plan.is_empty()
+    assert plan.is_empty
     (skip,) = plan.skipped
     assert (skip.column, skip.customer_ids) == ("custom.salesRep", (1, 3))
     assert "set its values to pd.NA" in skip.reason
@@ -679,7 +679,7 @@ def test_edits_to_read_only_columns_are_skipped_with_the_reason(
     edited.loc[4, "customer_since"] = pd.Timestamp("2020-01-01", tz="UTC")
     edited["churn_probability"] = [0.1, 0.5, np.nan, 0.2, 0.9]
     plan = plan_of(edited, base)
-    assert plan.is_empty()
+    assert plan.is_empty
     skipped = {s.column: s for s in plan.skipped}
     assert skipped["name"].customer_ids == (2, 3)
     assert "read-only column" in skipped["name"].reason

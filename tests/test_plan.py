@@ -79,7 +79,7 @@ def diffed_plan() -> Plan:
 def test_a_plan_holds_its_operations_in_order() -> None:
     plan = sample()
     assert len(plan) == 8
-    assert not plan.is_empty()
+    assert not plan.is_empty
     assert list(plan) == OPS
     assert plan.operations == tuple(OPS)
     assert plan.skipped == SKIPPED
@@ -89,7 +89,7 @@ def test_a_plan_holds_its_operations_in_order() -> None:
 
 def test_an_empty_plan() -> None:
     plan = Plan()
-    assert plan.is_empty()
+    assert plan.is_empty
     assert len(plan) == 0
     assert list(plan) == []
     assert plan.requests() == []
@@ -368,7 +368,7 @@ def test_filter_excludes_attributes_and_keeps_kinds() -> None:
         "AddTags",
         "UpdateCustom",
     ]
-    assert plan.filter(exclude_attributes="tag.vip", kinds="AddTags").is_empty()
+    assert plan.filter(exclude_attributes="tag.vip", kinds="AddTags").is_empty
     assert plan.filter() == plan
     kept = plan.filter(kinds=["RemoveCustom"])
     assert (kept.skipped, kept.ignored_rows, kept.source) == (

@@ -408,7 +408,7 @@ def test_bad_input_is_a_validation_error_or_a_correct_plan(
         assert "Fix:" in message or "must be" in message
         return
     # A plan that came out is a usable one.
-    event(f"plan with operations: {not plan.is_empty()}")
+    event(f"plan with operations: {not plan.is_empty}")
     assert Plan.from_json(plan.to_json()) == plan
     assert plan.summary().requests == len(plan.requests())
     plan.to_frame()

@@ -147,5 +147,5 @@ def test_the_server_holds_exactly_the_edited_frames_tags_and_custom_values(
     pd.testing.assert_frame_equal(reloaded[columns], soak.clean[columns])
     # The edits went through the tag.* columns; the edited frame's tags lists are as loaded.
     again = plan_frame(edited.drop(columns="tags"), baseline=reloaded)
-    assert again.is_empty(), again.to_frame().head(10).to_string()
+    assert again.is_empty, again.to_frame().head(10).to_string()
     assert not again.skipped
