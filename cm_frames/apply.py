@@ -99,6 +99,7 @@ __all__ = [
     "ProgressCallback",
     "apply_plan",
     "check_account",
+    "check_identity",
     "default_journal_path",
     "plan_id",
 ]
@@ -188,7 +189,10 @@ def _apply(
         bar.advance(len(considered) - len(pending))
 
         email_groups: Mapping[str, Sequence[int]] = plan.email_groups
-        if check_conflicts and pending:
+        retyped: list[UpdateCustom] = []
+        if pending:
+            # Always read, also without the conflict check: only the server can say whether
+            # the customer an id names is the one the plan was made for (its uuid).
             try:
                 server = _read_server(
                     client,
@@ -199,19 +203,24 @@ def _apply(
                 )
             except ChartMogulError as exc:
                 exc.add_note(
-                    "The conflict check could not read the customers' current attributes, so "
-                    "nothing was sent. Apply again when the API answers (or pass "
-                    "check_conflicts=False to write without checking)."
+                    "The check before writing could not read the customers' current "
+                    "attributes, so nothing was sent. Apply again when the API answers."
                 )
                 raise
+            check_identity(pending, server.uuids)
             if server.email_members is not None:
                 email_groups = _still_shared(email_groups, server.email_members)
-            pending = _check(pending, server, rows, bar, unconfirmed=log.unconfirmed_op_ids)
+            pending = _check(
+                pending,
+                server,
+                rows,
+                bar,
+                unconfirmed=log.unconfirmed_op_ids,
+                compare=check_conflicts,
+            )
             retyped = [
                 op for op in pending if _needs_retyping(op, server.attributes[op.customer_id])
             ]
-        else:
-            retyped = []
 
         skip = {op.op_id for op in retyped}
         requests = group_requests([op for op in pending if op.op_id not in skip], email_groups)
@@ -320,6 +329,7 @@ def _attributes(raw: Any) -> _Attributes:
 @dataclass(frozen=True, slots=True)
 class _ServerState:
     attributes: Mapping[int, _Attributes]
+    uuids: Mapping[int, str]  # customer id -> the uuid the server has for it
     missing: Mapping[int, str]  # customer id -> why it could not be read (404)
     email_members: Mapping[str, tuple[int, ...]] | None  # known only from a whole-account read
 
@@ -342,17 +352,20 @@ def _read_server(
 
 
 def _read_each(client: Client, customer_ids: list[int], workers: int) -> _ServerState:
-    def read(customer_id: int) -> _Attributes | str:
+    def read(customer_id: int) -> tuple[_Attributes, str] | str:
+        # The whole customer, not only its attributes: the uuid proves who the id names.
         try:
-            body = client.get_attributes(customer_id, refresh=True)
+            body: Any = client.get_customer(customer_id, refresh=True)
         except NotFound as exc:
             return f"customer {customer_id} was not found on the server ({exc.message}); not sent"
-        return _attributes(body.get("attributes") if isinstance(body, Mapping) else None)
+        body = body if isinstance(body, Mapping) else {}
+        return _attributes(body.get("attributes")), str(body.get("uuid"))
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cm_frames-check") as pool:
         found = dict(zip(customer_ids, pool.map(read, customer_ids), strict=True))
     return _ServerState(
-        {c: a for c, a in found.items() if isinstance(a, _Attributes)},
+        {c: a[0] for c, a in found.items() if isinstance(a, tuple)},
+        {c: a[1] for c, a in found.items() if isinstance(a, tuple)},
         {c: a for c, a in found.items() if isinstance(a, str)},
         None,
     )
@@ -363,6 +376,7 @@ def _read_pages(
 ) -> _ServerState:
     wanted = set(customer_ids)
     attributes: dict[int, _Attributes] = {}
+    uuids: dict[int, str] = {}
     members: dict[str, list[int]] = {email: [] for email in emails}
     # By-email requests touch every customer with the email now: knowing who that is needs
     # the whole account; without such requests the read stops once every customer is seen.
@@ -374,6 +388,7 @@ def _read_pages(
                 customer_id = entry.get("id")
                 if customer_id in wanted:
                     attributes[customer_id] = _attributes(entry.get("attributes"))
+                    uuids[customer_id] = str(entry.get("uuid"))
                 email = entry.get("email")
                 if email in members:
                     members[email].append(customer_id)
@@ -386,7 +401,36 @@ def _read_pages(
         for c in wanted - attributes.keys()
     }
     email_members = None if stop_early else {e: tuple(ids) for e, ids in members.items()}
-    return _ServerState(attributes, missing, email_members)
+    return _ServerState(attributes, uuids, missing, email_members)
+
+
+def check_identity(operations: Iterable[Operation], server_uuids: Mapping[int, str]) -> None:
+    """Refuse the whole apply when an operation's customer id names another customer.
+
+    Each operation carries the id and the uuid of the customer the plan was made for; the
+    server says which uuid the id has now. A mismatch means the plan was edited (or made for
+    other customers), and a write by that id would land on someone else: ``ValidationError``,
+    before any request is sent. Customers the server no longer has are reported per operation.
+    """
+    wrong: dict[int, tuple[str, str]] = {}
+    for op in operations:
+        found = server_uuids.get(op.customer_id)
+        if found is not None and found != op.uuid:
+            wrong.setdefault(op.customer_id, (op.uuid, found))
+    if not wrong:
+        return
+    shown = "; ".join(
+        f"customer {customer_id}: the plan names uuid {named!r}, the server has {found!r}"
+        for customer_id, (named, found) in list(wrong.items())[:5]
+    )
+    more = f" (and {len(wrong) - 5:,} more)" if len(wrong) > 5 else ""
+    raise ValidationError(
+        f"{len(wrong):,} customer id{'s' if len(wrong) > 1 else ''} of this plan name other "
+        f"customers than the plan was made for: {shown}{more}. Writing by these ids would "
+        "change someone else's attributes, so nothing was sent. The plan file was edited or "
+        "belongs to other customers: make the plan again from a fresh load "
+        "(df = cm.read_customers(client); edit; df.chartmogul.plan())."
+    )
 
 
 def _still_shared(
@@ -407,18 +451,24 @@ def _check(
     bar: _Progress,
     *,
     unconfirmed: Collection[str],
+    compare: bool = True,
 ) -> list[Operation]:
     """Classify each operation against the server; returns those still to send.
 
     ``unconfirmed``: operations an earlier run of this journal sent without recording an
     answer (it died, or the connection did). Found in place, they are this plan's own writes
     that landed: applied (so ``undo_plan()`` reverts them), not "already in place".
+    ``compare=False`` (``check_conflicts=False``): only customers the server no longer has
+    are held back; every other operation is sent whatever the server's value.
     """
     survivors = []
     for op in pending:
         gone = server.missing.get(op.customer_id)
         if gone is not None:
             rows[op.op_id] = make_row(op, FAILED, error=gone)
+            continue
+        if not compare:
+            survivors.append(op)
             continue
         verdict = _compare(op, server.attributes[op.customer_id])
         if verdict is None:

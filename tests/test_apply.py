@@ -373,7 +373,8 @@ def test_check_conflicts_false_overwrites(
     result = plan.apply(client, check_conflicts=False, progress=False)
 
     assert result.applied == 1
-    assert _gets(emulator) == []  # no re-read at all
+    # Values are not compared, but who the id names is still read (identity, never skipped).
+    assert _gets(emulator) == [f"/v1/customers/{target}"]
     assert _server(api, target)["custom"]["CAC"] == 5
 
 
@@ -421,7 +422,7 @@ def test_reads_per_customer_or_whole_pages_whichever_is_fewer(
     emulator.clear_request_log()
     plan_frame(few).apply(client, progress=False)
     reads = _gets(emulator)
-    assert sorted(reads) == sorted(f"/v1/customers/{c}/attributes" for c in few.index[:2])
+    assert sorted(reads) == sorted(f"/v1/customers/{c}" for c in few.index[:2])
 
     many = df.copy()
     many.loc[many.index[:40], "custom.CAC"] = 12
@@ -503,11 +504,8 @@ def test_a_permanent_error_for_one_customer_does_not_stop_the_others(
     assert failure.customer_id == 999_999
     assert "999999" in failure.error
     assert result.applied == len(plan) - 1
-    writes = _writes(emulator)
-    if check_conflicts:
-        assert all("999999" not in e["path"] for e in writes)  # never sent
-    else:
-        assert [e["status"] for e in writes if "999999" in e["path"]] == [404]
+    # The read before writing (identity, always made) finds it missing: never sent.
+    assert all("999999" not in e["path"] for e in _writes(emulator))
 
 
 def _fail_after(
@@ -732,10 +730,52 @@ def test_refused_credentials_stop_the_run(
     with cm.Client(
         emulator.token, "wrong-secret", emulator.url, cache_dir=tmp_path, rate_limit=None
     ) as wrong:
-        with pytest.raises(cm.Unauthorized):
-            plan.apply(wrong, progress=False)  # the conflict check cannot read
-        emulator.clear_request_log()
-        result = plan.apply(wrong, check_conflicts=False, max_workers=1, progress=False)
-    assert result.failed == len(plan)
-    assert len(emulator.request_log()) == 1  # the first 401 stopped the rest
-    assert all(f.error.startswith("not sent") for f in result.by_status(FAILED)[1:])
+        for check_conflicts in (True, False):
+            emulator.clear_request_log()
+            with pytest.raises(cm.Unauthorized) as caught:
+                # The read before writing is refused (with or without the conflict check).
+                plan.apply(wrong, check_conflicts=check_conflicts, progress=False)
+            assert "nothing was sent" in "".join(caught.value.__notes__)
+            assert _writes(emulator) == []
+
+
+# --- identity: a write goes only to the customer the plan named ----------------------------
+
+
+def _retargeted(plan: Plan, moved: int, onto: int) -> Plan:
+    """The plan as JSON with one customer's operations pointed at another customer id."""
+    document = json.loads(plan.to_json())
+    for record in document["operations"]:
+        if record["customer_id"] == moved:
+            record["customer_id"] = onto
+    return Plan.from_json(json.dumps(document))
+
+
+@pytest.mark.parametrize("touched", [2, 40], ids=["read-per-customer", "read-whole-pages"])
+@pytest.mark.parametrize("check_conflicts", [True, False])
+def test_a_plan_whose_customer_id_was_changed_is_refused_before_any_write(
+    emulator: Emulator,
+    client: cm.Client,
+    df: pd.DataFrame,
+    api: Any,
+    touched: int,
+    check_conflicts: bool,
+) -> None:
+    edited = df.copy()
+    ids = edited.index[:touched].tolist()
+    edited["tag.identity-test"] = False
+    edited.loc[ids, "tag.identity-test"] = True
+    victim = int(df.index[-1])  # not in the plan: its tags must stay as they are
+    tampered = _retargeted(plan_frame(edited), moved=ids[0], onto=victim)
+    before = _server(api, victim)
+    emulator.clear_request_log()
+
+    with pytest.raises(cm.ValidationError, match="uuid") as caught:
+        tampered.apply(client, check_conflicts=check_conflicts, progress=False)
+
+    message = str(caught.value)
+    assert str(victim) in message
+    assert str(df.loc[ids[0], "uuid"]) in message  # the uuid the plan names
+    assert str(df.loc[victim, "uuid"]) in message  # the uuid the server has
+    assert _writes(emulator) == []  # nothing sent, to anyone
+    assert _server(api, victim) == before
