@@ -149,8 +149,8 @@ def _write_back(df: pd.DataFrame, client: Client, emulator: Emulator) -> bool:
         _applied(reloaded, edited, df),
     )
 
-    _step("6. Undo, then reload and verify the original is back")
-    undo = plan.inverse().apply(client)
+    _step("6. Undo what this apply wrote, then reload and verify the original is back")
+    undo = result.undo(client)
     print(undo)
     restored = _cm(df).refresh(client)
     ok &= _check("every customer is back exactly as loaded", restored.equals(df))

@@ -318,8 +318,10 @@ def _take_values(column: ValueColumn, wanted: IntArray, type_: CustomType) -> li
 class Plan:
     """What a write-back will change, operation by operation; nothing is sent by a Plan.
 
-    Build one with ``diff(edited, baseline)`` (or from operations). ``requests()`` is what apply
-    sends; ``inverse()`` undoes the plan; ``to_json()``/``from_json()`` keep it on disk.
+    Build one with ``df.chartmogul.plan()`` or ``diff(edited, baseline)`` (or from operations).
+    ``requests()`` is what apply sends; ``to_json()``/``from_json()`` keep it on disk. To undo
+    an apply, use what it returned: ``result.undo(client)`` reverts exactly what that apply
+    wrote. ``inverse()`` is the inverse of the whole plan, which is not the same thing.
     """
 
     __slots__ = ("_changes", "_email_groups", "_ignored_rows", "_ops", "_skipped", "_source")
@@ -480,7 +482,34 @@ class Plan:
     ) -> ApplyResult:
         """Send the plan through ``client``: journaled, conflict-checked, resumable.
 
-        See ``cm_frames.apply.apply_plan``; ``plan.inverse().apply(client)`` undoes it.
+        Parameters
+        ----------
+        client : Client
+            A client of the account the plan was made from (checked before anything is sent).
+        journal : path, optional
+            The journal file (default: ``client.cache_dir/journals/<plan id>.jsonl``);
+            applying the same plan with the same journal resumes and resends nothing done.
+        check_conflicts : bool, default True
+            Compare each operation's old value with the server's first, and send nothing that
+            would overwrite a later change. The customers' identity (the uuid each id names)
+            is checked either way.
+        max_workers : int, optional
+            Customers written concurrently (default ``client.max_workers``, at most 20).
+        progress : bool or callable, default True
+            A tqdm bar, none, or ``callback(done, total)``.
+
+        Returns
+        -------
+        ApplyResult
+            What became of every operation. ``result.undo(client)`` reverts exactly what this
+            apply wrote (not ``plan.inverse()``, which would also revert values that were
+            already in place because someone else had set them).
+
+        Raises
+        ------
+        ValidationError
+            The plan belongs to another account, or an id names another customer than the
+            plan was made for; nothing is sent.
         """
         from cm_frames.apply import apply_plan
 
@@ -496,7 +525,14 @@ class Plan:
     # -- derived plans --
 
     def inverse(self) -> Plan:
-        """The plan that restores the baseline values exactly (its "old" values are the edits)."""
+        """The inverse of this plan: every operation reversed (its "old" values are the edits).
+
+        This is not an undo of an apply. An apply skips operations whose value was already in
+        place (someone had set it first) and refuses conflicts; the inverse of the plan would
+        revert those too, overwriting that person's value. Undo with what the apply returned:
+        ``result.undo(client)`` (or ``result.undo_plan()``), which reverts exactly what the
+        apply wrote.
+        """
         return self._derive(self._changes.inverted())
 
     def filter(

@@ -779,3 +779,37 @@ def test_a_plan_whose_customer_id_was_changed_is_refused_before_any_write(
     assert str(df.loc[victim, "uuid"]) in message  # the uuid the server has
     assert _writes(emulator) == []  # nothing sent, to anyone
     assert _server(api, victim) == before
+
+
+# --- undo belongs to what was applied --------------------------------------------------------
+
+
+def test_undo_keeps_what_a_colleague_had_set_first(
+    emulator: Emulator, client: cm.Client, df: pd.DataFrame, api: Any
+) -> None:
+    colleague, mine = df.index[~df["tag.vip"].to_numpy(dtype=bool)][:2].tolist()
+    [scored, other] = _ids_without(df, "custom.nps", 2)
+    edited = df.copy()
+    edited.loc[[colleague, mine], "tag.vip"] = True
+    edited.loc[[scored, other], "custom.nps"] = 9
+    plan = plan_frame(edited)
+    # A colleague sets the same values first: this apply finds them in place and skips them.
+    api.post(f"customers/{colleague}/attributes/tags", json={"tags": ["vip"]})
+    add = [{"type": "Integer", "key": "nps", "value": 9}]
+    api.post(f"customers/{scored}/attributes/custom", json={"custom": add})
+    result = plan.apply(client, progress=False)
+    assert result.skipped == 2
+    assert result.applied == 2
+    # plan.inverse() is the inverse of the whole plan: it would revert the colleague's too.
+    assert {op.customer_id for op in plan.inverse()} == {colleague, mine, scored, other}
+
+    undone = result.undo(client, progress=False)
+
+    assert undone.ok
+    assert undone.applied == 2
+    assert {row.customer_id for row in undone.rows} == {mine, other}
+    assert "vip" in _server(api, colleague)["tags"]  # the colleague's tag stays
+    assert _server(api, scored)["custom"]["nps"] == 9  # and their value
+    assert "vip" not in _server(api, mine)["tags"]  # what this apply wrote is reverted
+    assert "nps" not in _server(api, other)["custom"]
+    assert undone.undo_plan().inverse().operations == undone.plan.operations
