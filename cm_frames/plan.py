@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from cm_frames.apply import ApplyResult, ProgressCallback
     from cm_frames.client import Client
 
-__all__ = ["IgnoredRows", "Plan", "PlanSummary", "SkippedEdit"]
+__all__ = ["IgnoredRows", "Plan", "PlanSummary", "SkippedEdit", "display_value"]
 
 _FORMAT = "cm_frames.plan"
 _VERSION = 1
@@ -557,14 +557,31 @@ class Plan:
     # -- views --
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per changed cell: id, email, kind, attribute, type, old, new (Arrow-backed)."""
+        """One row per changed cell, to filter and count the changes with pandas.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``id``, ``email``, ``kind``, ``attribute``, ``type`` (Arrow-backed) and
+            ``old``, ``new``: object columns holding typed values, as the frame had them
+            (``int``, ``bool``, ``str``, a UTC ``pd.Timestamp``; a tag as ``False``/``True``;
+            ``None`` where the value is absent). Select one attribute before comparing values,
+            as one column may hold several types.
+
+        Examples
+        --------
+        >>> changes = plan.to_frame()  # doctest: +SKIP
+        >>> score = changes[changes.attribute == "custom.lead_score"]  # doctest: +SKIP
+        >>> score[score.new > 80]  # doctest: +SKIP
+        >>> changes.groupby(["attribute", "kind"]).size()  # doctest: +SKIP
+        """
         return _operations_frame(self.operations)
 
     def _head(self, n: int = _PREVIEW_ROWS) -> pd.DataFrame:
         if self._ops is not None:
-            return _operations_frame(self._ops[:n])
+            return _operations_frame(self._ops[:n], as_text=True)
         indices = np.arange(min(n, len(self)), dtype=np.int64)
-        return _operations_frame(self._changes.materialise(indices))
+        return _operations_frame(self._changes.materialise(indices), as_text=True)
 
     def __repr__(self) -> str:
         summary = self.summary()
@@ -707,27 +724,37 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _display(op: Operation) -> tuple[str | None, str | None, str | None]:
-    """(type, old, new) of an operation as display strings."""
+def _old_new(op: Operation) -> tuple[str | None, Any, Any]:
+    """(type, old, new) of an operation, typed: tags as booleans, absent as None."""
     if isinstance(op, AddTags):
-        return None, "False", "True"
+        return None, False, True
     if isinstance(op, RemoveTags):
-        return None, "True", "False"
+        return None, True, False
     if isinstance(op, AddCustom):
-        return op.type, None, _display_value(op.value)
+        return op.type, None, op.value
     if isinstance(op, UpdateCustom):
-        return op.type, _display_value(op.old), _display_value(op.new)
+        return op.type, op.old, op.new
     if isinstance(op, RemoveCustom):
-        return op.type, _display_value(op.old), None
+        return op.type, op.old, None
     raise TypeError(f"not an operation: {op!r}")
 
 
-def _display_value(value: Any) -> str:
+def display_value(value: Any) -> str | None:
+    """A plan value as text: timestamps in ISO 8601 with ``Z``, others as they print."""
+    if value is None or value is pd.NaT:
+        return None
     return format_timestamp(value) if isinstance(value, datetime) else str(value)
 
 
-def _operations_frame(operations: Sequence[Operation]) -> pd.DataFrame:
-    shown = [_display(op) for op in operations]
+def _typed(value: Any) -> Any:
+    # pandas Timestamps compare with the Timestamps users write (pd.Timestamp("2024", tz="UTC")).
+    return pd.Timestamp(value) if isinstance(value, datetime) else value
+
+
+def _operations_frame(operations: Sequence[Operation], *, as_text: bool = False) -> pd.DataFrame:
+    """One row per operation. ``old``/``new`` hold typed values (object columns), or text."""
+    shown = [_old_new(op) for op in operations]
+    convert = display_value if as_text else _typed
     table = pa.table(
         {
             "id": pa.array([op.customer_id for op in operations], pa.int64()),
@@ -735,11 +762,12 @@ def _operations_frame(operations: Sequence[Operation]) -> pd.DataFrame:
             "kind": pa.array([op.kind for op in operations], pa.string()),
             "attribute": pa.array([op.attribute for op in operations], pa.string()),
             "type": pa.array([s[0] for s in shown], pa.string()),
-            "old": pa.array([s[1] for s in shown], pa.string()),
-            "new": pa.array([s[2] for s in shown], pa.string()),
         }
     )
     frame: pd.DataFrame = table.to_pandas(types_mapper=pd.ArrowDtype)
+    # One column can hold an Integer, a Boolean, a Timestamp and a String: object, typed values.
+    for position, name in ((1, "old"), (2, "new")):
+        frame[name] = pd.Series([convert(s[position]) for s in shown], dtype=object)
     return frame
 
 

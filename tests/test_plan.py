@@ -194,30 +194,44 @@ def test_summary_of_a_diffed_plan_matches_its_requests() -> None:
 # --- views ----------------------------------------------------------------------------------------
 
 
-def test_to_frame_has_one_row_per_changed_cell() -> None:
+def test_to_frame_has_one_row_per_changed_cell_with_typed_values() -> None:
     frame = sample().to_frame()
     assert list(frame.columns) == ["id", "email", "kind", "attribute", "type", "old", "new"]
-    assert all(isinstance(t, pd.ArrowDtype) for t in frame.dtypes)
+    assert all(isinstance(frame[c].dtype, pd.ArrowDtype) for c in frame.columns[:5])
     assert frame["id"].dtype == pd.ArrowDtype(pa.int64())
+    assert frame["old"].dtype == frame["new"].dtype == object
     rows = frame.astype(object).where(frame.notna(), None).values.tolist()
+    seen = pd.Timestamp("2024-01-31T12:30:05.123456Z")
     assert rows == [
-        [1, "a@example.com", "AddTags", "tag.vip", None, "False", "True"],
-        [1, "a@example.com", "RemoveTags", "tag.engage", None, "True", "False"],
-        [1, "a@example.com", "AddCustom", "custom.score", "Integer", None, str(2**63 - 1)],
-        [
-            1,
-            "a@example.com",
-            "AddCustom",
-            "custom.seen",
-            "Timestamp",
-            None,
-            "2024-01-31T12:30:05.123456Z",
-        ],
-        [1, "a@example.com", "UpdateCustom", "custom.pro", "Boolean", "False", "True"],
+        [1, "a@example.com", "AddTags", "tag.vip", None, False, True],
+        [1, "a@example.com", "RemoveTags", "tag.engage", None, True, False],
+        [1, "a@example.com", "AddCustom", "custom.score", "Integer", None, 2**63 - 1],
+        [1, "a@example.com", "AddCustom", "custom.seen", "Timestamp", None, seen],
+        [1, "a@example.com", "UpdateCustom", "custom.pro", "Boolean", False, True],
         [1, "a@example.com", "RemoveCustom", "custom.rep", "String", "Gabi", None],
-        [2, "b@example.com", "AddTags", "tag.vip", None, "False", "True"],
-        [2, "b@example.com", "UpdateCustom", "custom.score", "Integer", str(-(2**63)), "0"],
+        [2, "b@example.com", "AddTags", "tag.vip", None, False, True],
+        [2, "b@example.com", "UpdateCustom", "custom.score", "Integer", -(2**63), 0],
     ]
+    assert [type(v) for v in frame["new"]] == [
+        bool,
+        bool,
+        int,
+        pd.Timestamp,
+        bool,
+        type(None),
+        bool,
+        int,
+    ]
+
+
+def test_to_frame_values_filter_as_users_filter_them() -> None:
+    changes = sample().to_frame()
+    score = changes[changes.attribute == "custom.score"]
+    assert score[score.new > 80]["id"].tolist() == [1]
+    seen = changes[changes.attribute == "custom.seen"]
+    assert len(seen[seen.new > pd.Timestamp("2024-01-01", tz="UTC")]) == 1
+    removed = changes[changes.new.isna()]
+    assert removed["attribute"].tolist() == ["custom.rep"]
 
 
 def test_repr_shows_the_summary_and_the_first_rows() -> None:
