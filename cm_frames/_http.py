@@ -20,6 +20,7 @@ __all__ = [
     "RETRYABLE_STATUSES",
     "backoff_delay",
     "error_message",
+    "is_loopback",
     "normalise_base_url",
     "page_has_more",
     "parse_retry_after",
@@ -71,7 +72,9 @@ def error_message(body: bytes, reason: str) -> tuple[str, Any]:
     return (reason or "no message"), decoded
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address, as in a URL) is this machine's loopback."""
+    host = host.strip("[]")
     if host.lower() == "localhost":
         return True
     try:
@@ -98,7 +101,7 @@ def normalise_base_url(url: str) -> str:
             f"{where} must not contain credentials; pass token= and secret= to cm.Client "
             "(or set CHARTMOGUL_ACCOUNT_TOKEN / CHARTMOGUL_SECRET_KEY) instead"
         )
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ValidationError(
             f"{where} uses plain http:// to {parts.hostname!r}: the ChartMogul API requires "
             "HTTPS (credentials would travel in clear). Use https://, or http:// only to a "

@@ -15,8 +15,10 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -43,6 +45,7 @@ from cm_frames._http import (
     RETRYABLE_STATUSES,
     backoff_delay,
     error_message,
+    is_loopback,
     normalise_base_url,
     page_has_more,
     parse_retry_after,
@@ -67,7 +70,14 @@ from cm_frames.types import (
     TagsResponse,
 )
 
-__all__ = ["DEFAULT_BASE_URL", "Client", "MissingCredentials", "WriteHook"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "Client",
+    "MissingCredentials",
+    "RetryHook",
+    "RetryNotice",
+    "WriteHook",
+]
 
 DEFAULT_BASE_URL = "https://api.chartmogul.com/v1/"
 ENV_TOKEN = "CHARTMOGUL_ACCOUNT_TOKEN"
@@ -80,6 +90,39 @@ logger = logging.getLogger("cm_frames")
 
 WriteHook = Callable[[list[int]], None]
 """Called after each successful write with the ids of the customers it touched."""
+
+
+@dataclass(frozen=True, slots=True)
+class RetryNotice:
+    """One failed attempt that is about to be retried (what ``watch_retries`` reports).
+
+    Attributes
+    ----------
+    method, path : str
+        The request: its method and its path with the query (never credentials).
+    attempt : int
+        The attempt that failed (1 for the first).
+    reason : str
+        The failure in a few words, such as ``"connection refused"`` or ``"HTTP 503"``.
+    error : str
+        The failure in full (the server's message, or the connection error).
+    delay : float
+        Seconds until the next attempt.
+    elapsed : float
+        Seconds since the request's first attempt.
+    """
+
+    method: str
+    path: str
+    attempt: int
+    reason: str
+    error: str
+    delay: float
+    elapsed: float
+
+
+RetryHook = Callable[[RetryNotice], None]
+"""Called, in the retrying thread, before each retry's wait (``Client.watch_retries``)."""
 
 _CUSTOM_TYPES = ("String", "Integer", "Timestamp", "Boolean")
 _CUSTOM_KEY = re.compile(r"[A-Za-z0-9_]+")
@@ -116,7 +159,14 @@ class Client:
     directory); ``refresh=True`` fetches anew. Writes delete what they made stale.
 
     Failed requests (connection errors, timeouts, 429, 5xx) are retried with backoff for at
-    most ``retry_for`` seconds in all.
+    most ``retry_for`` seconds in all; each retry is logged at INFO on the ``cm_frames``
+    logger. A connection refused by a loopback host (``127.0.0.1``, ``localhost``: nothing
+    listens on that port) is retried for ``loopback_retry_for`` seconds only, long enough for
+    an emulator that is restarting on the same port.
+
+    A cached answer or a local snapshot is served only once the credentials were proven:
+    by any answer of the server to this client, or by ``verify_credentials()`` (one uncached
+    request), since the cache of an account is found by token and base URL alone.
     """
 
     # Backoff of the retry loop: exponential with full jitter. Tests shorten them.
@@ -136,6 +186,7 @@ class Client:
         rate_limit: float | None = 40,
         max_workers: int = 8,
         retry_for: float = 120,
+        loopback_retry_for: float = 5,
     ) -> None:
         token, secret = _credentials(token, secret)
         self._base_url = normalise_base_url(
@@ -144,6 +195,8 @@ class Client:
         self._max_workers = _check_max_workers(max_workers)
         self._timeout = _check_timeout(timeout)
         self._retry_for = _check_non_negative("retry_for", retry_for)
+        self._loopback_retry_for = _check_non_negative("loopback_retry_for", loopback_retry_for)
+        self._loopback = is_loopback(urlsplit(self._base_url).hostname or "")
         if rate_limit is not None:
             _check_positive("rate_limit", rate_limit)
         if isinstance(expire_after, int | float) and not isinstance(expire_after, bool):
@@ -161,6 +214,10 @@ class Client:
         self._write_generation = 0
         self._write_hooks: list[WriteHook] = []
         self._environment_settings: dict[str, Any] | None = None
+        self._retry_hooks: list[RetryHook] = []
+        # Set by the first answer the server accepts; until then nothing local is served.
+        self._credentials_proven = False
+        self._proof_lock = threading.Lock()
 
         self._cache_backend: SQLiteCache | None = None
         session: requests.Session
@@ -263,6 +320,62 @@ class Client:
             self._write_hooks.append(callback)
         return callback
 
+    @contextmanager
+    def watch_retries(self, callback: RetryHook) -> Iterator[None]:
+        """Call ``callback(notice)`` before each retry's wait while the ``with`` block runs.
+
+        Parameters
+        ----------
+        callback : callable
+            Receives a ``RetryNotice`` (method, path, attempt, reason, delay). It runs in the
+            thread that retries (a page fetcher's, for a load); what it raises propagates there.
+
+        Examples
+        --------
+        >>> with client.watch_retries(lambda notice: print(notice.reason)):  # doctest: +SKIP
+        ...     cm.read_customers(client)
+        """
+        with self._write_lock:
+            self._retry_hooks.append(callback)
+        try:
+            yield
+        finally:
+            with self._write_lock:
+                self._retry_hooks.remove(callback)
+
+    def verify_credentials(self) -> None:
+        """Prove the token and secret with one uncached request, once per client.
+
+        ``GET customers?page=1&per_page=1``, never answered from the cache. Warm loads and
+        cached reads call it first: the local cache is found by token and base URL, so
+        without it a wrong or revoked secret key would be answered from disk. After it
+        succeeded (or any other request was answered) it sends nothing.
+
+        Raises
+        ------
+        Unauthorized
+            The server refused the token or the secret key.
+        TransportError, ServerError, RateLimited
+            The server could not be reached or kept failing for ``retry_for`` seconds.
+        """
+        if self._credentials_proven:
+            return
+        with self._proof_lock:
+            if not self._credentials_proven:
+                self._send(
+                    "GET",
+                    "customers",
+                    params={"page": 1, "per_page": 1},
+                    json_body=None,
+                    refresh=True,
+                    use_cache=False,
+                )
+
+    @property
+    def credentials_verified(self) -> bool:
+        """Whether the server has accepted this client's credentials (see ``verify_credentials``)."""
+        return self._credentials_proven
+
     def cache_clear(self) -> None:
         """Empty this account's HTTP cache."""
         if self._cache_backend is not None:
@@ -332,11 +445,15 @@ class Client:
             hit = self._cached(prepared)
             if hit is not None:
                 _log_attempt(method, shown, hit.status_code, lookup_start, cache_hit=True)
-                return self._accepted(hit, method, _safe_url(prepared.url))
+                accepted = self._accepted(hit, method, _safe_url(prepared.url))
+                # The cache is found by token and URL: a wrong secret must not read it.
+                self.verify_credentials()
+                return accepted
 
         url = _safe_url(prepared.url)
         environment = self._environment(prepared.url or self._base_url)
         started = time.monotonic()
+        refused_since: float | None = None  # the start of a run of refused connections
         attempt = 0
         while True:
             attempt += 1
@@ -345,6 +462,7 @@ class Client:
                 raise TransportError(
                     "cancelled while waiting out the API's Retry-After", method=method, url=url
                 )
+            attempt_start = time.monotonic()
             outcome = self._attempt(
                 prepared, shown, url, cacheable=cacheable, refresh=refresh, environment=environment
             )
@@ -353,7 +471,9 @@ class Client:
                     # Before the body is checked: a write answered with a broken body may
                     # have landed, so what it may have changed is dropped from the cache too.
                     self._after_write(path, json_body, outcome)
-                return self._accepted(outcome, method, url)
+                accepted = self._accepted(outcome, method, url)
+                self._credentials_proven = True
+                return accepted
             delay = backoff_delay(
                 attempt, base=self._backoff_base, cap=self._backoff_cap, rng=self._rng
             )
@@ -361,9 +481,62 @@ class Client:
                 delay = max(delay, outcome.retry_after)
                 if outcome.status == 429:
                     self._limiter.pause(min(outcome.retry_after, self._retry_for))
-            elapsed = time.monotonic() - started
-            if elapsed + delay > self._retry_for or _sleep(delay, cancel):
+            now = time.monotonic()
+            elapsed = now - started
+            budget = f"retry_for={self._retry_for:g} s"
+            if outcome.refused and self._loopback:
+                # Nothing listens on that port of this machine: waiting two minutes for it
+                # helps nobody. Only an emulator restarting on the port is worth a few seconds.
+                refused_since = attempt_start if refused_since is None else refused_since
+                left = self._loopback_retry_for - (now - refused_since)
+                if left <= 0:
+                    raise outcome.refused_error(
+                        method,
+                        url,
+                        attempt,
+                        now - refused_since,
+                        self._loopback_retry_for,
+                        self._retry_for,
+                    )
+                delay = min(delay, left)
+                budget = f"loopback_retry_for={self._loopback_retry_for:g} s"
+            else:
+                refused_since = None
+            if elapsed + delay > self._retry_for:
                 raise outcome.error(method, url, attempt, elapsed, self._retry_for)
+            self._report_retry(
+                RetryNotice(
+                    method, shown, attempt, outcome.reason, outcome.message, delay, elapsed
+                ),
+                budget,
+            )
+            if _sleep(delay, cancel):
+                raise outcome.error(method, url, attempt, elapsed, self._retry_for)
+
+    def _report_retry(self, notice: RetryNotice, budget: str) -> None:
+        """One INFO line per retry (never credentials: the path and the error's text only)."""
+        logger.info(
+            "%s %s: attempt %d failed (%s: %s); retrying in %.1f s (%.1f s spent, %s)",
+            notice.method,
+            notice.path,
+            notice.attempt,
+            notice.reason,
+            notice.error,
+            notice.delay,
+            notice.elapsed,
+            budget,
+            extra={
+                "cm_method": notice.method,
+                "cm_path": notice.path,
+                "cm_attempt": notice.attempt,
+                "cm_reason": notice.reason,
+                "cm_delay_s": notice.delay,
+            },
+        )
+        with self._write_lock:
+            hooks = list(self._retry_hooks)
+        for hook in hooks:
+            hook(notice)
 
     def _attempt(
         self,
@@ -398,7 +571,14 @@ class Client:
             requests.exceptions.ChunkedEncodingError,
         ) as exc:
             _log_attempt(method, shown, type(exc).__name__, attempt_start, cache_hit=False)
-            return _Failure(None, f"no answer from the API: {_describe(exc)}", None)
+            refused = _refused(exc)
+            return _Failure(
+                None,
+                f"no answer from the API: {_describe(exc)}",
+                None,
+                reason=_short_reason(exc, refused),
+                refused=refused,
+            )
         except requests.RequestException as exc:
             _log_attempt(method, shown, type(exc).__name__, attempt_start, cache_hit=False)
             raise TransportError(
@@ -413,7 +593,7 @@ class Client:
         if status not in RETRYABLE_STATUSES:
             raise error_for_status(status, message, method=method, url=url, body=body)
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        return _Failure(status, message, body, retry_after=retry_after)
+        return _Failure(status, message, body, retry_after=retry_after, reason=f"HTTP {status}")
 
     def _environment(self, url: str) -> Mapping[str, Any]:
         """Proxies and CA bundle from the environment, read once per client.
@@ -755,12 +935,45 @@ class _Failure:
     """The last retryable failure: an HTTP status with the server's message, or no answer."""
 
     def __init__(
-        self, status: int | None, message: str, body: Any, *, retry_after: float | None = None
+        self,
+        status: int | None,
+        message: str,
+        body: Any,
+        *,
+        retry_after: float | None = None,
+        reason: str = "",
+        refused: bool = False,
     ) -> None:
         self.status = status
         self.message = message
         self.body = body
         self.retry_after = retry_after  # seconds the server asked us to wait, if it did
+        self.reason = reason or message  # a few words, for a progress bar
+        self.refused = refused  # the connection was refused: nothing listens there
+
+    def refused_error(
+        self,
+        method: str,
+        url: str,
+        attempts: int,
+        refused_for: float,
+        loopback_retry_for: float,
+        retry_for: float,
+    ) -> TransportError:
+        """The error once a loopback host has refused the connection for its whole bound."""
+        where = urlsplit(url).netloc
+        plural = "s" if attempts > 1 else ""
+        return TransportError(
+            f"connection refused by {where}: nothing listens there (refused for "
+            f"{refused_for:.1f} s, {attempts} attempt{plural}; a refused connection to a "
+            f"loopback address is retried for loopback_retry_for={loopback_retry_for:g} s, "
+            f"other failures for retry_for={retry_for:g} s). Start the server (`cm-frames "
+            "emulator` prints its URL) or fix the port in base_url / CHARTMOGUL_API_URL; to "
+            "wait for a server that is restarting, pass a longer loopback_retry_for= to "
+            "cm.Client",
+            method=method,
+            url=url,
+        )
 
     def error(
         self, method: str, url: str, attempts: int, elapsed: float, retry_for: float
@@ -776,6 +989,36 @@ class _Failure:
         return error_for_status(
             self.status, f"{self.message} ({note})", method=method, url=url, body=self.body
         )
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and what caused it: chained exceptions and urllib3's ``reason`` attributes."""
+    seen: set[int] = set()
+    stack: list[BaseException] = [exc]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        linked = [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        linked += list(current.args)
+        stack += [item for item in linked if isinstance(item, BaseException)]
+
+
+def _refused(exc: BaseException) -> bool:
+    return any(isinstance(cause, ConnectionRefusedError) for cause in _causes(exc))
+
+
+def _short_reason(exc: BaseException, refused: bool) -> str:
+    """The failure in a few words: what a progress bar has room for."""
+    if refused:
+        return "connection refused"
+    if isinstance(exc, requests.Timeout):
+        return "timed out"
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return "answer cut off"
+    return "connection failed"
 
 
 def _describe(exc: BaseException) -> str:

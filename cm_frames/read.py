@@ -3,13 +3,13 @@
 This is the one place where the client (HTTP, retries, rate limits) meets the pure decoding
 of ``frames.py`` and the snapshots of ``snapshot.py``. Cold, pages stream from the client's
 parallel fetcher straight into the Arrow decoder; warm, the last full load is mapped back
-from its snapshot without a request.
+from its snapshot once the credentials are proven (one small request per client).
 """
 
 from __future__ import annotations
 
 import weakref
-from contextlib import closing
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
@@ -21,9 +21,9 @@ from cm_frames.frames import ATTRS_KEY, PageDecoder, ParquetStreamWriter, table_
 from cm_frames.snapshot import Snapshot, SnapshotStore
 
 if TYPE_CHECKING:
-    from collections.abc import Generator
+    from collections.abc import Generator, Iterator
 
-    from cm_frames.client import Client
+    from cm_frames.client import Client, RetryNotice
 
 __all__ = ["ATTRS_KEY", "client_for_frame", "read_customers", "snapshot_store"]
 
@@ -72,8 +72,10 @@ def read_customers(
 
     Index ``id``; one column per attribute (``tag.*``, ``custom.*``, ``stripe.*``,
     ``clearbit.*``); provenance in ``df.attrs["chartmogul"]``. A second call within the cache's
-    lifetime returns the stored snapshot without a request, unless a write came in between or
-    ``refresh=True``. With ``to=PATH`` pages stream into a Parquet dataset at PATH with bounded
+    lifetime returns the stored snapshot, unless a write came in between or ``refresh=True``;
+    a client that has had no answer from the server yet first proves its credentials with
+    one small request (``client.verify_credentials()``), so a wrong secret key raises
+    ``Unauthorized`` instead of reading the snapshot. With ``to=PATH`` pages stream into a Parquet dataset at PATH with bounded
     memory instead, and the path is returned.
     """
     if client is None:
@@ -92,6 +94,9 @@ def read_customers(
     if email is None and not refresh:
         cached = store.latest(max_age_s=_max_age_seconds(client.expire_after))
         if cached is not None:
+            # Snapshots are found by token and base URL: without this one request a wrong
+            # or revoked secret key would be answered from disk (done once per client).
+            client.verify_credentials()
             return _frame_from_snapshot(cached)
 
     decoder = PageDecoder()
@@ -99,10 +104,12 @@ def read_customers(
     # generator is collected (a notebook's traceback would keep its threads alive).
     with (
         _progress_bar(progress, email) as bar,
+        _retries_shown(client, bar) as shown,
         closing(_page_bodies(client, email=email, refresh=refresh)) as bodies,
     ):
         for body in bodies:
             bar.update(decoder.add_page(body))
+            shown.landed()
     decoded = decoder.finish()
     metadata = {
         "base_url": client.base_url,
@@ -155,10 +162,12 @@ def _stream_to_parquet(client: Client, path: Path, *, refresh: bool, progress: b
     with (
         ParquetStreamWriter(path, overwrite=True) as writer,
         _progress_bar(progress, None) as bar,
+        _retries_shown(client, bar) as shown,
         closing(client.iter_pages(raw=True, cache=False, refresh=refresh)) as bodies,
     ):
         for body in bodies:
             bar.update(writer.add_page(body))
+            shown.landed()
     return path
 
 
@@ -167,6 +176,35 @@ def _progress_bar(enabled: bool, email: str | None) -> Any:
 
     what = f"customers with {email}" if email else "customers"
     return tqdm(desc=f"Loading {what}", unit=" customers", disable=not enabled, leave=True)
+
+
+class _RetryPostfix:
+    """Shows the latest retry on the progress bar ("retrying: HTTP 503 (attempt 3)")."""
+
+    def __init__(self, bar: Any) -> None:
+        self._bar = bar
+        self._showing = False
+
+    def __call__(self, notice: RetryNotice) -> None:
+        # In a page fetcher's thread; tqdm's own lock serialises the redraws.
+        self._showing = True
+        self._bar.set_postfix_str(f"retrying: {notice.reason} (attempt {notice.attempt + 1})")
+
+    def landed(self) -> None:
+        """A page arrived: the retrying is over, so the note goes."""
+        if self._showing:
+            self._showing = False
+            self._bar.set_postfix_str("")
+
+
+@contextmanager
+def _retries_shown(client: Client, bar: Any) -> Iterator[_RetryPostfix]:
+    postfix = _RetryPostfix(bar)
+    if getattr(bar, "disable", False):
+        yield postfix
+        return
+    with client.watch_retries(postfix):
+        yield postfix
 
 
 def _max_age_seconds(expire_after: Any) -> float | None:

@@ -376,3 +376,24 @@ def test_cache_journals_without_clear_is_refused(
 ) -> None:
     assert main(["cache", "--journals"]) == 1
     assert "--journals only goes with --clear" in _one_line_error(capsys.readouterr().err, "cache")
+
+
+def test_load_with_a_wrong_secret_fails_even_when_a_snapshot_is_warm(
+    env: dict[str, str],
+    emulator: Emulator,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["load", "--to", str(tmp_path / "first.parquet")]) == 0  # the snapshot
+    monkeypatch.setenv("CHARTMOGUL_SECRET_KEY", "not-the-secret")
+    capsys.readouterr()
+    emulator.clear_request_log()
+
+    assert main(["load", "--to", str(tmp_path / "c.parquet")]) == 1
+
+    line = _one_line_error(capsys.readouterr().err, "load")
+    assert "HTTP 401" in line
+    assert "not-the-secret" not in line
+    assert not (tmp_path / "c.parquet").exists()
+    assert [entry["status"] for entry in emulator.request_log()] == [401]

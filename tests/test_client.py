@@ -737,9 +737,13 @@ def test_one_debug_line_per_attempt(
     uncached = make_client(cache=False)
     for page in range(1, 16):
         uncached.list_customers(page=page, per_page=10)
-    lines = [r for r in caplog.records if r.name == "cm_frames"]
+    lines = [r for r in caplog.records if r.name == "cm_frames" and r.levelno == logging.DEBUG]
     assert len(lines) == len(emulator.request_log()) > 15
     assert {str(r.cm_status) for r in lines} > {"200"}  # type: ignore[attr-defined]
+    # And one INFO line per retry: every failed attempt here was retried.
+    retries = [r for r in caplog.records if r.name == "cm_frames" and r.levelno == logging.INFO]
+    failed = [e for e in emulator.request_log() if e["status"] != 200]
+    assert len(retries) == len(failed) > 0
 
 
 def test_debug_lines_from_threads_are_one_per_request(

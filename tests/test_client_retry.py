@@ -7,7 +7,10 @@ every answer the test chooses. Everything else is tested against the emulator.
 
 from __future__ import annotations
 
+import base64
 import json
+import logging
+import socket
 import threading
 import time
 from collections import deque
@@ -20,13 +23,15 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from cm_frames.client import Client
+from cm_frames.client import Client, RetryNotice
+from cm_frames.emulator import Emulator
 from cm_frames.errors import (
     APIError,
     RateLimited,
     ServerError,
     TransportError,
 )
+from cm_frames.read import read_customers
 
 
 @dataclass
@@ -382,3 +387,106 @@ def test_proxies_from_the_environment_are_used(
         assert c.get_customer(25647) == CLEAN
         assert c.get_customer(25648) == CLEAN  # the settings read once serve every request
     assert [seen.path for seen in server.seen] == ["/v1/customers/25647", "/v1/customers/25648"]
+
+
+# ---------------------------------------------------------------- retries made visible
+
+
+def _dead_loopback_url() -> str:
+    """A loopback URL nothing listens on: a port the system just gave out, closed again."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1/"
+
+
+def test_each_retry_is_logged_at_info_with_what_failed_and_the_wait(
+    server: ScriptedServer, make_client: Callable[..., Client], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="cm_frames")
+    client = make_client()
+    server.script.extend([Reply(503, {"message": "busy"}), Reply(drop=True)])
+    server.responder = lambda seen: Reply(body=CLEAN)
+
+    assert client.get_customer(25647) == CLEAN
+
+    retries = [r for r in caplog.records if r.name == "cm_frames" and r.levelno == logging.INFO]
+    assert [r.cm_attempt for r in retries] == [1, 2]  # type: ignore[attr-defined]
+    first, second = (r.getMessage() for r in retries)
+    assert first.startswith("GET /v1/customers/25647: attempt 1 failed (HTTP 503: busy); ")
+    assert "retrying in " in first
+    assert "retry_for=120 s" in first
+    assert second.startswith("GET /v1/customers/25647: attempt 2 failed (connection failed: ")
+    pair = base64.b64encode(b"scripted-token:scripted-secret").decode()
+    for record in retries:
+        assert "scripted-secret" not in record.getMessage()
+        assert pair not in record.getMessage()
+
+
+def test_a_refused_loopback_connection_fails_within_seconds_not_retry_for(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="cm_frames")
+    url = _dead_loopback_url()
+    client = Client("t", "s", url, cache_dir=tmp_path, rate_limit=None)  # the defaults
+    started = time.monotonic()
+    with client, pytest.raises(TransportError) as caught:
+        client.get_customer(1)
+    took = time.monotonic() - started
+
+    assert 4.9 <= took < 8  # loopback_retry_for=5, not retry_for=120
+    text = str(caught.value)
+    assert f"connection refused by {url.split('/')[2]}: nothing listens there" in text
+    assert "loopback_retry_for=5 s" in text
+    assert "retry_for=120 s" in text
+    assert "cm-frames emulator" in text
+    retries = [r for r in caplog.records if r.levelno == logging.INFO]
+    assert len(retries) >= 2
+    assert all("loopback_retry_for=5 s" in r.getMessage() for r in retries)
+    assert all(r.cm_reason == "connection refused" for r in retries)  # type: ignore[attr-defined]
+
+
+def test_a_longer_loopback_retry_for_waits_for_a_server_that_is_starting(tmp_path: Path) -> None:
+    # The fix the error above suggests: the server comes up on the port during the retries.
+    url = _dead_loopback_url()
+    port = int(url.split(":")[2].split("/")[0])
+    emulator = Emulator(customers=3, token="t", secret="s", port=port)
+    notices: list[RetryNotice] = []
+
+    def start_the_server(notice: RetryNotice) -> None:
+        notices.append(notice)
+        emulator.start()  # idempotent: later notices change nothing
+
+    client = Client("t", "s", url, cache_dir=tmp_path, rate_limit=None, loopback_retry_for=30)
+    try:
+        with client, client.watch_retries(start_the_server):
+            page = client.list_customers(per_page=5)
+    finally:
+        emulator.stop()
+    assert len(page["entries"]) == 3
+    assert notices[0].reason == "connection refused"
+    assert notices[0].attempt == 1
+
+
+def test_the_loopback_bound_applies_to_loopback_hosts_only(tmp_path: Path) -> None:
+    for url, loopback in [
+        ("http://127.0.0.1:1/v1/", True),
+        ("http://localhost:1/v1/", True),
+        ("http://[::1]:1/v1/", True),
+        ("https://api.chartmogul.com/v1/", False),
+        ("https://10.0.0.1/v1/", False),
+    ]:
+        with Client("t", "s", url, cache=False) as client:
+            assert client._loopback is loopback, url
+
+
+def test_the_progress_bar_shows_the_retries_of_a_load(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = Client(
+        "t", "s", _dead_loopback_url(), cache_dir=tmp_path, rate_limit=None, loopback_retry_for=1
+    )
+    client._backoff_base = 0.05
+    with client, pytest.raises(TransportError, match="connection refused"):
+        read_customers(client, progress=True)
+    assert "retrying: connection refused (attempt 2" in capsys.readouterr().err

@@ -209,3 +209,58 @@ def test_accessor_refresh_and_to_arrow(emulator: Emulator, client: cm.Client) ->
 def test_accessor_refuses_other_frames() -> None:
     with pytest.raises(AttributeError, match="read_customers"):
         _ = pd.DataFrame({"a": [1]}).chartmogul
+
+
+def _proofs(emulator: Emulator) -> list[dict[str, Any]]:
+    return [
+        entry
+        for entry in emulator.request_log()
+        if entry["path"] == "/v1/customers" and entry["query"].get("per_page") == "1"
+    ]
+
+
+def test_a_wrong_secret_is_refused_even_with_a_warm_snapshot(
+    emulator: Emulator, client: cm.Client, tmp_path: Path
+) -> None:
+    cm.read_customers(client, progress=False)  # the account's snapshot, under tmp_path
+    with cm.Client(
+        emulator.token, "not-the-secret", emulator.url, cache_dir=tmp_path, rate_limit=None
+    ) as wrong:
+        assert wrong.cache_dir == client.cache_dir  # the same namespace: token and URL
+        emulator.clear_request_log()
+        with pytest.raises(cm.Unauthorized):
+            cm.read_customers(wrong, progress=False)
+    assert [entry["status"] for entry in emulator.request_log()] == [401]
+    assert [entry["status"] for entry in _proofs(emulator)] == [401]
+
+
+def test_a_warm_load_of_a_new_client_proves_its_credentials_once(
+    emulator: Emulator, client: cm.Client, tmp_path: Path
+) -> None:
+    first = cm.read_customers(client, progress=False)
+    with cm.Client(
+        emulator.token, emulator.secret, emulator.url, cache_dir=tmp_path, rate_limit=None
+    ) as fresh:
+        emulator.clear_request_log()
+        warm = cm.read_customers(fresh, progress=False)
+        assert [(e["status"], e["query"]) for e in emulator.request_log()] == [
+            (200, {"page": "1", "per_page": "1"})
+        ]
+        assert warm.attrs["chartmogul"]["snapshot_id"] == first.attrs["chartmogul"]["snapshot_id"]
+        emulator.clear_request_log()
+        cm.read_customers(fresh, progress=False)  # proven: remembered for the client's life
+        assert emulator.request_log() == []
+
+
+def test_a_wrong_secret_is_refused_even_with_a_cached_answer(
+    emulator: Emulator, client: cm.Client, tmp_path: Path
+) -> None:
+    customer = client.list_customers(per_page=1)["entries"][0]["id"]
+    client.get_customer(customer)  # cached under the account's namespace
+    with cm.Client(
+        emulator.token, "not-the-secret", emulator.url, cache_dir=tmp_path, rate_limit=None
+    ) as wrong:
+        emulator.clear_request_log()
+        with pytest.raises(cm.Unauthorized):
+            wrong.get_customer(customer)
+    assert [entry["status"] for entry in emulator.request_log()] == [401]
