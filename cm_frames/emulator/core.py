@@ -11,6 +11,8 @@ and a server thread. Nothing here imports the client side of cm_frames except
 from __future__ import annotations
 
 import secrets
+import shutil
+import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from os import PathLike
@@ -76,6 +78,8 @@ class Emulator:
         self._server: EmulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._lifecycle = threading.Lock()
+        # The cache of the clients client() makes: the emulator's own, gone at stop().
+        self._client_cache: str | None = None
 
     def __repr__(self) -> str:  # never the secret
         where = self.url if self.running else "not started"
@@ -143,6 +147,11 @@ class Emulator:
         with self._lifecycle:
             server, thread, state = self._server, self._thread, self._state
             self._server = self._thread = self._state = None
+            client_cache, self._client_cache = self._client_cache, None
+            if client_cache is not None:
+                # Its accounts are named by token and URL, and the URL's port is new each
+                # run: kept, every run would leave one more folder behind.
+                shutil.rmtree(client_cache, ignore_errors=True)
             if server is None:
                 return
             server.shutdown()
@@ -250,8 +259,41 @@ class Emulator:
         if not self._running_state().remove_account(token):
             raise KeyError(f"remove_account: no account {token!r}")
 
-    def client(self, **kwargs: Any) -> Client:
-        """A cm_frames ``Client`` for this emulator (imported here only: no import cycle)."""
+    def client(
+        self,
+        *,
+        rate_limit: float | None = None,
+        cache_dir: str | PathLike[str] | None = None,
+        **options: Any,
+    ) -> Client:
+        """A cm_frames ``Client`` of the emulator's main account.
+
+        Parameters
+        ----------
+        rate_limit : float or None
+            Requests per second; None (the default) for none, as the emulator has no limit.
+        cache_dir : path, optional
+            Where the client keeps its HTTP cache, snapshots and journals. By default a
+            temporary directory of the emulator's, shared by all its clients and deleted
+            when the emulator stops, so nothing is left in the user cache directory.
+        **options
+            Passed on to ``cm_frames.Client`` (``max_workers``, ``retry_for``,
+            ``expire_after``, ...).
+
+        Returns
+        -------
+        Client
+            Close it (or use ``with``) when done.
+        """
+        # Imported here only: the emulator and the client meet over HTTP, never by import.
         from cm_frames.client import Client
 
-        return Client(self.token, self.secret, self.url, **kwargs)
+        url = self.url  # raises if the emulator is not running
+        if cache_dir is None:
+            with self._lifecycle:
+                if self._client_cache is None:
+                    self._client_cache = tempfile.mkdtemp(prefix="cm-frames-emulator-")
+                cache_dir = self._client_cache
+        return Client(
+            self.token, self.secret, url, rate_limit=rate_limit, cache_dir=cache_dir, **options
+        )
