@@ -16,6 +16,7 @@ __all__ = [
     "NotFound",
     "PlanConflict",
     "RateLimited",
+    "RemovalWarning",
     "RequestFailed",
     "ServerError",
     "TransportError",
@@ -117,6 +118,15 @@ def _rebuild_transport_error(
 
 class ValidationError(ChartMogulError, ValueError):
     """Our own check failed before anything was sent; the message says what and how to fix it."""
+
+
+class RemovalWarning(UserWarning):
+    """A plan removes a large share of an attribute's values: check that this is meant.
+
+    Removing is what NA means in an edited ``custom.*`` column (and False in a ``tag.*``
+    column), and a Series assigned from a subset of rows leaves every other row NA. Silence it
+    with ``warnings.simplefilter("ignore", cm.RemovalWarning)`` when the removal is intended.
+    """
 
 
 class PlanConflict(ChartMogulError):

@@ -93,6 +93,10 @@ class PlanSummary:
     skipped_cells: int
     ignored_added: int
     ignored_dropped: int
+    #: Every skipped column with its number of edits, in the plan's order.
+    skipped_by_column: Mapping[str, int] = field(default_factory=dict, hash=False)
+    #: Per attribute, how many values (RemoveCustom) or tags (RemoveTags) the plan removes.
+    removals: Mapping[str, int] = field(default_factory=dict, hash=False)
 
     def lines(self) -> list[str]:
         """The summary as short lines (shared by ``__str__`` and the HTML view)."""
@@ -107,10 +111,22 @@ class PlanSummary:
         out = [head]
         if self.operations:
             out.append(" · ".join(f"{kind} {n:,}" for kind, n in self.by_kind.items() if n))
-        if self.skipped_columns:
+        if self.removals:
+            # Removals first among the details: NA where a value was (a Series assigned from a
+            # subset of rows leaves the others NA) removes it, and that is easy to miss.
+            total = sum(self.removals.values())
             out.append(
-                f"skipped (read-only or missing, never sent): {self.skipped_cells:,} edit"
-                f"{_s(self.skipped_cells)} in {self.skipped_columns} column{_s(self.skipped_columns)}"
+                f"⚠ removes {total:,} value{_s(total)}: "
+                + ", ".join(f"{name} {n:,}" for name, n in self.removals.items())
+                + " (NA, or False for a tag, where the baseline had a value)"
+            )
+        if self.skipped_columns:
+            columns = self.skipped_by_column or {}
+            named = ", ".join(f"{name} ({n:,})" for name, n in columns.items())
+            out.append(
+                f"skipped (never sent): {self.skipped_cells:,} edit{_s(self.skipped_cells)} in "
+                f"{self.skipped_columns} column{_s(self.skipped_columns)}"
+                + (f": {named}" if named else "")
             )
         if self.ignored_added or self.ignored_dropped:
             out.append(
@@ -458,6 +474,13 @@ class Plan:
         pairs = np.unique(changes.cust * len(KINDS) + changes.kind).size
         requests = pairs - sum(len(ids) - 1 for ids in self._merges().values())
         seconds = requests / rate_limit if rate_limit else None
+        removing = np.isin(changes.kind, (_REMOVE_TAGS, _REMOVE_CUSTOM))
+        removed = np.bincount(changes.attr[removing], minlength=len(changes.names)).tolist()
+        skipped_by_column: dict[str, int] = {}
+        for skip in self._skipped:
+            skipped_by_column[skip.column] = skipped_by_column.get(skip.column, 0) + len(
+                skip.customer_ids
+            )
         return PlanSummary(
             operations=len(changes),
             by_kind=dict(zip(KINDS, counts, strict=True)),
@@ -469,6 +492,8 @@ class Plan:
             skipped_cells=sum(len(s.customer_ids) for s in self._skipped),
             ignored_added=self.ignored_rows.added,
             ignored_dropped=self.ignored_rows.dropped,
+            skipped_by_column=skipped_by_column,
+            removals={changes.attribute(a): n for a, n in enumerate(removed) if n},
         )
 
     def apply(

@@ -9,6 +9,7 @@ another one.
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,15 +17,16 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from cm_frames.diff import diff
-from cm_frames.errors import ValidationError
+from cm_frames.errors import RemovalWarning, ValidationError
 from cm_frames.frames import table_to_frame
+from cm_frames.plan import Plan
 from cm_frames.read import ATTRS_KEY, client_for_frame
+from cm_frames.schema import TAG_PREFIX
 from cm_frames.snapshot import KEEP_SNAPSHOTS, SnapshotStore
 
 if TYPE_CHECKING:
     from cm_frames.apply import ApplyResult
     from cm_frames.client import Client
-    from cm_frames.plan import Plan
 
 __all__ = ["plan_frame", "push"]
 
@@ -54,11 +56,49 @@ def plan_frame(df: pd.DataFrame, baseline: pd.DataFrame | None = None) -> Plan:
         # The baseline's own provenance describes the values being replaced best.
         info = _provenance(baseline) or info
     custom_types = info.get("custom_types")
-    return diff(
+    plan = diff(
         df,
         baseline,
         custom_types=custom_types if isinstance(custom_types, Mapping) else None,
         source=_source(info),
+    )
+    _warn_of_large_removals(plan, baseline)
+    return plan
+
+
+#: plan() warns (RemovalWarning) when it removes more than this share of an attribute's
+#: values, and at least REMOVAL_WARNING_MIN of them (a handful is a deliberate edit).
+REMOVAL_WARNING_SHARE = 0.05
+REMOVAL_WARNING_MIN = 10
+
+
+def _warn_of_large_removals(plan: Plan, baseline: pd.DataFrame) -> None:
+    """Warn when a plan removes more than a few per cent of an attribute's values.
+
+    The usual cause is ``edited[col] = series`` with a Series of some rows only: pandas
+    aligns it on the index and every other row becomes NA, which the plan reads as "remove".
+    """
+    removals = plan.summary(rate_limit=None).removals
+    heavy = []
+    for column, removed in removals.items():
+        if column not in baseline.columns or removed < REMOVAL_WARNING_MIN:
+            continue
+        values = baseline[column]
+        held = int(values.sum()) if column.startswith(TAG_PREFIX) else int(values.notna().sum())
+        if held and removed / held > REMOVAL_WARNING_SHARE:
+            heavy.append(f"{column}: {removed:,} of the {held:,} values ({removed / held:.0%})")
+    if not heavy:
+        return
+    warnings.warn(
+        "this plan removes a large share of some attributes' values: "
+        + "; ".join(heavy)
+        + ". NA in a custom.* column (False in a tag.* column) removes the value. If you "
+        "assigned a Series holding only some customers (edited[col] = values), pandas set every "
+        "other row to NA: assign those rows only, edited.loc[values.index, col] = values. If the "
+        "removal is meant, go on (plan.summary() lists it; "
+        'warnings.simplefilter("ignore", cm.RemovalWarning) silences this).',
+        RemovalWarning,
+        stacklevel=3,
     )
 
 

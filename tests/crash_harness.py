@@ -40,6 +40,7 @@ import os
 import subprocess
 import sys
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -137,7 +138,10 @@ def crash_edit(df: pd.DataFrame, *, customers: int, seed: int) -> pd.DataFrame:
 def crash_plan(client: cm.Client, *, customers: int, seed: int) -> cm.Plan:
     """Load the account through ``client`` and plan ``crash_edit`` against it."""
     df = cm.read_customers(client, progress=False)
-    return plan_frame(crash_edit(df, customers=customers, seed=seed))
+    with warnings.catch_warnings():
+        # Removing utmSource from the chosen customers is the point, not an accident.
+        warnings.simplefilter("ignore", cm.RemovalWarning)
+        return plan_frame(crash_edit(df, customers=customers, seed=seed))
 
 
 # --- operations on the wire ------------------------------------------------------------------

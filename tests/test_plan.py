@@ -161,12 +161,15 @@ def test_summary_counts_kinds_customers_requests_and_time() -> None:
         skipped_cells=1,
         ignored_added=1,
         ignored_dropped=2,
+        skipped_by_column={"name": 1},
+        removals={"tag.engage": 1, "custom.rep": 1},
     )
     assert summary.requests == len(sample().requests())
     text = str(summary)
     assert "8 operations on 2 customers → 7 requests (about 1.8 s at 4 requests/s)" in text
     assert "AddTags 2 · RemoveTags 1 · AddCustom 2 · UpdateCustom 2 · RemoveCustom 1" in text
-    assert "1 edit in 1 column" in text
+    assert "skipped (never sent): 1 edit in 1 column: name (1)" in text
+    assert "⚠ removes 2 values: tag.engage 1, custom.rep 1" in text
     assert "ignored rows: 1 added, 2 dropped" in text
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -369,3 +370,50 @@ def test_invalid_edits_send_nothing(emulator: Emulator, df: pd.DataFrame) -> Non
     with pytest.raises(cm.ValidationError, match=r"custom\.bad key"):
         edited.chartmogul.push(dry_run=False)
     assert emulator.request_log() == []
+
+
+# --- removals that look like an accident ------------------------------------------------------
+
+
+def test_a_series_assigned_from_a_subset_warns_of_the_removals(df: pd.DataFrame) -> None:
+    held = df.index[df["custom.seats"].notna().to_numpy()]
+    assert len(held) > 40
+    scores = df.loc[held[:10], "custom.seats"] + 1  # new values for ten customers only
+    edited = df.copy()
+    edited["custom.seats"] = scores  # pandas aligns: every other customer's seats become NA
+
+    with pytest.warns(cm.RemovalWarning, match=r"custom\.seats") as caught:
+        plan = edited.chartmogul.plan()
+
+    removals = len(held) - 10
+    message = str(caught[0].message)
+    assert f"{removals:,} of the {len(held):,}" in message
+    assert plan.summary().removals == {"custom.seats": removals}
+    assert f"⚠ removes {removals:,} values: custom.seats {removals:,}" in str(plan.summary())
+    assert "⚠ removes" in repr(plan)
+    # The fix the warning suggests: assign only the rows you have values for.
+    fixed = df.copy()
+    fixed.loc[scores.index, "custom.seats"] = scores
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plan = fixed.chartmogul.plan()
+    assert {op.kind for op in plan} == {"UpdateCustom"}
+    assert len(plan) == 10
+
+
+def test_a_few_removals_do_not_warn(df: pd.DataFrame) -> None:
+    held = df.index[df["custom.seats"].notna().to_numpy()]
+    edited = df.copy()
+    edited.loc[held[:1], "custom.seats"] = pd.NA
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plan = edited.chartmogul.plan()
+    assert plan.summary().removals == {"custom.seats": 1}
+
+
+def test_removing_many_tags_warns_too(df: pd.DataFrame) -> None:
+    edited = df.copy()
+    holders = int(df["tag.vip"].sum())
+    edited["tag.vip"] = False
+    with pytest.warns(cm.RemovalWarning, match=rf"tag\.vip.*{holders:,} of the {holders:,}"):
+        edited.chartmogul.plan()
