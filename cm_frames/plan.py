@@ -53,6 +53,7 @@ __all__ = ["IgnoredRows", "Plan", "PlanSummary", "SkippedEdit", "display_value"]
 _FORMAT = "cm_frames.plan"
 _VERSION = 1
 _PREVIEW_ROWS = 20
+_SHOWN_REMOVALS = 5  # attributes named in the summary's removals line, largest first
 _ADD_TAGS, _REMOVE_TAGS, _ADD_CUSTOM, _UPDATE_CUSTOM, _REMOVE_CUSTOM = range(5)
 # Kind code -> the code of its inverse (AddTags <-> RemoveTags, AddCustom <-> RemoveCustom).
 _INVERSE_KIND = np.array([1, 0, 4, 3, 2], dtype=np.int8)
@@ -115,10 +116,13 @@ class PlanSummary:
             # Removals first among the details: NA where a value was (a Series assigned from a
             # subset of rows leaves the others NA) removes it, and that is easy to miss.
             total = sum(self.removals.values())
+            largest = sorted(self.removals.items(), key=lambda item: -item[1])
+            shown = ", ".join(f"{name} {n:,}" for name, n in largest[:_SHOWN_REMOVALS])
+            if len(largest) > _SHOWN_REMOVALS:
+                shown += f" and {len(largest) - _SHOWN_REMOVALS:,} more attributes"
             out.append(
-                f"⚠ removes {total:,} value{_s(total)}: "
-                + ", ".join(f"{name} {n:,}" for name, n in self.removals.items())
-                + " (NA, or False for a tag, where the baseline had a value)"
+                f"⚠ removes {total:,} value{_s(total)}: {shown} "
+                "(NA, or False for a tag, where the baseline had a value)"
             )
         if self.skipped_columns:
             columns = self.skipped_by_column or {}

@@ -423,3 +423,14 @@ def test_numpy_ids_in_groups_are_plain_ints() -> None:
     plan = Plan(OPS, email_groups={"x@y": np.array([1, 2])})  # type: ignore[dict-item]
     assert plan.email_groups == {"x@y": (1, 2)}
     json.loads(plan.to_json())
+
+
+def test_summary_names_the_largest_removals_first_and_counts_the_rest() -> None:
+    ops = [
+        RemoveCustom(i, f"cus_{i}", None, f"k{a}", "Integer", 1)
+        for a in range(7)
+        for i in range(1, a + 2)  # key k6 is removed from 7 customers, k0 from 1
+    ]
+    text = str(Plan(ops).summary())
+    assert "⚠ removes 28 values: custom.k6 7, custom.k5 6, custom.k4 5, custom.k3 4, " in text
+    assert "custom.k2 3 and 2 more attributes" in text
