@@ -1,9 +1,11 @@
 """The ``cm-frames`` command line.
 
+    cm-frames --version
     cm-frames emulator --port 8765 --customers 5000 --seed 1 [--db PATH] [--token T --secret S]
     cm-frames demo [--customers 5000] [--output demo-output] [--seed 1]
-    cm-frames load [--email E] [--refresh] --to customers.parquet
+    cm-frames load [--email E] [--refresh] --to customers.parquet   (or --to folder/)
     cm-frames apply plan.json [--dry-run] [--journal PATH]
+    cm-frames cache [--clear [--journals]]
 
 Each subcommand is a ``configure_<name>(subparsers)`` that registers its parser and sets
 ``handler`` to a function of the parsed arguments returning the exit status.
@@ -13,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
+import json
 import os
 import shlex
 import signal
@@ -20,7 +24,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -33,7 +37,42 @@ __all__ = ["main"]
 Handler = Callable[[argparse.Namespace], int]
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows "(default: …)" after an option's help, except where there is nothing to show.
+
+    argparse's own would print "(default: None)" and "(default: False)" for the options
+    without a value by default and for flags, which says nothing.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False) or "(default:" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _subcommand(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], name: str, **kwargs: Any
+) -> argparse.ArgumentParser:
+    return subparsers.add_parser(name, formatter_class=_HelpFormatter, **kwargs)
+
+
 def _run_emulator(args: argparse.Namespace) -> int:
+    try:
+        return _emulator(args)
+    except OSError as error:
+        if error.errno != errno.EADDRINUSE:
+            raise
+        return _fail(
+            "emulator",
+            CommandFailed(
+                f"port {args.port} on {args.host} is in use (another emulator, or another "
+                f"program, listens there); choose another --port, such as --port "
+                f"{args.port + 1 if 0 < args.port < 65535 else 8766}, or --port 0 for any free one"
+            ),
+        )
+
+
+def _emulator(args: argparse.Namespace) -> int:
     from cm_frames.emulator import Emulator
 
     emulator = Emulator(
@@ -86,7 +125,8 @@ def _wait_for_interrupt() -> None:
 
 
 def configure_emulator(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
+    parser = _subcommand(
+        subparsers,
         "emulator",
         help="serve a local ChartMogul Enrichment API with generated customers",
         description="Serve a local ChartMogul Enrichment API (the 11 endpoints under /v1/) "
@@ -111,7 +151,8 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 
 def configure_demo(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
+    parser = _subcommand(
+        subparsers,
         "demo",
         help="run the whole job against a bundled emulator (load, segment, plot, write back, undo)",
         description="Start a local emulator, load every customer, segment and plot them, "
@@ -153,10 +194,25 @@ def _fail(command: str, error: BaseException) -> int:
     return 1
 
 
-def _client() -> Client:
-    from cm_frames.client import Client
+_CREDENTIAL_VARIABLES = ("CHARTMOGUL_ACCOUNT_TOKEN", "CHARTMOGUL_SECRET_KEY")
 
-    return Client()
+
+def _client() -> Client:
+    from cm_frames.client import Client, MissingCredentials
+
+    try:
+        return Client()
+    except MissingCredentials:
+        # The client's own message shows Python (cm.Client(token=...)); here it is the shell.
+        missing = [n for n in _CREDENTIAL_VARIABLES if not os.environ.get(n, "").strip()]
+        verb = "is" if len(missing) == 1 else "are"
+        raise CommandFailed(
+            f"no ChartMogul credentials: {' and '.join(missing)} {verb} not set. Export "
+            "CHARTMOGUL_ACCOUNT_TOKEN and CHARTMOGUL_SECRET_KEY (ChartMogul: Admin > API); "
+            "for another API than https://api.chartmogul.com/v1/, such as the local "
+            "emulator, CHARTMOGUL_API_URL too: `cm-frames emulator` prints the three export "
+            "lines to paste"
+        ) from None
 
 
 def _show_progress() -> bool:
@@ -175,7 +231,7 @@ def _load(to: str, *, email: str | None, refresh: bool) -> int:
     from cm_frames.read import read_customers
 
     target = Path(to)
-    single_file = target.suffix == ".parquet"
+    single_file = _load_target_is_a_file(to, target)
     if email is not None and not single_file:
         raise CommandFailed(
             f"--email writes a single file, but --to {to} is a dataset folder: "
@@ -192,6 +248,24 @@ def _load(to: str, *, email: str | None, refresh: bool) -> int:
     who = f"customers with email {email}" if email is not None else "customers"
     print(f"wrote {rows:,} {who} × {columns} columns to {target} ({_size(target)})")
     return 0
+
+
+def _load_target_is_a_file(to: str, target: Path) -> bool:
+    """True for a .parquet file, False for a dataset folder; anything else is refused.
+
+    A suffix that is not .parquet (customers.csv) is a mistake far more often than a folder
+    name, and taken for a folder it would become a directory of Parquet files with that name.
+    """
+    if target.suffix.lower() == ".parquet":
+        return True
+    if not target.suffix or to.endswith(("/", os.sep)):
+        return False
+    raise CommandFailed(
+        f"--to {to}: unknown suffix {target.suffix}; load writes Parquet only: give a path "
+        f"ending in .parquet for one file (such as {target.with_suffix('.parquet')}), or a "
+        "folder for a Parquet dataset: a path without a suffix, or any path ending in / "
+        f"(such as {to}/)"
+    )
 
 
 def _write_parquet_file(frame: pd.DataFrame, target: Path) -> None:
@@ -223,16 +297,20 @@ def _size(path: Path) -> str:
 
 
 def configure_load(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
+    parser = _subcommand(
+        subparsers,
         "load",
         help="write the account's customers to Parquet",
         description="Load every customer of the account (or those with --email) and write them "
         "to Parquet: one file when --to ends with .parquet (read it back with "
-        "cm_frames.read_parquet), otherwise a dataset folder streamed with bounded memory. "
-        + _CREDENTIALS_HELP,
+        "cm_frames.read_parquet), a dataset folder streamed with bounded memory when it has "
+        "no suffix or ends with /; any other suffix is refused. " + _CREDENTIALS_HELP,
     )
     parser.add_argument(
-        "--to", required=True, metavar="PATH", help="a .parquet file, or a dataset folder"
+        "--to",
+        required=True,
+        metavar="PATH",
+        help="a .parquet file, or a dataset folder (no suffix, or ending in /)",
     )
     parser.add_argument(
         "--email", default=None, help="only the customers with this email (a .parquet file)"
@@ -253,6 +331,10 @@ def _run_apply(args: argparse.Namespace) -> int:
 
 
 def _apply(plan_file: str, *, dry_run: bool, journal: str | None) -> int:
+    # A dry run takes the real run's path up to its first request: the same plan file
+    # checks, credentials, account check and journal check, then prints instead of sending.
+    from cm_frames.apply import check_account
+
     plan = _read_plan(plan_file)
     print(f"plan {plan_file}:")
     print("\n".join(f"  {line}" for line in plan.summary().lines()))
@@ -260,16 +342,69 @@ def _apply(plan_file: str, *, dry_run: bool, journal: str | None) -> int:
         count = len(skip.customer_ids)
         customers = f"{count} customer{'' if count == 1 else 's'}"
         print(f"  skipped {skip.column} ({customers}): {skip.reason}")
-    if dry_run:
-        print("dry run: nothing was sent")
-        return 0
     if plan.is_empty:
         print("nothing to apply")
+        if dry_run:
+            print("dry run: nothing was sent")
         return 0
     with _client() as client:
+        check_account(plan, client)
+        if dry_run:
+            _check_journal(plan, client, journal)
+            _print_requests(plan)
+            print("dry run: nothing was sent")
+            return 0
         result = plan.apply(client, journal=journal, progress=_show_progress())
     print(result)
     return 0 if result.ok else 1
+
+
+def _check_journal(plan: Plan, client: Client, journal: str | None) -> None:
+    """Refuse, reading only, what ``Journal.open`` refuses before the real run's first request.
+
+    A directory, a file that is not a journal, or the journal of another plan. A dry run
+    writes nothing, so the journal is not opened (nor created) as the real run does.
+    """
+    from cm_frames.apply import plan_id
+    from cm_frames.journal import read_journal
+
+    own_id = plan_id(plan)
+    path = (
+        Path(journal) if journal is not None else client.cache_dir / "journals" / f"{own_id}.jsonl"
+    )
+    if path.is_dir():
+        raise CommandFailed(f"journal {path} is a directory; pass --journal the path of a file")
+    state = read_journal(path)  # a missing file reads as an empty journal
+    if state.plan_id is not None and state.plan_id != own_id:
+        raise CommandFailed(
+            f"journal {path} belongs to another plan ({state.plan_id}), not this one "
+            f"({own_id}); leave out --journal to use this plan's own journal, or give the "
+            "journal this plan was applied with to resume it"
+        )
+
+
+_SHOWN_REQUESTS = 20
+
+
+def _print_requests(plan: Plan) -> None:
+    """The requests the plan would send, before the conflict check (which may send fewer)."""
+    from cm_frames.operations import group_requests
+
+    requests = group_requests(plan.operations, plan.email_groups)
+    customers = len({op.customer_id for op in plan.operations})
+    print(
+        f"would send {len(requests)} request{'' if len(requests) == 1 else 's'}, after "
+        f"re-reading the {customers} customer{'' if customers == 1 else 's'} to check for "
+        "conflicts (a value changed since the load, one already in place or one a journal "
+        "shows done is not sent):"
+    )
+    for request in requests[:_SHOWN_REQUESTS]:
+        body = json.dumps(request.body, separators=(",", ":"), ensure_ascii=False)
+        if len(body) > 120:
+            body = body[:119] + "…"
+        print(f"  {request.method} {request.path} {body}")
+    if len(requests) > _SHOWN_REQUESTS:
+        print(f"  … and {len(requests) - _SHOWN_REQUESTS} more")
 
 
 def _read_plan(plan_file: str) -> Plan:
@@ -288,7 +423,8 @@ def _read_plan(plan_file: str) -> Plan:
 
 
 def configure_apply(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
+    parser = _subcommand(
+        subparsers,
         "apply",
         help="apply a write-back plan saved with plan.to_json()",
         description="Read a plan saved with plan.to_json(), print its summary and apply it: "
@@ -298,7 +434,10 @@ def configure_apply(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
     )
     parser.add_argument("plan", metavar="PLAN.json", help="a file written by plan.to_json()")
     parser.add_argument(
-        "--dry-run", action="store_true", help="print the summary only; send nothing"
+        "--dry-run",
+        action="store_true",
+        help="make every check of a real run (plan file, credentials, account, journal), "
+        "then print the requests it would send; send nothing",
     )
     parser.add_argument(
         "--journal",
@@ -360,7 +499,8 @@ def _size_of(files: list[Path]) -> str:
 
 
 def configure_cache(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
+    parser = _subcommand(
+        subparsers,
         "cache",
         help="show (or clear) what is stored locally for the account",
         description="Show the account's local cache directory and what it holds: the HTTP "
@@ -381,6 +521,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cm-frames",
         description="ChartMogul Enrichment API customers as pandas DataFrames.",
+        formatter_class=_HelpFormatter,
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {_version()}", help="print the version"
     )
     subparsers = parser.add_subparsers(dest="command", required=True)
     configure_emulator(subparsers)
@@ -389,6 +533,15 @@ def build_parser() -> argparse.ArgumentParser:
     configure_apply(subparsers)
     configure_cache(subparsers)
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cm_frames")
+    except PackageNotFoundError:  # a source tree that was never installed
+        return "unknown (not installed)"
 
 
 def main(argv: list[str] | None = None) -> int:

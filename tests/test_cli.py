@@ -397,3 +397,178 @@ def test_load_with_a_wrong_secret_fails_even_when_a_snapshot_is_warm(
     assert "not-the-secret" not in line
     assert not (tmp_path / "c.parquet").exists()
     assert [entry["status"] for entry in emulator.request_log()] == [401]
+
+
+# --- the --to path, --version, --help, missing credentials ---------------------------------
+
+
+@pytest.mark.parametrize("name", ["customers.csv", "customers.json", "out.parq"])
+def test_load_to_an_unknown_suffix_is_refused_and_creates_nothing(
+    env: dict[str, str],
+    emulator: Emulator,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+) -> None:
+    target = tmp_path / "out" / name
+    target.parent.mkdir()
+
+    assert main(["load", "--to", str(target)]) == 1
+
+    line = _one_line_error(capsys.readouterr().err, "load")
+    assert f"--to {target}" in line
+    assert f"unknown suffix {target.suffix}" in line
+    assert ".parquet" in line
+    assert "ending in /" in line
+    assert list(target.parent.iterdir()) == []
+    assert emulator.request_log() == []
+
+
+def test_load_to_a_path_ending_in_a_slash_is_a_dataset_folder_whatever_its_suffix(
+    env: dict[str, str], df: pd.DataFrame, tmp_path: Path
+) -> None:
+    # The fix the refusal above suggests for a folder whose name has a dot.
+    target = tmp_path / "customers.csv"
+
+    assert main(["load", "--to", f"{target}/"]) == 0
+
+    assert target.is_dir()
+    assert cm.read_parquet(target).equals(df)
+
+
+def test_load_to_an_upper_case_parquet_suffix_is_one_file(
+    env: dict[str, str], df: pd.DataFrame, tmp_path: Path
+) -> None:
+    target = tmp_path / "customers.PARQUET"
+    assert main(["load", "--to", str(target)]) == 0
+    assert target.is_file()
+    assert cm.read_parquet(target).equals(df)
+
+
+def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out == f"cm-frames {version('cm_frames')}\n"
+
+
+def test_every_subcommand_help_shows_its_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+
+    from cm_frames.cli import build_parser
+
+    subparsers = next(
+        action
+        for action in build_parser()._actions
+        if isinstance(action, argparse._SubParsersAction)
+    )
+    shown = 0
+    for command, parser in subparsers.choices.items():
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        for action in parser._actions:
+            if action.default in (None, False, argparse.SUPPRESS) or action.help is None:
+                continue
+            assert f"(default: {action.default})" in text, (command, action.dest)
+            shown += 1
+    assert shown >= 7  # emulator: port, host, customers, seed; demo: customers, output, seed
+
+
+@pytest.mark.parametrize(
+    "argv", [["load", "--to", "c.parquet"], ["apply", "plan.json"], ["cache"]], ids=str
+)
+def test_missing_credentials_name_the_variables_and_the_emulator_command(
+    env: dict[str, str],
+    df: pd.DataFrame,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+) -> None:
+    _plan_file(df, tmp_path)  # plan.json, for apply
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CHARTMOGUL_ACCOUNT_TOKEN")
+    monkeypatch.delenv("CHARTMOGUL_SECRET_KEY")
+
+    assert main(argv) == 1
+
+    line = _one_line_error(capsys.readouterr().err, argv[0])
+    assert "CHARTMOGUL_ACCOUNT_TOKEN and CHARTMOGUL_SECRET_KEY are not set" in line
+    for name in ("CHARTMOGUL_ACCOUNT_TOKEN", "CHARTMOGUL_SECRET_KEY", "CHARTMOGUL_API_URL"):
+        assert name in line
+    assert "`cm-frames emulator`" in line
+    assert "cm.Client" not in line
+    assert "token=" not in line
+    assert not (tmp_path / "c.parquet").exists()
+
+
+# --- apply --dry-run makes the real run's checks ---------------------------------------------
+
+
+def test_apply_dry_run_lists_the_requests_it_would_send(
+    env: dict[str, str],
+    emulator: Emulator,
+    df: pd.DataFrame,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    plan_file, ids = _plan_file(df, tmp_path)
+    emulator.clear_request_log()
+
+    assert main(["apply", str(plan_file), "--dry-run"]) == 0
+
+    out = capsys.readouterr().out
+    for customer in ids:
+        assert f'POST customers/{customer}/attributes/tags {{"tags":["cli"]}}' in out
+    assert "would send 3 requests" in out
+    assert emulator.request_log() == []
+    assert list(Path(env["XDG_CACHE_HOME"]).rglob("*.jsonl")) == []  # no journal begun
+
+
+def test_apply_dry_run_refuses_a_plan_of_another_account_as_the_real_run_does(
+    env: dict[str, str],
+    emulator: Emulator,
+    df: pd.DataFrame,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    plan_file, _ = _plan_file(df, tmp_path)
+    emulator.add_account("other-token", "other-secret", customers=5, seed=1)
+    monkeypatch.setenv("CHARTMOGUL_ACCOUNT_TOKEN", "other-token")
+    monkeypatch.setenv("CHARTMOGUL_SECRET_KEY", "other-secret")
+    emulator.clear_request_log()
+
+    assert main(["apply", str(plan_file), "--dry-run"]) == 1
+
+    line = _one_line_error(capsys.readouterr().err, "apply")
+    assert "another account" in line
+    assert "dry run" not in capsys.readouterr().out
+    assert emulator.request_log() == []
+
+
+def test_apply_dry_run_refuses_a_journal_of_another_plan_as_the_real_run_does(
+    env: dict[str, str],
+    emulator: Emulator,
+    df: pd.DataFrame,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    plan_file, _ = _plan_file(df, tmp_path, tagged=3)
+    journal = tmp_path / "journal.jsonl"
+    assert main(["apply", str(plan_file), "--journal", str(journal)]) == 0
+    other_file, _ = _plan_file(df, tmp_path, tagged=2)  # another plan, same file name
+    capsys.readouterr()
+    emulator.clear_request_log()
+    before = journal.read_bytes()
+
+    for extra in (["--dry-run"], []):
+        assert main(["apply", str(other_file), "--journal", str(journal), *extra]) == 1
+        line = _one_line_error(capsys.readouterr().err, "apply")
+        assert "belongs to another plan" in line
+    assert emulator.request_log() == []
+    assert journal.read_bytes() == before

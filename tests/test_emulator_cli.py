@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import shlex
 import signal
+import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import requests
@@ -79,3 +82,40 @@ def test_emulator_help_lists_the_options(capsys: pytest.CaptureFixture[str]) -> 
     help_text = capsys.readouterr().out
     for option in ("--port", "--customers", "--seed", "--db", "--token", "--secret"):
         assert option in help_text
+
+
+def test_a_busy_port_is_one_line_naming_the_port_and_the_fix(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+
+        assert main(["emulator", "--port", str(port), "--customers", "1"]) == 1
+
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"cm-frames emulator: error: port {port} on 127.0.0.1 is in use")
+    assert "another --port" in lines[0]
+    assert "--port 0" in lines[0]
+
+
+def test_the_exported_lines_are_what_load_needs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The missing-credentials message of load points at these lines: they must be enough.
+    for name in ("CHARTMOGUL_ACCOUNT_TOKEN", "CHARTMOGUL_SECRET_KEY", "CHARTMOGUL_API_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    process, exported = start_cli("--customers", "7")
+    try:
+        for name, value in exported.items():
+            monkeypatch.setenv(name, shlex.split(value)[0])
+        assert main(["load", "--to", str(tmp_path / "c.parquet")]) == 0
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=30)
+    assert "wrote 7 customers" in capsys.readouterr().out
