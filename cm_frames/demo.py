@@ -38,10 +38,8 @@ def run_demo(customers: int = 5000, output: str | Path = "demo-output", seed: in
     cache_dir = output / "cache"
     with Emulator(customers=customers, seed=seed) as emulator:
         _step(f"1. A local ChartMogul emulator with {customers:,} customers at {emulator.url}")
-        # The real service allows about 40 requests/s; the local emulator has no such limit.
-        with Client(
-            emulator.token, emulator.secret, emulator.url, cache_dir=cache_dir, rate_limit=None
-        ) as client:
+        # No rate limit (the real service allows about 40 requests/s; the emulator has none).
+        with emulator.client(cache_dir=cache_dir) as client:
             df = _load(client)
             _segment_and_plot(df, output)
             ok = _write_back(df, client, emulator)
