@@ -23,6 +23,7 @@ JupyterLab may deliver widget events on another thread than the one applying.
 from __future__ import annotations
 
 import html
+import re
 import threading
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Final
@@ -89,10 +90,10 @@ _CELL = (
 )
 _TABLE = f"border-collapse: collapse; table-layout: fixed; width: 100%; {_FONT}"
 _COLUMNS: Final = (  # (heading, width)
-    ("id", "9%"),
-    ("email", "27%"),
-    ("kind", "13%"),
-    ("attribute", "21%"),
+    ("id", "7%"),
+    ("email", "22%"),
+    ("kind", "15%"),
+    ("attribute", "26%"),
     ("old → new", "30%"),
 )
 
@@ -198,18 +199,34 @@ class PlanPreview(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no ty
             for name in self._attributes
         }
         self.groups = widgets.HTML()
-        self.kind_filter = widgets.Dropdown(description="Kind", value=None)
-        self.attribute_filter = widgets.Dropdown(description="Attribute", value=None)
+        tight = {"description_width": "initial"}
+        self.kind_filter = widgets.Dropdown(
+            description="Kind", value=None, style=tight, layout=widgets.Layout(width="auto")
+        )
+        self.attribute_filter = widgets.Dropdown(
+            description="Attribute",
+            value=None,
+            style=tight,
+            layout=widgets.Layout(width="auto", margin="0 0 0 12px"),
+        )
         self.filter_note = widgets.HTML()
         narrow = widgets.Layout(width="auto")
-        self.first_button = widgets.Button(description="⏮", tooltip="First page", layout=narrow)
+        # Characters every font has (a bare Debian's Chromium draws ⏮ as an empty box).
+        self.first_button = widgets.Button(
+            description="« First", tooltip="First page", layout=narrow
+        )
         self.prev_button = widgets.Button(description="◀ Prev", layout=narrow)
         self.page_box = widgets.BoundedIntText(
-            value=1, min=1, max=1, description="Page", layout=widgets.Layout(width="150px")
+            value=1,
+            min=1,
+            max=1,
+            description="Page",
+            style=tight,
+            layout=widgets.Layout(width="130px", margin="0 4px 0 8px"),
         )
         self.page_label = widgets.Label()
         self.next_button = widgets.Button(description="Next ▶", layout=narrow)
-        self.last_button = widgets.Button(description="⏭", tooltip="Last page", layout=narrow)
+        self.last_button = widgets.Button(description="Last »", tooltip="Last page", layout=narrow)
         self.table = widgets.HTML()
 
         for box in self.checkboxes.values():
@@ -275,6 +292,7 @@ class PlanPreview(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no ty
             ],
             layout=widgets.Layout(width="100%"),
         )
+        self.add_class("cm-frames-preview")  # a stable handle for style sheets and browser tests
         self._refresh()
 
     # -- what is shown
@@ -487,9 +505,9 @@ class PlanPreview(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no ty
         if self.error is not None:
             parts.append(f'<p style="{_ERROR}; {_FONT}"><b>{html.escape(self.error)}</b></p>')
         if undo is not None and state == UNDONE:
-            parts.append(f'<div style="{_FONT}"><b>Undo</b>{undo._repr_html_()}</div>')
+            parts.append(_details("Undo", undo))
         if result is not None and state != APPLYING:
-            parts.append(f'<div style="{_FONT}"><b>Apply</b>{result._repr_html_()}</div>')
+            parts.append(_details("Apply", result))
         self.result_html.value = "".join(parts)
 
     def _render_view(self) -> None:
@@ -525,6 +543,16 @@ class PlanPreview(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no ty
         )
         self.first_button.disabled = self.prev_button.disabled = self.page == 0
         self.next_button.disabled = self.last_button.disabled = self.page >= pages - 1
+
+
+def _details(what: str, result: ApplyResult) -> str:
+    """An apply's full result, folded: open when something was not applied, to show why."""
+    state = "" if result.ok else " open"
+    counts = " · ".join(f"{n:,} {name}" for name, n in result.counts().items())
+    return (
+        f'<details{state} style="{_FONT}"><summary>{what}: {counts} (details, journal)'
+        f"</summary>{result._repr_html_()}</details>"
+    )
 
 
 def _set_options(dropdown: widgets.Dropdown, options: list[tuple[str, str]]) -> None:
@@ -657,7 +685,7 @@ def _progress_text(
 
 
 def _groups_html(rows: pd.DataFrame, excluded: tuple[str, ...]) -> str:
-    """Per attribute: how many adds, changes and removes, and the commonest new values."""
+    """Per attribute: how many adds, changes and removes, and the most common new values."""
     if rows.empty:
         return ""
     change = rows["kind"].map(_CHANGE_OF_KIND)
@@ -665,26 +693,34 @@ def _groups_html(rows: pd.DataFrame, excluded: tuple[str, ...]) -> str:
     for attribute, group in rows.groupby("attribute", sort=True):
         counts = change[group.index].value_counts()
         left_out = attribute in excluded
-        top = ""
-        if not str(attribute).startswith("tag"):  # a tag's new value is only True or False
+        if left_out:
+            top = "<i>left out: not sent</i>"
+        elif str(attribute).startswith("tag"):  # a tag's new value is only True or False
+            top = ""
+        else:
             values = group["new"].dropna().value_counts().head(_TOP_VALUES)
             top = ", ".join(f"{_text(v)} ×{c:,}" for v, c in values.items())
+        name = html.escape(str(attribute))
         cells = (
-            f"<code>{html.escape(str(attribute))}</code>"
-            + (f' <i style="{_MUTED}">left out</i>' if left_out else ""),
-            *(f"{int(counts.get(k, 0)):,}" for k in ("add", "change", "remove")),
-            top,
+            (f"<code>{name}</code>", name),
+            *((f"{int(counts.get(k, 0)):,}", k) for k in ("add", "change", "remove")),
+            (top, html.escape(re.sub("<[^>]+>", "", top))),
         )
-        style = f"{_CELL}; opacity: 0.5" if left_out else _CELL
-        body.append("<tr>" + "".join(f'<td style="{style}">{c}</td>' for c in cells) + "</tr>")
+        style = f"{_CELL}; opacity: 0.55" if left_out else _CELL
+        body.append(
+            "<tr>"
+            + "".join(f'<td style="{style}" title="{tip}">{c}</td>' for c, tip in cells)
+            + "</tr>"
+        )
+    # Fixed widths for the counts (their headings must fit); the text columns share the rest.
     head = "".join(
-        f'<th style="{_CELL}; border-bottom-color: {_HEAD_BORDER}; width: {width}">{name}</th>'
+        f'<th style="{_CELL}; border-bottom-color: {_HEAD_BORDER}{width}">{name}</th>'
         for name, width in (
-            ("attribute", "30%"),
-            ("add", "10%"),
-            ("change", "10%"),
-            ("remove", "10%"),
-            ("commonest new values", "40%"),
+            ("attribute", "; width: 32%"),
+            ("add", "; width: 4.5em"),
+            ("change", "; width: 5.5em"),
+            ("remove", "; width: 6em"),
+            ("top new values", ""),
         )
     )
     return (
