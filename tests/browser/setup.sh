@@ -1,7 +1,10 @@
 #!/bin/sh
-# Prepares what tests/test_preview_browser.py needs; idempotent, and never fails the build:
-# whatever cannot be installed makes that test skip with the reason.
-#   - Chromium (Debian's /usr/bin/chromium), installed with apt-get when running as root;
+# Prepares what tests/test_preview_browser.py and tests/test_preview_jupyterlab.py need;
+# idempotent, and never fails the build: whatever cannot be installed makes those tests skip
+# with the reason.
+#   - Chromium (Debian's /usr/bin/chromium), installed with apt-get when running as root; the
+#     JupyterLab test drives it with Playwright (a dev extra whose wheel ships its own driver:
+#     no browser is ever downloaded, so no 'playwright install');
 #   - the widget JavaScript, @jupyter-widgets/html-manager from npm (pinned), into
 #     tests/browser/node_modules_dir (git-ignored). Never a CDN: the test serves it locally.
 set -u
