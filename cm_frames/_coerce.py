@@ -20,7 +20,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cm_frames.errors import ValidationError
-from cm_frames.schema import INT64_MAX, INT64_MIN, MAX_STRING_LENGTH, CustomType
+from cm_frames.schema import CustomType
+from cm_frames.validation import (
+    INT64_MAX,
+    INT64_MIN,
+    MAX_STRING_LENGTH,
+    is_text,
+    strings_too_long,
+)
 
 __all__ = [
     "ARROW_TYPES",
@@ -49,11 +56,12 @@ ARROW_TYPES: dict[CustomType, pa.DataType] = {
     "Timestamp": pa.timestamp("us", tz="UTC"),
     "String": pa.string(),
 }
+# Code in messages goes between backticks, exactly as it can be run (the tests run it).
 CAST_FIX: dict[CustomType, str] = {
-    "Integer": "edited[{col!r}] = edited[{col!r}].astype('int64[pyarrow]')",
-    "Boolean": "edited[{col!r}] = edited[{col!r}].astype('bool[pyarrow]')",
-    "Timestamp": "edited[{col!r}] = pd.to_datetime(edited[{col!r}], utc=True)",
-    "String": "edited[{col!r}] = edited[{col!r}].astype('string[pyarrow]')",
+    "Integer": "`edited[{col!r}] = edited[{col!r}].astype('int64[pyarrow]')`",
+    "Boolean": "`edited[{col!r}] = edited[{col!r}].astype('bool[pyarrow]')`",
+    "Timestamp": "`edited[{col!r}] = pd.to_datetime(edited[{col!r}], utc=True)`",
+    "String": "`edited[{col!r}] = edited[{col!r}].astype('string[pyarrow]')`",
 }
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -111,19 +119,6 @@ def column_values(
     return array if positions is None else array.take(pa.array(positions))
 
 
-def is_text(value: str) -> bool:
-    """Whether a str is Unicode text the API can carry as UTF-8 (no lone surrogates).
-
-    Lone surrogates (``"\\ud800"``) come from decoding bytes with ``errors="surrogateescape"``
-    or from JSON escapes; Arrow and the API refuse them, so they are reported, not sent.
-    """
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def not_text(
     column: str,
     ids: IntArray | None,
@@ -138,7 +133,7 @@ def not_text(
         "from decoding bytes with errors='surrogateescape')",
         fix
         or "re-decode the source text, or replace the bad characters, e.g. "
-        f"edited[{column!r}] = edited[{column!r}].str.encode('utf-8', 'replace').str.decode('utf-8')",
+        f"`edited[{column!r}] = edited[{column!r}].str.encode('utf-8', 'replace').str.decode('utf-8')`",
         ids,
     )
 
@@ -148,10 +143,16 @@ def not_text(
 
 @dataclass(frozen=True)
 class Typed:
-    """One column as the API will see it: a type (None: no values at all) and canonical values."""
+    """One column as the API will see it: a type (None: no values at all) and canonical values.
+
+    ``naive`` marks the rows holding timestamps without a time zone (None: no such row), with
+    ``naive_fix`` the code that names their zone: they are refused where they would be written.
+    """
 
     type: CustomType | None
     values: pa.Array
+    naive: BoolArray | None = None
+    naive_fix: str = ""
 
 
 def coerce_custom(
@@ -215,7 +216,7 @@ def _coerce_floats(
         problems.add(
             column,
             "infinite values (inf or -inf)",
-            f"replace them, e.g. edited[{column!r}] = edited[{column!r}].replace([np.inf, -np.inf], pd.NA)",
+            f"replace them, e.g. `edited[{column!r}] = edited[{column!r}].replace([np.inf, -np.inf], pd.NA)`",
             ids[infinite],
         )
         ok = False
@@ -223,8 +224,8 @@ def _coerce_floats(
         problems.add(
             column,
             "floats with a fractional part (custom attributes are whole Integers, not floats)",
-            f"round them: edited[{column!r}] = edited[{column!r}].round().astype('int64[pyarrow]'); "
-            "or write text with .astype('string[pyarrow]')",
+            f"round them, `edited[{column!r}] = edited[{column!r}].round().astype('int64[pyarrow]')`, "
+            f"or write text, `edited[{column!r}] = edited[{column!r}].astype('string[pyarrow]')`",
             ids[fractional],
         )
         ok = False
@@ -242,8 +243,9 @@ def _coerce_floats(
 def _coerce_timestamps(
     data: pa.Array, column: str, ids: IntArray, problems: Problems
 ) -> Typed | None:
-    """Any timestamp or date to timestamp[us, UTC]; naive values are UTC (the API's rule)."""
+    """Any timestamp or date to timestamp[us, UTC]; naive values are marked (dates are UTC)."""
     kind = data.type
+    naive = pa.types.is_timestamp(kind) and kind.tz is None
     valid = data.is_valid().to_numpy(zero_copy_only=False)
     if pa.types.is_date32(kind):
         raw, per_unit = data.cast(pa.int32()).cast(pa.int64()), 86_400_000_000
@@ -259,7 +261,10 @@ def _coerce_timestamps(
             problems.add(
                 column,
                 "timestamps with nanoseconds (the API keeps microseconds)",
-                f"edited[{column!r}] = edited[{column!r}].dt.floor('us')",
+                f"`edited[{column!r}] = edited[{column!r}]"
+                + (".dt.tz_localize('UTC')" if naive else "")
+                + ".dt.floor('us')`"
+                + (" (naive timestamps: name their zone; UTC assumed here)" if naive else ""),
                 ids[partial],
             )
             return None
@@ -277,19 +282,21 @@ def _coerce_timestamps(
             return None
         micros = values * per_unit
     array = pa.array(micros, pa.int64(), mask=~valid).cast(ARROW_TYPES["Timestamp"])
+    if naive:
+        fix = f"`edited[{column!r}] = edited[{column!r}].dt.tz_localize('UTC')`"
+        return Typed("Timestamp", array, valid, fix)
     return Typed("Timestamp", array)
 
 
 def _checked_strings(
     strings: pa.Array, column: str, ids: IntArray, problems: Problems
 ) -> Typed | None:
-    lengths = pc.fill_null(pc.utf8_length(strings), 0).to_numpy(zero_copy_only=False)
-    too_long = lengths > MAX_STRING_LENGTH
+    too_long = strings_too_long(strings)
     if too_long.any():
         problems.add(
             column,
             f"strings longer than {MAX_STRING_LENGTH} characters",
-            f"shorten them, e.g. edited[{column!r}] = edited[{column!r}].str.slice(0, {MAX_STRING_LENGTH})",
+            f"shorten them, e.g. `edited[{column!r}] = edited[{column!r}].str.slice(0, {MAX_STRING_LENGTH})`",
             ids[too_long],
         )
         return None
@@ -408,20 +415,32 @@ def _coerce_datetimes(
 ) -> Typed | None:
     micros: list[int | None] = []
     partial = np.zeros(len(values), dtype=bool)
+    naive = np.zeros(len(values), dtype=bool)
     for i, value in enumerate(values):
         exact = None if value is None else _micros(value)
         partial[i] = value is not None and exact is None
+        naive[i] = value is not None and _is_naive(value)
         micros.append(exact)
     if partial.any():
         problems.add(
             column,
             "timestamps with nanoseconds or outside the years 1-9999",
-            f"edited[{column!r}] = pd.to_datetime(edited[{column!r}], utc=True).dt.floor('us')",
+            f"`edited[{column!r}] = pd.to_datetime(edited[{column!r}], utc=True).dt.floor('us')`",
             ids[partial],
         )
         return None
     array = pa.array(micros, pa.int64()).cast(ARROW_TYPES["Timestamp"])
+    if naive.any():
+        fix = f"`edited[{column!r}] = pd.to_datetime(edited[{column!r}], utc=True)`"
+        return Typed("Timestamp", array, naive, fix)
     return Typed("Timestamp", array)
+
+
+def _is_naive(value: datetime | date | np.datetime64) -> bool:
+    """A date-time without a zone; a calendar date (or a day-unit datetime64) is not one."""
+    if isinstance(value, np.datetime64):
+        return np.datetime_data(value)[0] not in ("Y", "M", "W", "D")
+    return isinstance(value, datetime) and value.tzinfo is None
 
 
 def _micros(value: datetime | date | np.datetime64) -> int | None:
@@ -446,23 +465,27 @@ def coerce_tag_flags(
     data: ColumnValues | None,
     column: str,
     ids: IntArray,
-    is_new: bool,
+    strict: bool,
     problems: Problems,
 ) -> BoolArray | None:
-    """A tag column as bools. Nulls are False in a new column (cells ``.loc`` never set)."""
+    """A tag column as bools. ``strict`` (the edited frame): NA in any tag column is an error.
+
+    One rule for new and existing columns alike, because NA cannot say whether the tag should
+    be there: ``.loc[mask, "tag.x"] = True`` leaves NA elsewhere, and the fix says ``False``.
+    The baseline (not strict) reads NA as False.
+    """
     if data is None:
         return None
     if isinstance(data, np.ndarray):
         classes = np.fromiter((_value_class(v) for v in data), np.int8, len(data))
         wrong = (classes != _NULL) & (classes != _BOOL)
         if wrong.any():
-            _not_bool(
-                column, f"values like {data[np.flatnonzero(wrong)[0]]!r}", ids[wrong], problems
-            )
+            _not_bool(column, data[wrong], ids[wrong], problems)
             return None
         nulls = classes == _NULL
         values = np.array(
-            [bool(v) if c == _BOOL else False for v, c in zip(data, classes, strict=True)]
+            [bool(v) if c == _BOOL else False for v, c in zip(data, classes, strict=True)],
+            dtype=bool,
         )
     elif data.null_count == len(data):
         nulls, values = np.ones(len(data), dtype=bool), np.zeros(len(data), dtype=bool)
@@ -470,13 +493,14 @@ def coerce_tag_flags(
         nulls = data.is_null().to_numpy(zero_copy_only=False)
         values = data.fill_null(False).to_numpy(zero_copy_only=False)
     else:
-        _not_bool(column, f"values of type {data.type}", ids, problems)
+        _not_bool(column, data, ids, problems)
         return None
-    if nulls.any() and not is_new:
+    if nulls.any() and strict:
         problems.add(
             column,
-            "missing values (NA) in a tag column: a tag is either there (True) or not (False)",
-            f"edited[{column!r}] = edited[{column!r}].fillna(False)",
+            "missing values (NA) in a tag column: a tag is either there (True) or not (False), "
+            "in a new tag column as in an existing one",
+            f"`edited[{column!r}] = edited[{column!r}].fillna(False)`",
             ids[nulls],
         )
         return None
@@ -484,13 +508,38 @@ def coerce_tag_flags(
     return result
 
 
-def _not_bool(column: str, what: str, ids: IntArray, problems: Problems) -> None:
-    problems.add(
-        column,
-        f"tag columns hold True/False only, this one has {what}",
-        f"edited[{column!r}] = edited[{column!r}].astype('bool[pyarrow]')",
-        ids,
-    )
+_TRUE_WORDS = ("yes", "y", "true", "t", "1", "x", "on")
+
+
+def _not_bool(column: str, values: ColumnValues, ids: IntArray, problems: Problems) -> None:
+    """A tag column of other values, with a fix that works for what it holds."""
+    if isinstance(values, pa.Array):
+        if pa.types.is_dictionary(values.type):
+            values = values.dictionary_decode()
+        kind = values.type
+        text = pa.types.is_string(kind) or pa.types.is_large_string(kind)
+        what = f"values of type {kind}"
+        sample = pc.unique(values.drop_null()).to_pylist()[:50] if text else []
+        numeric = (
+            pa.types.is_integer(kind) or pa.types.is_floating(kind) or (pa.types.is_boolean(kind))
+        )
+    else:
+        kinds = {type(v) for v in values.tolist()}
+        text = kinds <= {str}
+        numeric = all(isinstance(v, int | float | np.integer | np.floating) for v in values)
+        sample = sorted({v for v in values.tolist() if isinstance(v, str)})[:50]
+        what = f"values like {values[0]!r}"
+    if text and sample:
+        # .astype('bool[pyarrow]') raises on words: compare with the word that means True.
+        true = next((v for v in sample if v.strip().lower() in _TRUE_WORDS), sample[0])
+        fix = (
+            f"`edited[{column!r}] = edited[{column!r}].eq({true!r})` (True where it holds {true!r})"
+        )
+    elif numeric:
+        fix = f"`edited[{column!r}] = edited[{column!r}].astype('bool[pyarrow]')`"
+    else:
+        fix = "make every cell True or False, e.g. from a condition on other columns"
+    problems.add(column, f"tag columns hold True/False only, this one has {what}", fix, ids)
 
 
 def coerce_tag_lists(
@@ -499,7 +548,12 @@ def coerce_tag_lists(
     """The ``tags`` column as list<string>, every cell a list of strings."""
     if data is None:
         return None
-    fix = f"set each cell to a list of tag names, e.g. edited.at[customer_id, {column!r}] = ['vip']"
+    fix = (
+        "make every cell a list of tag names ([] for none), e.g. "
+        f"`edited[{column!r}] = edited[{column!r}].map(lambda t: [t] if isinstance(t, str) else "
+        "[str(x) for x in t if x is not None] if isinstance(t, (list, tuple)) or "
+        "hasattr(t, 'tolist') else [])` (a str becomes a one-tag list, a missing cell [])"
+    )
     if isinstance(data, np.ndarray):
         bad = np.array([not _is_tag_list(cell) for cell in data], dtype=bool)
         if bad.any():
@@ -513,7 +567,8 @@ def coerce_tag_lists(
                 problems,
                 what="tag names that are",
                 fix="rebuild the lists from valid text, e.g. "
-                "[t.encode('utf-8', 'replace').decode('utf-8') for t in tags]",
+                f"`edited[{column!r}] = edited[{column!r}].map(lambda tags: "
+                "[t.encode('utf-8', 'replace').decode('utf-8') for t in tags])`",
             )
             return None
         return pa.array([list(cell) for cell in data], pa.list_(pa.string()))

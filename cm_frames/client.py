@@ -1299,7 +1299,9 @@ def _check_email(email: str) -> str:
     return email.strip()
 
 
-def _string_list(name: str, values: Sequence[str], example: str) -> list[str]:
+def _string_list(
+    name: str, values: Sequence[str], example: str, rule: Callable[[object], Any]
+) -> list[str]:
     if isinstance(values, str | bytes) or not isinstance(values, Sequence | set | frozenset):
         raise ValidationError(
             f"{name} must be a list of strings such as [{example!r}], got {values!r}"
@@ -1307,27 +1309,44 @@ def _string_list(name: str, values: Sequence[str], example: str) -> list[str]:
     result = list(values)
     if not result:
         raise ValidationError(f"{name} is empty: give at least one, such as [{example!r}]")
-    bad = [v for v in result if not isinstance(v, str) or not v.strip()]
+    # The shared wire rules (cm_frames.validation), so a frame, a plan and the client agree.
+    broken = [(v, rule(v)) for v in result]
+    bad = [(v, r) for v, r in broken if r is not None]
     if bad:
-        raise ValidationError(f"{name} must hold non-empty strings only; not allowed: {bad!r}")
+        reasons = "; ".join(f"{r.what}" for _, r in bad[:3])
+        raise ValidationError(
+            f"{name} must hold non-empty strings only; not allowed: {[v for v, _ in bad]!r} "
+            f"({reasons}). Fix: {bad[0][1].fix}"
+        )
     return result
 
 
 def _check_tags(tags: Sequence[str]) -> list[str]:
-    return _string_list("tags", tags, "vip")
+    from cm_frames.validation import tag_problem
+
+    return _string_list("tags", tags, "vip", tag_problem)
 
 
 def _check_key(key: object, where: str) -> str:
-    if not isinstance(key, str) or not _CUSTOM_KEY.fullmatch(key):
+    from cm_frames.validation import key_problem
+
+    problem = key_problem(key)
+    if problem is not None:
         raise ValidationError(
-            f"{where}: custom attribute key {key!r} is not allowed; keys are letters, digits and "
-            "underscores only ([A-Za-z0-9_]+), such as 'lead_score'"
+            f"{where}: custom attribute key {key!r} is not allowed ({problem.what}); keys are "
+            "1 to 255 letters, digits and underscores ([A-Za-z0-9_]+), such as 'lead_score'"
         )
-    return key
+    return key  # type: ignore[return-value]
 
 
 def _check_keys(keys: Sequence[str]) -> list[str]:
-    return [_check_key(k, "keys") for k in _string_list("keys", keys, "lead_score")]
+    from cm_frames.validation import key_problem
+
+    def present(key: object) -> Any:
+        # Non-str and empty keys here; every other broken rule in _check_key's wording.
+        return key_problem(key) if not isinstance(key, str) or not key else None
+
+    return [_check_key(k, "keys") for k in _string_list("keys", keys, "lead_score", present)]
 
 
 def _check_custom(custom: Sequence[CustomAttribute]) -> list[dict[str, Any]]:
@@ -1365,20 +1384,29 @@ def _check_custom(custom: Sequence[CustomAttribute]) -> list[dict[str, Any]]:
 
 def _typed_value(kind: str, value: Any, where: str) -> Any:
     """The JSON value for a custom attribute of ``kind``, or a ValidationError saying why not."""
+    from cm_frames.validation import value_problem
+
     if value is None:
         raise ValidationError(
             f"{where}: value is None; to delete a custom attribute use remove_custom"
         )
     if kind == "Integer":
+        number: int | None = None
         if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-            return int(value)
-        if isinstance(value, str) and _INTEGER_STRING.fullmatch(value.strip()):
-            return value.strip()
+            number = int(value)
+        elif isinstance(value, str) and _INTEGER_STRING.fullmatch(value.strip()):
+            number = int(value.strip())
+        if number is not None:
+            _refuse(where, value_problem(kind, number))
+            return number if not isinstance(value, str) else value.strip()
     elif kind == "Boolean":
         if isinstance(value, bool) or (isinstance(value, str) and value in _BOOLEAN_STRINGS):
             return value
     elif kind == "Timestamp":
-        if isinstance(value, datetime | date):
+        if isinstance(value, datetime):
+            _refuse(where, value_problem(kind, value))
+            return value.isoformat()
+        if isinstance(value, date):
             return value.isoformat()
         if isinstance(value, str):
             try:
@@ -1388,11 +1416,8 @@ def _typed_value(kind: str, value: Any, where: str) -> Any:
             else:
                 return value.strip()
     elif isinstance(value, str):  # String
-        if len(value) <= _MAX_STRING:
-            return value
-        raise ValidationError(
-            f"{where}: a String value is at most {_MAX_STRING} characters, got {len(value)}"
-        )
+        _refuse(where, value_problem(kind, value))
+        return value
     expected = {
         "Integer": "an int",
         "Boolean": f"a bool (or one of {sorted(_BOOLEAN_STRINGS)})",
@@ -1402,7 +1427,15 @@ def _typed_value(kind: str, value: Any, where: str) -> Any:
     raise ValidationError(f"{where}: a {kind} value must be {expected}, got {value!r}")
 
 
+def _refuse(where: str, problem: Any) -> None:
+    # A broken wire rule (cm_frames.validation.Rule) as the client's ValidationError.
+    if problem is not None:
+        raise ValidationError(f"{where}: {problem.what}. Fix: {problem.fix}")
+
+
 def _check_updates(custom: Mapping[str, Any]) -> dict[str, Any]:
+    from cm_frames.validation import value_problem
+
     if not isinstance(custom, Mapping):
         raise ValidationError(
             f"custom must be a dict of key -> new value, such as {{'pro': True}}, got {custom!r}"
@@ -1412,10 +1445,16 @@ def _check_updates(custom: Mapping[str, Any]) -> dict[str, Any]:
     checked: dict[str, Any] = {}
     for key, value in custom.items():
         key = _check_key(key, "custom")
-        if isinstance(value, datetime | date):
+        if isinstance(value, datetime):
+            _refuse(f"custom[{key!r}]", value_problem("Timestamp", value))
+            value = value.isoformat()
+        elif isinstance(value, date):
             value = value.isoformat()
         elif isinstance(value, numbers.Integral) and not isinstance(value, bool):
             value = int(value)
+            _refuse(f"custom[{key!r}]", value_problem("Integer", value))
+        elif isinstance(value, str):
+            _refuse(f"custom[{key!r}]", value_problem("String", value))
         elif value is None or not isinstance(value, str | bool | float):
             raise ValidationError(
                 f"custom[{key!r}]: the new value must be a str, int, float, bool or datetime, got "

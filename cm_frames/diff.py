@@ -36,15 +36,8 @@ from cm_frames._coerce import (
 from cm_frames.errors import ValidationError
 from cm_frames.operations import KINDS
 from cm_frames.plan import IgnoredRows, Plan, SkippedEdit, _Changes
-from cm_frames.schema import (
-    CUSTOM_PREFIX,
-    CUSTOM_TYPES,
-    INDEX_NAME,
-    MAX_STRING_LENGTH,
-    TAG_PREFIX,
-    CustomType,
-    is_custom_key,
-)
+from cm_frames.schema import CUSTOM_PREFIX, CUSTOM_TYPES, INDEX_NAME, TAG_PREFIX, CustomType
+from cm_frames.validation import key_problem, padded, tag_problem
 
 __all__ = ["diff"]
 
@@ -52,6 +45,16 @@ BoolArray: TypeAlias = npt.NDArray[np.bool_]
 IntArray: TypeAlias = npt.NDArray[np.int64]
 
 TAGS_COLUMN = "tags"
+# Who a row is: read-only, and a row whose values here differ from the baseline's for its id is
+# not the customer the id names (rows moved under other ids, or identity edited by hand).
+IDENTITY_COLUMNS = ("uuid", "email", "external_id")
+# Puts each row back under the id its uuid has in the frame as loaded (``df``); works whether
+# the index was lost (reset_index(drop=True)), renamed, retyped or shifted.
+REALIGN = (
+    "`edited.index = pd.Index(edited['uuid'].map(pd.Series(df.index, index=df['uuid'])), "
+    "name='id')`"
+)
+_AS_LOADED = "with df the frame as read_customers returned it"
 _ADD_TAGS, _REMOVE_TAGS = KINDS.index("AddTags"), KINDS.index("RemoveTags")
 _ADD_CUSTOM, _UPDATE_CUSTOM = KINDS.index("AddCustom"), KINDS.index("UpdateCustom")
 _REMOVE_CUSTOM = KINDS.index("RemoveCustom")
@@ -80,6 +83,7 @@ def diff(
 
     rows = _Rows.align(edited.index, baseline.index)
     work = _Work(edited, baseline, rows, problems)
+    _check_identity(work)
     skipped = _read_only_edits(work)
     custom = _custom_changes(work, known_types, skipped)
     tags = _tag_changes(work, skipped)
@@ -111,14 +115,17 @@ def _check_structure(frame: pd.DataFrame, which: str, problems: Problems) -> Non
         problems.add(
             ", ".join(map(str, duplicated)),
             f"duplicate column names in the {which} frame",
-            f"keep one column per name, e.g. {which} = {which}.loc[:, ~{which}.columns.duplicated()]",
+            f"keep one column per name, e.g. `{which} = {which}.loc[:, ~{which}.columns.duplicated()]`",
         )
     index = frame.index
-    restore = (
-        f"{which} = {which}.set_index('id')"
-        if INDEX_NAME in frame.columns
-        else "keep the customer ids as the index, named 'id', as read_customers returns it"
-    )
+    if INDEX_NAME in frame.columns:
+        restore = f"`{which} = {which}.set_index('id')`"
+    elif which == "edited" and "uuid" in frame.columns:
+        # set_index('id') would be a KeyError here: the ids were dropped (reset_index(drop=True))
+        # or never a column. The uuids still say who each row is.
+        restore = f"put the customer ids back from the uuid column, {_AS_LOADED}: {REALIGN}"
+    else:
+        restore = "keep the customer ids as the index, named 'id', as read_customers returns it"
     if isinstance(index, pd.MultiIndex) or not pd.api.types.is_integer_dtype(index.dtype):
         problems.add(
             "<index>",
@@ -138,7 +145,7 @@ def _check_structure(frame: pd.DataFrame, which: str, problems: Problems) -> Non
         problems.add(
             "<index>",
             f"the {which} frame's index repeats customer ids",
-            f"keep one row per customer, e.g. {which} = {which}[~{which}.index.duplicated()]",
+            f"keep one row per customer, e.g. `{which} = {which}[~{which}.index.duplicated()]`",
             dup,
         )
     if which == "baseline" and "uuid" not in frame.columns:
@@ -225,6 +232,77 @@ class _Work:
         return column_values(frame[labels[name]], positions, name, self.problems)
 
 
+# --- identity ------------------------------------------------------------------------------------
+
+
+def _check_identity(work: _Work) -> None:
+    """Rows whose uuid/email/external_id disagree with the baseline for their id are refused.
+
+    Otherwise a shifted or scrambled index writes one customer's attributes onto another. Null
+    against null agrees; any other difference (a blanked email too) is refused: the columns are
+    read-only, so a difference means the row is not the customer its id names.
+    """
+    ids = work.rows.ids
+    differs: dict[str, BoolArray] = {}
+    for name in IDENTITY_COLUMNS:
+        edited = work.column("edited", name)
+        baseline = work.column("baseline", name)
+        if edited is not None and baseline is not None:
+            changed = _differs(edited, baseline)
+            if changed.any():
+                differs[name] = changed
+    if not differs:
+        return
+    moved = differs.get("uuid")
+    if moved is None:
+        for name, changed in differs.items():
+            work.problems.add(
+                name,
+                f"identity columns are read-only, and {name} differs from the baseline: the "
+                "row is not the customer its id names, or the value was edited",
+                f"restore the column, {_AS_LOADED}: `edited[{name!r}] = df[{name!r}]` (a "
+                f"customer's {name} is changed in ChartMogul itself)",
+                ids[changed],
+            )
+        return
+    anywhere = np.logical_or.reduce(list(differs.values()))
+    work.problems.add(
+        " / ".join(differs),
+        "rows moved under other customer ids (identity columns are read-only, and here they "
+        f"disagree with the baseline for the row's id): {_moved_examples(work, moved)}; "
+        "planning them would write one customer's attributes onto another",
+        f"put the ids back from the uuid column, {_AS_LOADED}: {REALIGN}",
+        ids[anywhere],
+    )
+
+
+def _moved_examples(work: _Work, moved: BoolArray, limit: int = 3) -> str:
+    """``the row with id 2 holds uuid 'cus_1' (customer 1)``, for the first few moved rows."""
+    ids = work.rows.ids
+    positions = np.flatnonzero(moved)[:limit]
+    edited = work.column("edited", "uuid")
+    assert edited is not None  # only called when both frames have a uuid column
+    uuids = (
+        edited.take(pa.array(positions)).to_pylist()
+        if isinstance(edited, pa.Array)
+        else edited[positions].tolist()
+    )
+    all_uuids = _string_column(work.baseline, "uuid", pa.array(np.arange(len(work.baseline))))
+    owners = pc.index_in(
+        pa.array([u if isinstance(u, str) else None for u in uuids], pa.string()),
+        value_set=all_uuids,
+    ).to_pylist()
+    baseline_ids = np.asarray(work.baseline.index, dtype=np.int64)
+    parts = []
+    for row, uuid, owner in zip(positions.tolist(), uuids, owners, strict=True):
+        whose = (
+            "no customer of the baseline" if owner is None else f"customer {baseline_ids[owner]}"
+        )
+        parts.append(f"the row with id {ids[row]} holds uuid {uuid!r} ({whose})")
+    more = int(moved.sum()) - len(positions)
+    return ", ".join(parts) + (f" and {more:,} more" if more > 0 else "")
+
+
 # --- read-only columns ---------------------------------------------------------------------------
 
 
@@ -232,11 +310,67 @@ def _is_writable(name: str) -> bool:
     return name == TAGS_COLUMN or name.startswith((TAG_PREFIX, CUSTOM_PREFIX))
 
 
+_PREFIX_TYPO = re.compile(r"([A-Za-z]+)([._:\- ])(.+)$", re.DOTALL)
+
+
+def _osa_distance(a: str, b: str) -> int:
+    """Edits (insert, delete, substitute, swap two neighbours) from ``a`` to ``b``."""
+    d = [[i + j if i * j == 0 else 0 for j in range(len(b) + 1)] for i in range(len(a) + 1)]
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1)
+    return d[len(a)][len(b)]
+
+
+def near_miss(name: str) -> str | None:
+    """The writable column a new column's name was probably meant to be, or None.
+
+    ``Custom.x``, ``TAG.x``, ``tags.x``, ``custom_x``, ``cusotm.x``, `` custom.x``: a prefix
+    equal to ``custom``/``tag``/``tags`` but for case, or a dotted prefix within a small edit
+    distance of them. Other separators need the exact word (``tax_rate`` is not ``tag_rate``).
+    """
+    stripped = name.strip()
+    if stripped.lower() == TAGS_COLUMN:
+        return TAGS_COLUMN if name != TAGS_COLUMN else None
+    match = _PREFIX_TYPO.match(stripped)
+    if match is None:
+        return None
+    prefix, separator, rest = match.groups()
+    word = prefix.lower()
+    target: str | None = None
+    if separator == ".":
+        if _osa_distance(word, "custom") <= 2:
+            target = CUSTOM_PREFIX
+        elif min(_osa_distance(word, "tag"), _osa_distance(word, "tags")) <= 1:
+            target = TAG_PREFIX
+    elif word in ("custom", "customs"):
+        target = CUSTOM_PREFIX
+    elif word in ("tag", "tags"):
+        target = TAG_PREFIX
+    if target is None or target + rest == name:
+        return None
+    return target + rest
+
+
 def _read_only_edits(work: _Work) -> list[SkippedEdit]:
     skipped: list[SkippedEdit] = []
     ids = work.rows.ids
     for name in work.edited_columns:
-        if _is_writable(name):
+        if _is_writable(name) or name in IDENTITY_COLUMNS:
+            continue
+        meant = None if name in work.baseline_columns else near_miss(name)
+        if meant is not None:
+            label = work.edited_columns[name]
+            work.problems.add(
+                name,
+                "a new column named almost like a written one, which would be skipped in "
+                f"silence (only custom.<key>, tag.<name> and tags are written, in lower case); "
+                f"did you mean `{meant}`?",
+                f"rename it, `edited[{meant!r}] = edited.pop({label!r})`",
+            )
             continue
         edited = work.column("edited", name)
         if edited is None:
@@ -394,27 +528,51 @@ def _custom_column_changes(
     rows = np.flatnonzero(add | update | remove)
     if not len(rows):
         return None
-    if not is_custom_key(key):
+    rule = key_problem(key)
+    if rule is not None:
+        meant = _key_suggestion(key, work)
+        existing = meant in work.baseline_columns or meant in work.edited_columns
+        label = work.edited_columns[column]
         problems.add(
             column,
-            f"the custom key {key!r} is not made of letters, digits and underscores only",
-            f"rename the column, e.g. to {CUSTOM_PREFIX}{re.sub(r'[^A-Za-z0-9_]', '_', key) or 'key'}",
+            rule.what + (f"; did you mean `{meant}`?" if existing else ""),
+            f"rename the column, e.g. `edited[{meant!r}] = edited.pop({label!r})`",
             ids[rows],
         )
         return None
-    if len(key) > MAX_STRING_LENGTH:
-        problems.add(
-            column,
-            f"the custom key has {len(key)} characters; keys have at most {MAX_STRING_LENGTH}",
-            f"rename the column to a shorter key, e.g. {CUSTOM_PREFIX}{key[:40]}",
-            ids[rows],
-        )
-        return None
+    if edited.naive is not None:
+        written = edited.naive & (add | update)
+        if written.any():
+            problems.add(
+                column,
+                "timestamps without a time zone (naive): the instant they mean depends on a "
+                "zone they do not name, so they are not taken as UTC in silence",
+                f"say which zone they are in, e.g. {edited.naive_fix} if they are UTC "
+                "(or that zone's name)",
+                ids[written],
+            )
+            return None
     kinds = np.where(
         add[rows], _ADD_CUSTOM, np.where(update[rows], _UPDATE_CUSTOM, _REMOVE_CUSTOM)
     ).astype(np.int8)
     taken = pa.array(rows)
     return _Chunk(key, type_, rows, kinds, old.take(taken), new.take(taken))
+
+
+def _key_suggestion(key: str, work: _Work) -> str:
+    """A valid column for a bad key: an existing key it spells (``seats ``, ``Seats!``) first."""
+    valid = key.strip()
+    letters = re.sub(r"[^A-Za-z0-9_]", "", valid).lower()
+    for name in (*work.baseline_columns, *work.edited_columns):
+        existing = name[len(CUSTOM_PREFIX) :]
+        if (
+            name.startswith(CUSTOM_PREFIX)
+            and existing.lower() == letters
+            and key_problem(existing) is None
+        ):
+            return name
+    fallback = re.sub(r"[^A-Za-z0-9_]+", "_", valid).strip("_")[:40] or "key"
+    return CUSTOM_PREFIX + fallback
 
 
 def _equal(old: pa.Array, new: pa.Array, type_: CustomType) -> BoolArray:
@@ -465,15 +623,13 @@ def _tag_changes(work: _Work, skipped: list[SkippedEdit]) -> list[_Chunk]:
         _scatter(base, base_lists, names)
     else:
         for name, column in base_cols.items():
-            values = coerce_tag_flags(work.column("baseline", column), column, ids, True, problems)
+            values = coerce_tag_flags(work.column("baseline", column), column, ids, False, problems)
             if values is not None:
                 base[:, position[name]] = values
     from_columns = base.copy()
     present = np.zeros(len(names), dtype=bool)
     for name, column in edited_cols.items():
-        values = coerce_tag_flags(
-            work.column("edited", column), column, ids, name not in base_cols, problems
-        )
+        values = coerce_tag_flags(work.column("edited", column), column, ids, True, problems)
         if values is not None:
             from_columns[:, position[name]] = values
             present[position[name]] = True
@@ -494,7 +650,7 @@ def _tag_changes(work: _Work, skipped: list[SkippedEdit]) -> list[_Chunk]:
                         "nothing is removed (to remove the tag, set the column to False)",
                     )
                 )
-    return _tag_chunks(base, final, names, ids, problems)
+    return _tag_chunks(base, final, names, ids, problems, work)
 
 
 def _reconcile(
@@ -541,34 +697,40 @@ def _reconcile(
 
 
 def _tag_chunks(
-    base: BoolArray, final: BoolArray, names: list[str], ids: IntArray, problems: Problems
+    base: BoolArray,
+    final: BoolArray,
+    names: list[str],
+    ids: IntArray,
+    problems: Problems,
+    work: _Work,
 ) -> list[_Chunk]:
     added, removed = final & ~base, base & ~final
     chunks = []
     for t in np.flatnonzero((added | removed).any(axis=0)).tolist():
         name = names[t]
         add_rows = np.flatnonzero(added[:, t])
-        if len(add_rows) and not (0 < len(name) <= MAX_STRING_LENGTH):
-            problems.add(
-                TAG_PREFIX + name,
-                f"tag names must have 1 to {MAX_STRING_LENGTH} characters, this one has {len(name)}",
-                "rename the tag (the column, or the entry in the tags lists)",
-                ids[add_rows],
-            )
-            continue
-        if len(add_rows) and not name.strip():
-            # The client refuses blank tags too: the plan would fail when applied, midway.
-            problems.add(
-                TAG_PREFIX + name,
-                "the tag name is only whitespace",
-                "rename the tag to a visible name (the column, or the entry in the tags lists)",
-                ids[add_rows],
-            )
+        # The client and the API refuse these names: the plan would fail when applied, midway.
+        rule = tag_problem(name) if len(add_rows) else None
+        if rule is not None:
+            problems.add(TAG_PREFIX + name, rule.what, _tag_fix(name, work), ids[add_rows])
             continue
         rows = np.flatnonzero(added[:, t] | removed[:, t])
         kinds = np.where(added[rows, t], _ADD_TAGS, _REMOVE_TAGS).astype(np.int8)
         chunks.append(_Chunk(name, None, rows, kinds))
     return chunks
+
+
+def _tag_fix(name: str, work: _Work) -> str:
+    column = TAG_PREFIX + name
+    if padded(name) and name.strip():
+        if column in work.edited_columns:
+            label = work.edited_columns[column]
+            return f"rename the column, `edited[{TAG_PREFIX + name.strip()!r}] = edited.pop({label!r})`"
+        return (
+            "strip the names in the lists, "
+            f"`edited[{TAGS_COLUMN!r}] = edited[{TAGS_COLUMN!r}].map(lambda tags: [t.strip() for t in tags])`"
+        )
+    return "rename the tag to 1-255 visible characters (the column, or the entry in the tags lists)"
 
 
 def _scatter(matrix: BoolArray, lists: pa.Array, names: list[str]) -> None:

@@ -41,6 +41,7 @@ from cm_frames.operations import (
     operation_from_record,
     timestamp_from_micros,
 )
+from cm_frames.validation import check_operations
 
 if TYPE_CHECKING:
     import os
@@ -356,6 +357,9 @@ class Plan:
         email_groups: Mapping[str, Sequence[int]] | None = None,
     ) -> None:
         ops = tuple(operations)
+        # A hand-built or hand-edited plan meets the rules a diffed frame does, all reported
+        # at once: otherwise apply would send the valid part and fail halfway.
+        check_operations(ops)
         self._init(_Changes.from_operations(ops), ops, skipped, ignored_rows, source, email_groups)
 
     def _init(

@@ -80,3 +80,38 @@ def test_the_public_api_is_complete() -> None:
         assert name in cm.__all__
     errors = [getattr(cm, n) for n in cm.__all__ if isinstance(getattr(cm, n), type)]
     assert all(issubclass(e, cm.ChartMogulError) for e in errors if e.__name__.endswith("Error"))
+
+
+def test_a_shifted_index_stops_the_plan_before_any_request(
+    df: pd.DataFrame, emulator: Emulator
+) -> None:
+    """``edited.index = edited.index + 1`` would give 299 customers their neighbour's attributes."""
+    edited = df.copy()
+    edited["custom.lead_score"] = edited["custom.lead_score"].fillna(0) + 1
+    edited.index = edited.index + 1
+    emulator.clear_request_log()
+    with pytest.raises(cm.ValidationError) as info:
+        edited.chartmogul.plan()
+    message = str(info.value)
+    assert "rows moved under other customer ids" in message
+    # Examples follow the baseline's row order: its first id that the shifted frame still has.
+    ids = {int(i) for i in df.index}
+    first = next(int(i) for i in df.index if int(i) - 1 in ids)
+    owner = first - 1
+    example = f"the row with id {first} holds uuid {df.at[owner, 'uuid']!r} (customer {owner})"
+    assert example in message
+    realign = (
+        "edited.index = pd.Index(edited['uuid'].map(pd.Series(df.index, index=df['uuid'])), "
+        "name='id')"
+    )
+    assert f"`{realign}`" in message
+    assert emulator.request_log() == []
+
+    exec(realign, {"pd": pd}, {"edited": edited, "df": df})  # exactly the suggested fix
+    plan = edited.chartmogul.plan()
+    assert {op.attribute for op in plan} == {"custom.lead_score"}
+    assert {op.customer_id for op in plan} == {int(i) for i in df.index}
+    for op in plan:
+        old = df.at[op.customer_id, "custom.lead_score"]
+        assert op.kind == ("AddCustom" if pd.isna(old) else "UpdateCustom")
+    assert emulator.request_log() == []

@@ -7,7 +7,7 @@ so the frames diffed here are the frames users get.
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import numpy as np
@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+from cm_frames import validation
 from cm_frames.diff import diff
 from cm_frames.errors import ValidationError
 from cm_frames.frames import customers_to_frame
@@ -30,6 +31,7 @@ from cm_frames.plan import IgnoredRows, Plan
 
 CONVERTED = datetime(2015, 9, 8, tzinfo=UTC)
 SHARED = "shared@example.com"
+REALIGN = "`edited.index = pd.Index(edited['uuid'].map(pd.Series(df.index, index=df['uuid'])), name='id')`"
 
 
 def wire(
@@ -164,13 +166,28 @@ def test_order_and_duplicates_in_tags_lists_are_no_change(
     assert plan_of(edited, base).is_empty
 
 
-def test_new_tag_column_from_loc_adds_where_true_and_ignores_nan(
+def test_na_in_a_new_tag_column_from_loc_is_an_error_like_in_an_existing_one(
     base: tuple[pd.DataFrame, dict[str, str]],
 ) -> None:
     edited = base[0].copy()
     edited.loc[edited["custom.CAC"] > 100, "tag.hot"] = True  # object column: NaN elsewhere
     assert edited["tag.hot"].dtype == object
+    message = problems_of(edited, base)
+    assert "column 'tag.hot': missing values (NA) in a tag column" in message
+    assert "customers 2, 3, 4, 5" in message
+    assert "`edited['tag.hot'] = edited['tag.hot'].fillna(False)`" in message
+    edited["tag.hot"] = edited["tag.hot"].fillna(False)  # exactly the suggested fix
     assert plan_of(edited, base).operations == (AddTags(*who(1), "hot"),)
+
+
+def test_an_all_none_new_tag_column_is_an_error_not_silence(
+    base: tuple[pd.DataFrame, dict[str, str]],
+) -> None:
+    edited = base[0].copy()
+    edited["tag.hot"] = None
+    message = problems_of(edited, base)
+    assert "column 'tag.hot': missing values (NA) in a tag column" in message
+    assert "customers 1, 2, 3, 4, 5" in message
 
 
 def test_new_bool_tag_column_adds_where_true(base: tuple[pd.DataFrame, dict[str, str]]) -> None:
@@ -220,18 +237,27 @@ def test_na_in_an_existing_tag_column_is_an_error(
 
 
 @pytest.mark.parametrize(
-    "values",
-    [np.array([1, 0, 0, 0, 1]), np.array(["yes", "no", "no", "no", "no"], dtype=object)],
+    ("values", "fix"),
+    [
+        (
+            np.array([1, 0, 0, 0, 1]),
+            "`edited['tag.vip'] = edited['tag.vip'].astype('bool[pyarrow]')`",
+        ),
+        (
+            np.array(["no", "yes", "no", "no", "no"], dtype=object),
+            "`edited['tag.vip'] = edited['tag.vip'].eq('yes')`",
+        ),
+    ],
     ids=["ints", "strings"],
 )
 def test_non_bool_tag_columns_are_errors(
-    base: tuple[pd.DataFrame, dict[str, str]], values: np.ndarray
+    base: tuple[pd.DataFrame, dict[str, str]], values: np.ndarray, fix: str
 ) -> None:
     edited = base[0].copy()
     edited["tag.vip"] = values
     message = problems_of(edited, base)
     assert "column 'tag.vip': tag columns hold True/False only" in message
-    assert "astype('bool[pyarrow]')" in message
+    assert fix in message
 
 
 @pytest.mark.parametrize(
@@ -273,7 +299,9 @@ def test_tag_names_must_be_1_to_255_characters(
     edited = base[0].copy()
     edited[column] = np.array([True, False, False, False, False])
     message = problems_of(edited, base)
-    assert f"tag names must have 1 to 255 characters, this one has {length}" in message
+    rule = validation.tag_problem(column.removeprefix("tag."))
+    assert rule is not None
+    assert rule.what in message
     assert "(customer 1)" in message
 
 
@@ -400,15 +428,15 @@ def test_boolean_dtypes_users_produce_write_booleans(
 
 NOON = datetime(2024, 1, 31, 12, 0, tzinfo=UTC)
 TIMESTAMP_COLUMNS = {
-    "datetime64[ns] naive is UTC": lambda: _column(
-        [pd.Timestamp("2024-01-31 12:00")] * 5, "datetime64[ns]"
+    "datetime64[ns, UTC]": lambda: _column(
+        [pd.Timestamp("2024-01-31 12:00", tz="UTC")] * 5, "datetime64[ns, UTC]"
     ),
     "datetime64[us, UTC]": lambda: _column([NOON] * 5, "datetime64[us, UTC]"),
     "other zone is converted": lambda: _column(
         [pd.Timestamp("2024-01-31 13:00", tz="Europe/Paris")] * 5, "datetime64[ns, Europe/Paris]"
     ),
-    "ArrowDtype timestamp[ms]": lambda: _column(
-        [NOON.replace(tzinfo=None)] * 5, pd.ArrowDtype(pa.timestamp("ms"))
+    "ArrowDtype timestamp[ms, UTC]": lambda: _column(
+        [NOON] * 5, pd.ArrowDtype(pa.timestamp("ms", tz="UTC"))
     ),
     "ArrowDtype date32 is midnight": lambda: _column(
         [date(2024, 1, 31)] * 5, pd.ArrowDtype(pa.date32())
@@ -417,8 +445,8 @@ TIMESTAMP_COLUMNS = {
         [
             NOON,
             pd.Timestamp(NOON),
-            NOON.replace(tzinfo=None),
-            np.datetime64("2024-01-31T12:00"),
+            NOON.astimezone(timezone(timedelta(hours=5))),
+            pd.Timestamp("2024-01-31 07:00", tz="America/New_York"),
             NOON,
         ],
         object,
@@ -615,8 +643,12 @@ def test_custom_keys_must_be_alphanumeric_with_underscores(
     edited = base[0].copy()
     edited[f"custom.{key}"] = np.array([1, 2, 3, 4, 5])
     message = problems_of(edited, base)
-    assert f"the custom key {key!r} is not made of letters, digits and underscores only" in message
-    assert re.search(r"rename the column, e.g. to custom\.[A-Za-z0-9_]+", message)
+    rule = validation.key_problem(key)
+    assert rule is not None
+    assert rule.what in message
+    assert re.search(
+        r"rename the column, e.g. `edited\['custom\.[A-Za-z0-9_]+'\] = edited\.pop", message
+    )
 
 
 def test_a_badly_named_key_without_values_is_no_problem(
@@ -735,7 +767,23 @@ def test_reset_index_is_an_error_that_says_set_index(
     message = problems_of(base[0].reset_index(), base)
     assert "the edited frame's index is not the integer customer id" not in message
     assert "the edited frame's index is named None, not 'id'" in message
-    assert "edited = edited.set_index('id')" in message
+    assert "`edited = edited.set_index('id')`" in message
+    edited = base[0].reset_index()
+    edited = edited.set_index("id")  # exactly the suggested fix
+    assert plan_of(edited, base).is_empty
+
+
+def test_reset_index_drop_true_says_how_to_get_the_ids_back_from_the_uuids(
+    base: tuple[pd.DataFrame, dict[str, str]],
+) -> None:
+    # The advice used to be set_index('id'), a KeyError here: drop=True threw the ids away.
+    edited = base[0].reset_index(drop=True)
+    message = problems_of(edited, base)
+    assert "set_index('id')" not in message
+    assert REALIGN in message
+    df = base[0]  # the frame as loaded, as the advice calls it
+    edited.index = pd.Index(edited["uuid"].map(pd.Series(df.index, index=df["uuid"])), name="id")
+    assert plan_of(edited, base).is_empty
 
 
 def test_a_non_integer_index_is_an_error(base: tuple[pd.DataFrame, dict[str, str]]) -> None:
@@ -750,7 +798,7 @@ def test_a_duplicated_index_is_an_error_naming_the_ids(
     edited = pd.concat([base[0], base[0].loc[[2, 3]]])
     message = problems_of(edited, base)
     assert "index repeats customer ids (customers 2, 3)" in message
-    assert "~edited.index.duplicated()" in message
+    assert "`edited = edited[~edited.index.duplicated()]`" in message
 
 
 def test_duplicate_column_names_are_an_error(base: tuple[pd.DataFrame, dict[str, str]]) -> None:
@@ -863,3 +911,346 @@ def test_the_reference_customer_through_the_users_path() -> None:
         RemoveCustom(*person, "salesRep", "String", "Gabi"),
     )
     assert plan.skipped == ()
+
+
+# --- identity: rows moved under other ids ----------------------------------------------------------
+
+
+def test_rows_moved_under_other_ids_stop_the_plan_naming_ids_and_uuids(
+    base: tuple[pd.DataFrame, dict[str, str]],
+) -> None:
+    # Each row now carries the next customer's id: without the check, customers 2-5 would get
+    # their neighbour's tags and custom attributes.
+    edited = base[0].copy()
+    edited.index = edited.index + 1
+    message = problems_of(edited, base)
+    assert "column 'uuid / email / external_id'" in message
+    assert "rows moved under other customer ids" in message
+    assert "the row with id 2 holds uuid 'cus_1' (customer 1)" in message
+    assert "(customers 2, 3, 4, 5)" in message
+    assert REALIGN in message
+
+
+def test_the_realign_fix_puts_every_row_back_under_its_own_id(
+    base: tuple[pd.DataFrame, dict[str, str]],
+) -> None:
+    edited = base[0].copy()
+    edited.loc[2, "custom.CAC"] = 99
+    edited = edited.sample(frac=1, random_state=1)
+    edited.index = pd.Index(edited.index.to_numpy()[::-1], name="id")  # ids scrambled
+    with pytest.raises(ValidationError, match="rows moved under other customer ids"):
+        plan_of(edited, base)
+    df = base[0]
+    edited.index = pd.Index(edited["uuid"].map(pd.Series(df.index, index=df["uuid"])), name="id")
+    assert plan_of(edited, base).operations == (UpdateCustom(*who(2), "CAC", "Integer", 32, 99),)
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("email", None), ("email", "new@example.com"), ("external_id", "X-9"), ("uuid", "cus_9")],
+    ids=["email blanked", "email changed", "external_id changed", "uuid changed"],
+)
+def test_an_edited_identity_column_is_refused_not_skipped(
+    base: tuple[pd.DataFrame, dict[str, str]], column: str, value: Any
+) -> None:
+    edited = base[0].copy()
+    edited.loc[3, column] = value
+    message = problems_of(edited, base)
+    assert f"column {column!r}" in message
+    assert "(customer 3)" in message
+    assert "identity columns are read-only" in message
+    if column == "uuid":
+        assert REALIGN in message
+    else:
+        fix = f"`edited[{column!r}] = df[{column!r}]`"
+        assert fix in message
+        df = base[0]
+        edited[column] = df[column]  # exactly the suggested fix
+        assert plan_of(edited, base).is_empty
+
+
+def test_missing_identity_values_on_both_sides_agree() -> None:
+    customers = [{"id": 1, "uuid": "cus_1", "email": None}, {"id": 2, "uuid": "cus_2"}]
+    baseline, types = customers_to_frame(customers)
+    edited = baseline.copy()
+    edited["email"] = edited["email"].astype(object)
+    edited.loc[2, "tag.new"] = True
+    edited["tag.new"] = edited["tag.new"].fillna(False)
+    assert [op.customer_id for op in diff(edited, baseline, custom_types=types)] == [2]
+
+
+def test_an_edited_frame_without_identity_columns_is_matched_by_id(
+    base: tuple[pd.DataFrame, dict[str, str]],
+) -> None:
+    edited = base[0][["custom.CAC"]].copy()
+    edited.loc[2, "custom.CAC"] = 40
+    assert plan_of(edited, base).operations == (UpdateCustom(*who(2), "CAC", "Integer", 32, 40),)
+
+
+# --- names: prefix typos, whitespace, suggested renames --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("column", "meant"),
+    [
+        ("Custom.score", "custom.score"),
+        ("CUSTOM.score", "custom.score"),
+        ("custom_score", "custom.score"),
+        ("cusotm.score", "custom.score"),
+        ("custm.score", "custom.score"),
+        ("TAG.hot", "tag.hot"),
+        ("Tag.hot", "tag.hot"),
+        ("tags.hot", "tag.hot"),
+        ("tag_hot", "tag.hot"),
+        ("tga.hot", "tag.hot"),
+    ],
+)
+def test_near_misses_of_the_writable_prefixes_are_errors_saying_what_was_meant(
+    base: tuple[pd.DataFrame, dict[str, str]], column: str, meant: str
+) -> None:
+    edited = base[0].copy()
+    edited[column] = np.array([True, False, False, False, False])
+    message = problems_of(edited, base)
+    assert f"column {column!r}: " in message
+    assert f"did you mean `{meant}`?" in message
+    fix = f"`edited[{meant!r}] = edited.pop({column!r})`"
+    assert fix in message
+    edited[meant] = edited.pop(column)  # exactly the suggested fix
+    # A tag is added where True; a custom key gets both values as Booleans.
+    assert len(plan_of(edited, base)) == (1 if meant.startswith("tag.") else 5)
+
+
+@pytest.mark.parametrize("column", ["customer_score", "tax_rate", "notes", "stage.x", "tagline"])
+def test_other_new_columns_are_still_skipped_not_refused(
+    base: tuple[pd.DataFrame, dict[str, str]], column: str
+) -> None:
+    edited = base[0].copy()
+    edited[column] = np.array([1, 2, 3, 4, 5])
+    plan = plan_of(edited, base)
+    assert plan.is_empty
+    assert [s.column for s in plan.skipped] == [column]
+
+
+@pytest.mark.parametrize("column", ["tag.hot ", "tag. hot", "tag.hot\n"])
+def test_whitespace_around_a_tag_name_is_refused(
+    base: tuple[pd.DataFrame, dict[str, str]], column: str
+) -> None:
+    edited = base[0].copy()
+    edited[column] = np.array([True, False, False, False, False])
+    message = problems_of(edited, base)
+    assert f"column {column!r}: the tag name starts or ends with whitespace" in message
+    assert "(customer 1)" in message
+    assert f"`edited['tag.hot'] = edited.pop({column!r})`" in message
+    edited["tag.hot"] = edited.pop(column)  # exactly the suggested fix
+    assert plan_of(edited, base).operations == (AddTags(*who(1), "hot"),)
+
+
+def test_whitespace_around_a_tag_in_the_tags_lists_is_refused(
+    base: tuple[pd.DataFrame, dict[str, str]],
+) -> None:
+    edited = base[0].copy()
+    edited["tags"] = edited["tags"].astype(object)
+    edited.at[2, "tags"] = [" hot"]
+    message = problems_of(edited, base)
+    assert "the tag name starts or ends with whitespace" in message
+    fix = "`edited['tags'] = edited['tags'].map(lambda tags: [t.strip() for t in tags])`"
+    assert fix in message
+    edited["tags"] = edited["tags"].map(lambda tags: [t.strip() for t in tags])
+    assert plan_of(edited, base).operations == (AddTags(*who(2), "hot"),)
+
+
+@pytest.mark.parametrize("column", ["custom.CAC ", " custom.CAC", "custom.cac!", "custom.C-A-C"])
+def test_a_bad_key_close_to_an_existing_column_suggests_that_column(
+    base: tuple[pd.DataFrame, dict[str, str]], column: str
+) -> None:
+    edited = base[0].copy()
+    edited[column] = _column([None, 40, None, None, None], "Int64")
+    message = problems_of(edited, base)
+    assert "did you mean `custom.CAC`?" in message
+    assert "custom.CAC_" not in message
+    edited["custom.CAC"] = edited.pop(column)  # exactly the suggested fix
+    assert plan_of(edited, base).operations[1:] == (
+        UpdateCustom(*who(2), "CAC", "Integer", 32, 40),
+    )
+
+
+# --- naive timestamps -------------------------------------------------------------------------------
+
+NAIVE_COLUMNS = {
+    "datetime64[ns]": (
+        lambda: _column([pd.Timestamp("2024-01-31 12:00")] * 5, "datetime64[ns]"),
+        "`edited['custom.seen'] = edited['custom.seen'].dt.tz_localize('UTC')`",
+    ),
+    "ArrowDtype timestamp[ms]": (
+        lambda: _column([NOON.replace(tzinfo=None)] * 5, pd.ArrowDtype(pa.timestamp("ms"))),
+        "`edited['custom.seen'] = edited['custom.seen'].dt.tz_localize('UTC')`",
+    ),
+    "object naive datetimes": (
+        lambda: _column([NOON, NOON.replace(tzinfo=None), None, None, None], object),
+        "`edited['custom.seen'] = pd.to_datetime(edited['custom.seen'], utc=True)`",
+    ),
+    "object numpy datetime64": (
+        lambda: _column([np.datetime64("2024-01-31T12:00"), None, None, None, None], object),
+        "`edited['custom.seen'] = pd.to_datetime(edited['custom.seen'], utc=True)`",
+    ),
+}
+
+
+@pytest.mark.parametrize(("make", "fix"), NAIVE_COLUMNS.values(), ids=NAIVE_COLUMNS.keys())
+def test_naive_timestamps_are_refused_with_a_fix_that_works(
+    base: tuple[pd.DataFrame, dict[str, str]], make: Any, fix: str
+) -> None:
+    edited = base[0].copy()
+    edited["custom.seen"] = make()
+    message = problems_of(edited, base)
+    assert "column 'custom.seen': timestamps without a time zone" in message
+    assert fix in message
+    exec(fix.strip("`"), {"pd": pd}, {"edited": edited})
+    assert {(op.type, op.value) for op in plan_of(edited, base)} == {("Timestamp", NOON)}  # type: ignore[attr-defined]
+
+
+def test_a_naive_copy_of_an_unedited_timestamp_column_writes_nothing(
+    base: tuple[pd.DataFrame, dict[str, str]],
+) -> None:
+    edited = base[0].copy()
+    assert str(edited["custom.convertedAt"].dtype) == "timestamp[us, tz=UTC][pyarrow]"
+    edited["custom.convertedAt"] = edited["custom.convertedAt"].dt.tz_localize(None)
+    assert plan_of(edited, base).is_empty
+    edited.loc[2, "custom.convertedAt"] = pd.Timestamp("2024-01-31 12:00")
+    assert "(customer 2)" in problems_of(edited, base)
+
+
+def test_dates_are_midnight_utc_not_naive(base: tuple[pd.DataFrame, dict[str, str]]) -> None:
+    edited = base[0].copy()
+    edited["custom.day"] = _column(
+        [date(2024, 1, 31), np.datetime64("2024-01-31"), None, None, None], object
+    )
+    assert {op.value for op in plan_of(edited, base)} == {datetime(2024, 1, 31, tzinfo=UTC)}  # type: ignore[attr-defined]
+
+
+# --- every fix an error suggests, applied exactly as written ----------------------------------------
+
+_CODE = re.compile(r"`(edited[^`]*)`")
+
+
+def _bad(**columns: Any) -> Any:
+    def make(frame: pd.DataFrame) -> pd.DataFrame:
+        edited = frame.copy()
+        for name, values in columns.items():
+            edited[name.replace("__", ".")] = values() if callable(values) else values
+        return edited
+
+    return make
+
+
+def _rows_shifted(frame: pd.DataFrame) -> pd.DataFrame:
+    edited = frame.copy()
+    edited.index = edited.index + 1
+    return edited
+
+
+def _object_tags(cells: dict[int, Any]) -> Any:
+    def make(frame: pd.DataFrame) -> pd.DataFrame:
+        edited = frame.copy()
+        edited["tags"] = edited["tags"].astype(object)
+        for customer, cell in cells.items():
+            edited.at[customer, "tags"] = cell
+        return edited
+
+    return make
+
+
+FIXABLE: dict[str, Any] = {
+    "duplicate columns": lambda f: pd.concat([f, f[["custom.CAC"]]], axis=1),
+    "index reset": lambda f: f.reset_index(),
+    "index reset, ids dropped": lambda f: f.reset_index(drop=True),
+    "index renamed": lambda f: f.rename_axis("customer"),
+    "index repeated": lambda f: pd.concat([f, f.loc[[2]]]),
+    "rows moved": _rows_shifted,
+    "email edited": lambda f: f.assign(email=f["email"].str.upper()),
+    "Integer key holds text": _bad(
+        custom__CAC=lambda: _column(["213", "40", None, None, None], "str")
+    ),
+    "String key holds ints": _bad(
+        custom__salesRep=lambda: _column([1, None, 2, None, None], "Int64")
+    ),
+    "Boolean key holds ints": _bad(custom__pro=lambda: _column([0, 1, None, None, None], "Int64")),
+    "Timestamp key holds text": _bad(
+        custom__convertedAt=lambda: _column(["2024-01-31T12:00:00Z", None, None, None, None], "str")
+    ),
+    "beyond int64": _bad(custom__big=lambda: _column([1, 2**63, 3, 4, 5], "uint64")),
+    "infinity": _bad(custom__ratio=lambda: _column([np.inf, 2.0, None, None, None], "float64")),
+    "fractional floats": _bad(
+        custom__ratio=lambda: _column([1.5, 2.0, None, None, None], "float64")
+    ),
+    "nanoseconds, aware": _bad(
+        custom__at=lambda: _column(
+            [pd.Timestamp("2024-01-01 00:00:00.000000001", tz="UTC")] * 5, "datetime64[ns, UTC]"
+        )
+    ),
+    "nanoseconds, naive": _bad(
+        custom__at=lambda: _column(
+            [pd.Timestamp("2024-01-01 00:00:00.000000001")] * 5, "datetime64[ns]"
+        )
+    ),
+    "object nanoseconds": _bad(
+        custom__at=lambda: _column(
+            [pd.Timestamp("2024-01-01 00:00:00.000000001"), NOON, None, None, None], object
+        )
+    ),
+    "naive timestamps": _bad(
+        custom__at=lambda: _column([pd.Timestamp("2024-01-01")] * 5, "datetime64[us]")
+    ),
+    "long strings": _bad(custom__note=lambda: _column(["x" * 300, None, None, None, None], "str")),
+    "mixed object column": _bad(custom__mix=lambda: _column([1, "two", True, None, None], object)),
+    "lone surrogate": _bad(
+        custom__note=lambda: _column(["\ud800", None, None, None, None], object)
+    ),
+    "lone surrogate in tags lists": _object_tags({2: ["x\udfff"]}),
+    "tags cell not a list": _object_tags({3: "vip"}),
+    "tags cell missing": _object_tags({3: None}),
+    "NA in a tag column": _bad(
+        tag__vip=lambda: _column([True, None, False, None, True], "boolean")
+    ),
+    "tag column of ints": _bad(tag__vip=lambda: _column([1, 0, 1, 0, 1], "int64")),
+    "tag column of yes/no": _bad(
+        tag__vip=lambda: _column(["no", "yes", "yes", "no", "yes"], object)
+    ),
+    "tag column as text": _bad(
+        tag__vip=lambda: _column(["True", "False", "True", "False", "True"], "str")
+    ),
+    "tag column as floats": _bad(tag__vip=lambda: _column([1.0, 0.0, 1.0, 0.0, 1.0], "float64")),
+    "tag column categorical": _bad(
+        tag__vip=lambda: _column([True, False, True, False, True], "bool").astype("category")
+    ),
+    "tag with whitespace": _bad(**{"tag.hot ": np.array([True, False, False, False, False])}),
+    "tags list entry with whitespace": _object_tags({2: ["vip "]}),
+    "bad custom key": _bad(**{"custom.lead score": np.array([1, 2, 3, 4, 5])}),
+    "bad key near an existing one": _bad(
+        **{"custom.CAC!": _column([1, None, None, None, None], "Int64")}
+    ),
+    "key too long": _bad(**{"custom." + "k" * 300: np.array([1, 2, 3, 4, 5])}),
+    "prefix typo": _bad(**{"Custom.score": np.array([1, 2, 3, 4, 5])}),
+    "prefix typo, tag": _bad(tags_hot=np.array([True, False, False, False, False])),
+}
+
+
+@pytest.mark.parametrize("make", FIXABLE.values(), ids=FIXABLE.keys())
+def test_every_fix_an_error_suggests_makes_the_plan_succeed(
+    base: tuple[pd.DataFrame, dict[str, str]], make: Any
+) -> None:
+    df = base[0]
+    message = problems_of(make(df), base)
+    fixes = _CODE.findall(message)
+    assert fixes, message
+    # Each suggested line, run as written on the frame that failed, must leave a frame that
+    # plans. Alternatives joined by "or" are tried one by one, the others cumulatively.
+    alternatives = [f for f in fixes if f"or `{f}`" in message]
+    for alternative in alternatives or [None]:
+        edited = make(df)
+        names = {"edited": edited, "df": df, "pd": pd, "np": np}
+        for code in fixes:
+            if code in alternatives and code != alternative:
+                continue
+            exec(code, names)
+        plan_of(names["edited"], base)
