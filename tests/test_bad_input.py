@@ -360,7 +360,10 @@ def is_text(name: str) -> bool:
 
 
 def valid_tag(name: str) -> bool:
-    return 0 < len(name) <= MAX_STRING_LENGTH and bool(name.strip()) and is_text(name)
+    # Leading or trailing whitespace is refused too: "tag.hot " would create the tag 'hot '.
+    return (
+        0 < len(name) <= MAX_STRING_LENGTH and name == name.strip() and bool(name) and is_text(name)
+    )
 
 
 @st.composite
@@ -538,7 +541,74 @@ def read_only_edits(draw: st.DrawFn, lf: Loaded) -> Case:
     who = draw(some(lf.ids))
     edited = lf.df.copy()
     edited[column] = column_with(lf.df, column, dict.fromkeys(who, "edited by hand"))
+    if column in ("email", "external_id"):
+        # Identity columns: a difference means the row is not the customer its id names.
+        return Case("identity edited", edited, True, (column,), tuple(who))
     return Case("read-only", edited, False)
+
+
+@st.composite
+def moved_rows(draw: st.DrawFn, lf: Loaded) -> Case:
+    """Rows moved under other ids: shifted, scrambled, or the index lost and renamed."""
+    how = draw(st.sampled_from(["shifted", "scrambled", "positions named id"]))
+    event(f"moved rows: {how}")
+    edited = lf.df.copy()
+    if how == "shifted":
+        edited.index = edited.index + draw(st.sampled_from([1, -1, 7]))
+    elif how == "scrambled":
+        order = draw(st.permutations(list(range(len(lf.ids)))).filter(lambda p: p != sorted(p)))
+        edited.index = pd.Index([lf.ids[i] for i in order], name="id")
+    else:
+        edited = edited.reset_index(drop=True).rename_axis("id")
+        if not set(edited.index) & set(lf.ids):
+            return Case("moved rows", edited, False, dropped=len(lf.ids), added=len(lf.ids))
+    return Case("moved rows", edited, True, ("uuid / email / external_id",))
+
+
+PREFIX_TYPOS = [
+    "Custom.",
+    "CUSTOM.",
+    "custom_",
+    "cusotm.",
+    "Tag.",
+    "TAG.",
+    "tags.",
+    "tag_",
+    " tag.",
+]
+
+
+@st.composite
+def prefix_typos(draw: st.DrawFn, lf: Loaded) -> Case:
+    """A new column meant as custom.<key> or tag.<name> but misspelt: refused, never skipped."""
+    prefix = draw(st.sampled_from(PREFIX_TYPOS))
+    column = prefix + draw(st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True))
+    edited = lf.df.copy()
+    edited[column] = pd.Series([True] * len(lf.ids), edited.index, "bool")
+    return Case("prefix typo", edited, True, (column,))
+
+
+@st.composite
+def na_in_tag_columns(draw: st.DrawFn, lf: Loaded) -> Case:
+    """NA in a tag column, new (from .loc or all None) or existing: one rule, refused."""
+    new = draw(st.booleans())
+    column = (
+        "tag.fresh_na"
+        if new
+        else draw(st.sampled_from([c for c in lf.df.columns if c.startswith("tag.")]))
+    )
+    who = draw(some(lf.ids))
+    edited = lf.df.copy()
+    if new:
+        edited.loc[who, column] = True  # NA on every other row
+        holes = [i for i in lf.ids if i not in who]
+        if not holes:
+            return Case("NA in tags", edited, False, expected={(i, column): True for i in who})
+    else:
+        edited[column] = edited[column].astype(object)
+        edited.loc[who, column] = None
+        holes = who
+    return Case("NA in tags", edited, True, (column,), tuple(holes))
 
 
 CATEGORIES = [
@@ -555,6 +625,9 @@ CATEGORIES = [
     mixed_types,
     typed_edits,
     read_only_edits,
+    moved_rows,
+    prefix_typos,
+    na_in_tag_columns,
 ]
 
 
@@ -563,7 +636,7 @@ def cases(draw: st.DrawFn, lf: Loaded) -> Case:
     # Each category as likely as the others (one_of would favour the first while shrinking).
     case = draw(draw(st.sampled_from(CATEGORIES))(lf))
     event(f"category: {case.category}")
-    structural = case.category in ("index", "duplicate column")
+    structural = case.category in ("index", "duplicate column", "moved rows")
     if case.reject and not structural and draw(st.booleans()):
         # A valid edit beside the bad one: still nothing may be planned or sent.
         tag = draw(

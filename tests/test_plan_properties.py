@@ -118,7 +118,7 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
 DTYPES = {
     "Integer": ["arrow", "Int64", "float", "object"],
     "Boolean": ["arrow", "boolean", "object"],
-    "Timestamp": ["arrow", "pandas", "naive", "object"],
+    "Timestamp": ["arrow", "pandas", "naive, localized", "object"],
     "String": ["arrow", "str", "object"],
 }
 
@@ -139,9 +139,11 @@ def custom_column(type_: str, style: str, values: list[Any], index: pd.Index) ->
         dtype = "boolean" if style == "boolean" else pd.ArrowDtype(pa.bool_())
         return pd.Series(values, index, dtype)
     if type_ == "Timestamp":
-        if style == "naive":
+        if style == "naive, localized":
+            # Naive timestamps are refused where written (test_diff); localized as the error
+            # says, they must plan exactly like zoned ones.
             naive = [None if v is None else v.replace(tzinfo=None) for v in values]
-            return pd.Series(naive, index, "datetime64[us]")
+            return pd.Series(naive, index, "datetime64[us]").dt.tz_localize("UTC")
         if style == "pandas":
             return pd.Series(values, index, "datetime64[us, UTC]")
         if style == "object":
@@ -174,8 +176,11 @@ def build_edited(s: dict[str, Any], baseline: pd.DataFrame) -> pd.DataFrame:
         if column in edited.columns:
             edited[column] = pd.Series(flags, index, pd.ArrowDtype(pa.bool_()))
         elif any(flags):
-            if s["new_tag_style"] == "object":  # what .loc[mask, "tag.new"] = True gives
-                edited[column] = pd.Series([True if f else np.nan for f in flags], index, object)
+            if s["new_tag_style"] == "object":
+                # What .loc[mask, "tag.new"] = True gives, with the NA filled as the error says
+                # (NA in a tag column is refused: test_diff, test_bad_input).
+                loc = pd.Series([True if f else np.nan for f in flags], index, object)
+                edited[column] = loc.fillna(False)
             else:
                 edited[column] = pd.Series(flags, index, "bool")
     if s["list_style"] == "object":
@@ -433,3 +438,32 @@ def test_dates_in_object_columns_are_midnight_utc(value: Any) -> None:
     assert op == AddCustom(
         1, "cus_1", "same@example.com", "fresh", "Timestamp", datetime(2024, 1, 1, tzinfo=UTC)
     )
+
+
+@SETTINGS
+@given(scenarios())
+def test_naive_timestamps_are_refused_exactly_where_they_would_be_written(
+    s: dict[str, Any],
+) -> None:
+    baseline, types = customers_to_frame(s["customers"])
+    edited = build_edited(s, baseline)
+    zoned = edited["custom.when"].astype(pd.ArrowDtype(pa.timestamp("us", tz="UTC")))
+    edited["custom.when"] = zoned.dt.tz_localize(None)
+    # Written: a value on a row of the baseline where it had none or another one.
+    matched = edited.index.isin(baseline.index)
+    before = {
+        i: (baseline.at[i, "custom.when"] if "custom.when" in baseline.columns else None)
+        for i in edited.index[matched]
+    }
+    written = [
+        i
+        for i, new in zip(edited.index[matched], zoned[matched], strict=True)
+        if not pd.isna(new) and (pd.isna(before[i]) or before[i] != new)
+    ]
+    event(f"naive values written: {bool(written)}")
+    if not written:
+        plan = diff(edited, baseline, custom_types=types)
+        assert not any(op.attribute == "custom.when" and op.kind != "RemoveCustom" for op in plan)
+        return
+    with pytest.raises(ValidationError, match=r"'custom\.when': timestamps without a time zone"):
+        diff(edited, baseline, custom_types=types)
