@@ -413,6 +413,51 @@ def test_a_click_while_applying_is_ignored_not_queued(
     assert _snapshot(api, set(baseline)) == baseline
 
 
+def test_clicks_that_do_not_fit_the_state_are_ignored(
+    emulator: Emulator,
+    client: cm.Client,
+    edited: pd.DataFrame,
+    baseline: dict[int, dict[str, Any]],
+    api: Any,
+) -> None:
+    widget = preview(edited, client)
+    emulator.clear_request_log()
+    widget.undo_button.click()  # planned: nothing to undo
+    widget.retry_button.click()  # planned: nothing to retry
+    assert widget.state == PLANNED
+    assert emulator.request_log() == []
+
+    widget.apply_button.click()
+    widget.retry_button.click()  # applied without failures: nothing to retry
+    assert widget.state == APPLIED
+    midway = threading.Event()
+    widget.progress.observe(lambda c: c["new"] >= 2 and midway.set(), names="value")
+    emulator.set_faults(hang_after=2, hang_methods=WRITES)  # hold the undo mid-way
+    emulator.clear_request_log()
+    undoing = threading.Thread(target=widget.undo_button.click)
+    undoing.start()
+    try:
+        assert midway.wait(30), "the undo did not get going"
+        assert widget.state == UNDOING
+        assert widget.progress_label.value == "undoing: 2 of 45 operations done"
+        assert widget.undo_button.disabled
+        assert widget.undo_button.description == "Undoing…"
+        assert "<b>Undoing</b> the 45 operations applied" in widget.summary.value
+        widget.undo_button.click()  # a second Undo, and an Apply: both ignored
+        widget.apply_button.click()
+        assert widget.state == UNDOING
+    finally:
+        emulator.clear_faults()
+        undoing.join(30)
+    assert not undoing.is_alive()
+
+    assert widget.state == UNDONE
+    assert widget.undo_result is not None
+    assert widget.undo_result.applied == 45
+    assert len(_writes(emulator)) == len(widget.result.undo_plan().requests())  # one undo
+    assert _snapshot(api, set(baseline)) == baseline
+
+
 def test_a_partial_apply_offers_retry_then_undo_reverts_everything(
     emulator: Emulator,
     fragile: cm.Client,
