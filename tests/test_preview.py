@@ -215,6 +215,24 @@ def test_paging_first_last_and_the_page_box(client: cm.Client, edited: pd.DataFr
     assert widget.page_box.value == 3
 
 
+def test_a_large_plan_is_reached_in_one_step(client: cm.Client, df: pd.DataFrame) -> None:
+    edited = df.copy()
+    for name in ("a", "b", "c"):
+        edited[f"custom.page_{name}"] = pd.Series(7, index=edited.index, dtype="int64[pyarrow]")
+    widget = preview(edited, client)
+    total = 3 * len(df)
+    pages = total // PAGE_SIZE
+
+    assert widget.apply_button.description == f"Apply {total:,} operations"
+    assert widget.page_box.max == pages
+    widget.page_box.value = 30
+    assert widget.page_label.value == f"of {pages} · rows 581–600 of {total:,}"
+    widget.last_button.click()
+    assert widget.page_box.value == pages
+    widget.first_button.click()
+    assert widget.page_box.value == 1
+
+
 def test_filters_narrow_the_view_only_and_say_so(client: cm.Client, edited: pd.DataFrame) -> None:
     widget = preview(edited, client)
     assert "narrow this table only: Apply sends all 45" in widget.filter_note.value
