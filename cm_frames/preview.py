@@ -10,10 +10,15 @@ so tests and users can drive them.
 
 The widget is a small state machine, ``widget.state`` (an observable trait)::
 
-    planned --Apply--> applying --> applied --Undo--> undoing --> undone
-                          |            |  ^                |
-                          v            +--+ Retry failed   +--> applied (the undo raised)
-                        failed --Apply again--> applying
+    planned --Apply--> applying --> applied --Undo--> undoing --> undone (final)
+                          |          |   ^                 |         |
+                          v          +---+ Retry failed    |         +--Undo again--> undoing
+                       failed        (applying)            +--> applied, if the undo raised
+                          +--Apply again (resumes from the journal)--> applying
+
+Apply sends the ticked plan once; Undo reverts exactly what that apply wrote
+(``result.undo(client)``); Retry failed and Undo again send only what failed
+(``result.retry(client)``). Nothing goes back to planned: the ticks are frozen once sent.
 
 Each transition is taken under a lock, so a click that arrives in the wrong state (a
 double-click, a click while applying, a second Apply after an apply) is ignored, never queued:
