@@ -10,7 +10,7 @@ import pyarrow as pa
 
 from cm_frames._assemble import canonical_status
 from cm_frames.errors import ChartMogulError
-from cm_frames.schema import INDEX_NAME, STATUS, STRING
+from cm_frames.schema import INDEX_NAME, STATUS, STRING, restore_index_advice
 
 __all__ = ["ATTRS_KEY", "frame_to_table", "table_to_frame"]
 
@@ -78,7 +78,7 @@ def frame_to_table(frame: pd.DataFrame) -> pa.Table:
     if frame.index.name != INDEX_NAME:
         raise ChartMogulError(
             f"The frame's index is {frame.index.name!r}, not {INDEX_NAME!r}; frames of customers "
-            "are indexed by the ChartMogul id (set_index('id'))"
+            f"are indexed by the ChartMogul id: {restore_index_advice(frame.columns)}"
         )
     arrays = [pa.array(frame.index.to_numpy(dtype="int64"), type=pa.int64())]
     names = [INDEX_NAME]

@@ -16,6 +16,7 @@ import pyarrow as pa
 from cm_frames import segments
 from cm_frames.frames import frame_to_table
 from cm_frames.read import ATTRS_KEY, client_for_frame, read_customers
+from cm_frames.schema import restore_index_advice
 
 if TYPE_CHECKING:
     import ipywidgets
@@ -38,7 +39,7 @@ class ChartMogulAccessor:
                 "df.chartmogul works on customer frames from cm.read_customers(): they have an "
                 "index named 'id' and a 'uuid' column. This frame has index "
                 f"{frame.index.name!r} and {'a' if 'uuid' in frame.columns else 'no'} 'uuid' "
-                "column; if you reset the index, restore it with df.set_index('id')."
+                f"column: {restore_index_advice(frame.columns)}."
             )
         self._frame = frame
 

@@ -52,7 +52,7 @@ IDENTITY_COLUMNS = ("uuid", "email", "external_id")
 # the index was lost (reset_index(drop=True)), renamed, retyped or shifted.
 REALIGN = (
     "`edited.index = pd.Index(edited['uuid'].map(pd.Series(df.index, index=df['uuid'])), "
-    "name='id')`"
+    "dtype='int64', name='id')`"
 )
 _AS_LOADED = "with df the frame as read_customers returned it"
 _ADD_TAGS, _REMOVE_TAGS = KINDS.index("AddTags"), KINDS.index("RemoveTags")

@@ -50,6 +50,7 @@ __all__ = [
     "infer_custom_type",
     "is_custom_key",
     "parse_timestamps",
+    "restore_index_advice",
     "sort_columns",
     "tag_column",
 ]
@@ -96,6 +97,26 @@ DOUBLE: Final = pd.ArrowDtype(pa.float64())
 TIMESTAMP: Final = pd.ArrowDtype(pa.timestamp("us", tz="UTC"))
 STATUS: Final = pd.ArrowDtype(pa.dictionary(pa.int32(), pa.string()))
 TAGS: Final = pd.ArrowDtype(pa.list_(pa.string()))
+
+
+def restore_index_advice(columns: Iterable[object], name: str = "df") -> str:
+    """How to give a frame with the columns ``columns`` its ``id`` index back, as code.
+
+    ``set_index('id')`` works only when the ids are still a column; after
+    ``reset_index(drop=True)`` it raises ``KeyError``, and the uuids are what still say who
+    each row is, mapped through a frame as loaded (a warm ``read_customers`` is instant).
+    """
+    present = {str(c) for c in columns}
+    if INDEX_NAME in present:
+        return f"restore the index: `{name} = {name}.set_index('{INDEX_NAME}')`"
+    if "uuid" in present:
+        return (
+            "the ids were dropped (reset_index(drop=True)); put them back from the uuids of a "
+            "frame as loaded: `loaded = cm.read_customers(client)`, then "
+            f"`{name}.index = pd.Index({name}['uuid'].map(pd.Series(loaded.index, "
+            f"index=loaded['uuid'])), dtype='int64', name='{INDEX_NAME}')`"
+        )
+    return f"start again from `{name} = cm.read_customers(client)`, whose index is the customer id"
 
 
 def base_arrow_schema() -> pa.Schema:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -26,6 +28,33 @@ def test_other_frames_get_a_helpful_attribute_error() -> None:
         _ = pd.DataFrame({"a": [1]}).chartmogul
     with pytest.raises(AttributeError, match="set_index"):
         _ = pd.DataFrame({"id": [1], "uuid": ["cus_x"]}).chartmogul
+
+
+def _advice(frame: pd.DataFrame) -> list[str]:
+    """The code spans of the AttributeError that ``frame.chartmogul`` raises."""
+    with pytest.raises(AttributeError) as caught:
+        _ = frame.chartmogul
+    return re.findall(r"`([^`]+)`", str(caught.value))
+
+
+def test_the_advice_for_a_reset_index_works_with_or_without_the_ids(
+    df: pd.DataFrame, client: cm.Client
+) -> None:
+    # Ids kept as a column (reset_index()): one line puts them back.
+    kept = df.reset_index()
+    [fix] = _advice(kept)
+    scope: dict[str, Any] = {"df": kept, "pd": pd, "cm": cm, "client": client}
+    exec(fix, scope)
+    pd.testing.assert_frame_equal(scope["df"], df)
+    # Ids dropped (reset_index(drop=True)): a frame as loaded gives them back by uuid.
+    dropped = df.reset_index(drop=True)
+    fixes = _advice(dropped)
+    assert len(fixes) == 2
+    scope = {"df": dropped, "pd": pd, "cm": cm, "client": client}
+    for line in fixes:
+        exec(line, scope)
+    assert scope["df"].index.equals(df.index)
+    assert scope["df"].chartmogul.plan().is_empty
 
 
 def test_reading_helpers_delegate(frame: pd.DataFrame) -> None:
@@ -102,7 +131,7 @@ def test_a_shifted_index_stops_the_plan_before_any_request(
     assert example in message
     realign = (
         "edited.index = pd.Index(edited['uuid'].map(pd.Series(df.index, index=df['uuid'])), "
-        "name='id')"
+        "dtype='int64', name='id')"
     )
     assert f"`{realign}`" in message
     assert emulator.request_log() == []

@@ -31,7 +31,7 @@ from cm_frames.plan import IgnoredRows, Plan
 
 CONVERTED = datetime(2015, 9, 8, tzinfo=UTC)
 SHARED = "shared@example.com"
-REALIGN = "`edited.index = pd.Index(edited['uuid'].map(pd.Series(df.index, index=df['uuid'])), name='id')`"
+REALIGN = "`edited.index = pd.Index(edited['uuid'].map(pd.Series(df.index, index=df['uuid'])), dtype='int64', name='id')`"
 
 
 def wire(

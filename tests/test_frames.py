@@ -706,8 +706,10 @@ def test_table_and_frame_errors() -> None:
         table_to_frame(pa.table({"uuid": ["a"]}))
     with pytest.raises(ChartMogulError, match="null values"):
         table_to_frame(pa.table({"id": pa.array([1, None])}))
-    with pytest.raises(ChartMogulError, match=r"set_index\('id'\)"):
+    with pytest.raises(ChartMogulError, match=r"cm\.read_customers\(client\)"):
         frame_to_table(pd.DataFrame({"a": [1]}))
+    with pytest.raises(ChartMogulError, match=r"set_index\('id'\)"):
+        frame_to_table(pd.DataFrame({"id": [1], "uuid": ["cus_1"]}))
 
 
 @pytest.mark.parametrize("big", [2**53 + 1, -(2**53) - 1, 2**63 - 1])
