@@ -41,7 +41,7 @@ from cm_frames.apply import apply_plan
 from cm_frames.apply_result import ApplyResult, ProgressCallback
 from cm_frames.errors import ChartMogulError
 from cm_frames.operations import KINDS
-from cm_frames.plan import Plan
+from cm_frames.plan import Plan, display_value
 from cm_frames.read import client_for_frame
 from cm_frames.writeback import plan_frame
 
@@ -764,4 +764,7 @@ def _table_html(rows: pd.DataFrame) -> str:
 
 
 def _text(value: Any, missing: str = "") -> str:
-    return missing if value is None or pd.isna(value) else html.escape(str(value))
+    # plan.to_frame() holds typed values: timestamps show in ISO 8601, as the plan prints them.
+    if value is None or pd.isna(value):
+        return missing
+    return html.escape(display_value(value) or "")

@@ -656,3 +656,12 @@ def test_the_accessor_and_an_empty_plan(client: cm.Client, df: pd.DataFrame) -> 
     assert "nothing to send" in widget.summary.value
     assert "No changes match" in widget.table.value
     assert widget.page_label.value == "of 1 · rows 0–0 of 0"
+
+
+def test_typed_values_show_as_the_plan_prints_them(client: cm.Client, df: pd.DataFrame) -> None:
+    edited = df.copy()
+    target = df.index[df["custom.convertedAt"].notna().to_numpy()][:1]
+    edited.loc[target, "custom.convertedAt"] = pd.Timestamp("2030-01-02T03:04:05Z")
+    widget = preview(edited, client)
+    assert "→ <b>2030-01-02T03:04:05Z</b>" in widget.table.value
+    assert "2030-01-02T03:04:05Z ×1" in widget.groups.value
