@@ -873,14 +873,15 @@ def test_push_applies_exactly_a_valid_plan_and_sends_nothing_for_a_rejected_one(
         loaded.client.cache_clear()
 
 
+@pytest.mark.parametrize("check_conflicts", [True, False])
 def test_text_onto_a_mixed_keys_integer_is_stored_as_the_string_the_frame_shows(
-    loaded: Loaded,
+    loaded: Loaded, check_conflicts: bool
 ) -> None:
     """A key of mixed JSON types reads as String, but PUT keeps each customer's stored type.
 
-    Apply sees the stored Integer in its conflict check and sends that update as a typed POST
-    (String), so the server ends up holding what the frame shows; undo restores the text the
-    frame showed before.
+    Apply sees the stored Integer in its read before writing (made with and without the
+    conflict check) and sends that update as a typed POST (String), so the server ends up
+    holding what the frame shows; undo restores the text the frame showed before.
     """
     stored = {
         (customer["id"], key): value
@@ -898,7 +899,12 @@ def test_text_onto_a_mixed_keys_integer_is_stored_as_the_string_the_frame_shows(
         edited[column] = column_with(loaded.df, column, {customer: "edited"}, edited[column].dtype)
         loaded.emulator.clear_request_log()
         result = push(
-            edited, loaded.client, dry_run=False, journal=loaded.journal(), progress=False
+            edited,
+            loaded.client,
+            dry_run=False,
+            journal=loaded.journal(),
+            check_conflicts=check_conflicts,
+            progress=False,
         )
         assert isinstance(result, cm.ApplyResult)
         assert result.ok, result.summary_lines()
@@ -909,7 +915,7 @@ def test_text_onto_a_mixed_keys_integer_is_stored_as_the_string_the_frame_shows(
         ]
         server_holds(loaded, {(customer, column): "edited"})
 
-        undone = result.undo_plan().apply(loaded.client, progress=False)
+        undone = result.undo(loaded.client, check_conflicts=check_conflicts, progress=False)
         assert undone.ok, undone.summary_lines()
         reloaded = cm.read_customers(loaded.client, refresh=True, progress=False)
         assert reloaded.at[customer, column] == str(number)
