@@ -84,6 +84,9 @@ def diff(
     rows = _Rows.align(edited.index, baseline.index)
     work = _Work(edited, baseline, rows, problems)
     _check_identity(work)
+    # Rows under the wrong ids make every other comparison meaningless (tags lists disagree
+    # with tag columns, values "change"): report only what to fix, the index.
+    problems.raise_if_any()
     skipped = _read_only_edits(work)
     custom = _custom_changes(work, known_types, skipped)
     tags = _tag_changes(work, skipped)

@@ -787,20 +787,21 @@ def _typed(value: Any) -> Any:
 def _operations_frame(operations: Sequence[Operation], *, as_text: bool = False) -> pd.DataFrame:
     """One row per operation. ``old``/``new`` hold typed values (object columns), or text."""
     shown = [_old_new(op) for op in operations]
-    convert = display_value if as_text else _typed
-    table = pa.table(
-        {
-            "id": pa.array([op.customer_id for op in operations], pa.int64()),
-            "email": pa.array([op.email for op in operations], pa.string()),
-            "kind": pa.array([op.kind for op in operations], pa.string()),
-            "attribute": pa.array([op.attribute for op in operations], pa.string()),
-            "type": pa.array([s[0] for s in shown], pa.string()),
-        }
-    )
-    frame: pd.DataFrame = table.to_pandas(types_mapper=pd.ArrowDtype)
-    # One column can hold an Integer, a Boolean, a Timestamp and a String: object, typed values.
-    for position, name in ((1, "old"), (2, "new")):
-        frame[name] = pd.Series([convert(s[position]) for s in shown], dtype=object)
+    columns = {
+        "id": pa.array([op.customer_id for op in operations], pa.int64()),
+        "email": pa.array([op.email for op in operations], pa.string()),
+        "kind": pa.array([op.kind for op in operations], pa.string()),
+        "attribute": pa.array([op.attribute for op in operations], pa.string()),
+        "type": pa.array([s[0] for s in shown], pa.string()),
+    }
+    if as_text:
+        columns["old"] = pa.array([display_value(s[1]) for s in shown], pa.string())
+        columns["new"] = pa.array([display_value(s[2]) for s in shown], pa.string())
+    frame: pd.DataFrame = pa.table(columns).to_pandas(types_mapper=pd.ArrowDtype)
+    if not as_text:
+        # One column can hold an Integer, a Boolean, a Timestamp and a String: object, typed.
+        for position, name in ((1, "old"), (2, "new")):
+            frame[name] = pd.Series([_typed(s[position]) for s in shown], dtype=object)
     return frame
 
 

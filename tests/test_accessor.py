@@ -144,3 +144,17 @@ def test_a_shifted_index_stops_the_plan_before_any_request(
         old = df.at[op.customer_id, "custom.lead_score"]
         assert op.kind == ("AddCustom" if pd.isna(old) else "UpdateCustom")
     assert emulator.request_log() == []
+
+
+def test_moved_rows_are_the_only_problem_reported(df: pd.DataFrame) -> None:
+    # Tag edits compared under the wrong ids disagree with the tags lists too; reporting those
+    # would bury the one thing to fix, the index.
+    edited = df.copy()
+    holders = edited.index[edited["tag.vip"].to_numpy(dtype=bool)]
+    edited.loc[holders[:3], "tag.vip"] = False
+    edited.index = edited.index + 1
+    with pytest.raises(cm.ValidationError) as caught:
+        edited.chartmogul.plan()
+    message = str(caught.value)
+    assert message.startswith("1 problem in the frame")
+    assert "rows moved under other customer ids" in message
