@@ -93,7 +93,7 @@ def pyarrow_json(pages: list[bytes]) -> Any:
 
 
 def cm_frames(pages: list[bytes]) -> Any:
-    from cm_frames.frames import PageDecoder
+    from cm_frames.read.frames import PageDecoder
 
     decoder = PageDecoder()
     for body in pages:
@@ -182,7 +182,7 @@ def child(option: str, pages_file: str, cleaned: bool) -> dict[str, Any]:
     import pyarrow.compute
     import pyarrow.json
 
-    import cm_frames.frames  # noqa: F401
+    import cm_frames.read.frames  # noqa: F401
 
     with open(pages_file, "rb") as source:  # line by line: no transient copy of the whole file
         pages = [line.rstrip(b"\n") for line in source]

@@ -27,9 +27,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from cm_frames import plotting, segments
+from cm_frames.analysis import plotting, segments
 from cm_frames.emulator.generator import generate_customers
-from cm_frames.frames import customers_to_frame, frame_to_table, table_to_frame
+from cm_frames.read.frames import customers_to_frame, frame_to_table, table_to_frame
 
 TARGET_SECONDS = 1.0
 REPEATS = 5

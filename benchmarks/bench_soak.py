@@ -45,7 +45,7 @@ from typing import Any, TypeVar
 import pandas as pd
 
 import cm_frames as cm
-from cm_frames.writeback import plan_frame
+from cm_frames.writeback.frame import plan_frame
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 

@@ -30,8 +30,8 @@ import pandas as pd
 import pyarrow as pa
 
 import cm_frames as cm
-from cm_frames.diff import diff
-from cm_frames.writeback import plan_frame
+from cm_frames.writeback.diff import diff
+from cm_frames.writeback.frame import plan_frame
 
 TARGET_SECONDS = 2.0
 N_CUSTOM_PER_TYPE = 5  # x 4 types = 20 custom columns

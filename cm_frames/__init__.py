@@ -8,9 +8,7 @@ Everything a user needs is importable from here.
 from __future__ import annotations
 
 import cm_frames.accessor  # noqa: F401  (importing it registers df.chartmogul)
-from cm_frames.apply import ApplyResult, OperationResult
-from cm_frames.client import Client, MissingCredentials
-from cm_frames.diff import diff
+from cm_frames.api.client import Client, MissingCredentials
 from cm_frames.emulator import Emulator
 from cm_frames.errors import (
     APIError,
@@ -26,8 +24,11 @@ from cm_frames.errors import (
     Unauthorized,
     ValidationError,
 )
-from cm_frames.frames import read_parquet
-from cm_frames.operations import (
+from cm_frames.read.frames import read_parquet
+from cm_frames.read.load import read_customers
+from cm_frames.writeback.apply import ApplyResult, OperationResult
+from cm_frames.writeback.diff import diff
+from cm_frames.writeback.operations import (
     AddCustom,
     AddTags,
     Operation,
@@ -36,8 +37,7 @@ from cm_frames.operations import (
     Request,
     UpdateCustom,
 )
-from cm_frames.plan import IgnoredRows, Plan, PlanSummary, SkippedEdit
-from cm_frames.read import read_customers
+from cm_frames.writeback.plan import IgnoredRows, Plan, PlanSummary, SkippedEdit
 
 __version__ = "0.1.0"
 

@@ -13,17 +13,17 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import pyarrow as pa
 
-from cm_frames import segments
-from cm_frames.frames import frame_to_table
-from cm_frames.read import ATTRS_KEY, client_for_frame, read_customers
+from cm_frames.analysis import segments
+from cm_frames.read.frames import frame_to_table
+from cm_frames.read.load import ATTRS_KEY, client_for_frame, read_customers
 from cm_frames.schema import restore_index_advice
 
 if TYPE_CHECKING:
     import ipywidgets
 
-    from cm_frames.client import Client
-    from cm_frames.plan import Plan
-    from cm_frames.plotting import PlotMethods
+    from cm_frames.analysis.plotting import PlotMethods
+    from cm_frames.api.client import Client
+    from cm_frames.writeback.plan import Plan
 
 __all__ = ["ChartMogulAccessor"]
 
@@ -116,14 +116,14 @@ class ChartMogulAccessor:
     @property
     def plot(self) -> PlotMethods:
         """Deck-ready matplotlib plots: ``df.chartmogul.plot.cohorts(freq="QS")`` ..."""
-        from cm_frames.plotting import PlotMethods
+        from cm_frames.analysis.plotting import PlotMethods
 
         return PlotMethods(self._frame)
 
     # -- write-back (cm_frames.writeback, cm_frames.preview)
     def plan(self, baseline: pd.DataFrame | None = None) -> Plan:
         """The changes between this frame and what was loaded (or ``baseline``); nothing sent."""
-        from cm_frames.writeback import plan_frame
+        from cm_frames.writeback.frame import plan_frame
 
         return plan_frame(self._frame, baseline)
 
@@ -131,12 +131,12 @@ class ChartMogulAccessor:
         self, client: Client | None = None, *, dry_run: bool = True, **apply_options: Any
     ) -> Any:
         """Plan and, only with ``dry_run=False``, apply: returns the Plan or the ApplyResult."""
-        from cm_frames.writeback import push
+        from cm_frames.writeback.frame import push
 
         return push(self._frame, client, dry_run=dry_run, **apply_options)
 
     def preview(self, client: Client | None = None) -> ipywidgets.Widget:
         """A dry-run widget: summary, changes, exclusions, then Apply and Undo buttons."""
-        from cm_frames.preview import preview
+        from cm_frames.writeback.preview import preview
 
         return preview(self._frame, client)

@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-    from cm_frames.client import Client
-    from cm_frames.plan import Plan
+    from cm_frames.api.client import Client
+    from cm_frames.writeback.plan import Plan
 
 __all__ = ["main"]
 
@@ -198,7 +198,7 @@ _CREDENTIAL_VARIABLES = ("CHARTMOGUL_ACCOUNT_TOKEN", "CHARTMOGUL_SECRET_KEY")
 
 
 def _client() -> Client:
-    from cm_frames.client import Client, MissingCredentials
+    from cm_frames.api.client import Client, MissingCredentials
 
     try:
         return Client()
@@ -228,7 +228,7 @@ def _run_load(args: argparse.Namespace) -> int:
 
 
 def _load(to: str, *, email: str | None, refresh: bool) -> int:
-    from cm_frames.read import read_customers
+    from cm_frames.read.load import read_customers
 
     target = Path(to)
     single_file = _load_target_is_a_file(to, target)
@@ -272,7 +272,7 @@ def _write_parquet_file(frame: pd.DataFrame, target: Path) -> None:
     """One Parquet file of the frame (``cm.read_parquet`` reads it back), replaced atomically."""
     import pyarrow.parquet as pq
 
-    from cm_frames.frames import frame_to_table
+    from cm_frames.read.frames import frame_to_table
 
     table = frame_to_table(frame)
     partial = target.with_name(f".{target.name}.partial")
@@ -333,7 +333,7 @@ def _run_apply(args: argparse.Namespace) -> int:
 def _apply(plan_file: str, *, dry_run: bool, journal: str | None) -> int:
     # A dry run takes the real run's path up to its first request: the same plan file
     # checks, credentials, account check and journal check, then prints instead of sending.
-    from cm_frames.apply import check_account
+    from cm_frames.writeback.apply import check_account
 
     plan = _read_plan(plan_file)
     print(f"plan {plan_file}:")
@@ -365,8 +365,8 @@ def _check_journal(plan: Plan, client: Client, journal: str | None) -> None:
     A directory, a file that is not a journal, or the journal of another plan. A dry run
     writes nothing, so the journal is not opened (nor created) as the real run does.
     """
-    from cm_frames.apply import plan_id
-    from cm_frames.journal import read_journal
+    from cm_frames.writeback.apply import plan_id
+    from cm_frames.writeback.journal import read_journal
 
     own_id = plan_id(plan)
     path = (
@@ -388,7 +388,7 @@ _SHOWN_REQUESTS = 20
 
 def _print_requests(plan: Plan) -> None:
     """The requests the plan would send, before the conflict check (which may send fewer)."""
-    from cm_frames.operations import group_requests
+    from cm_frames.writeback.operations import group_requests
 
     requests = group_requests(plan.operations, plan.email_groups)
     customers = len({op.customer_id for op in plan.operations})
@@ -408,7 +408,7 @@ def _print_requests(plan: Plan) -> None:
 
 
 def _read_plan(plan_file: str) -> Plan:
-    from cm_frames.plan import Plan
+    from cm_frames.writeback.plan import Plan
 
     try:
         text = Path(plan_file).read_bytes()

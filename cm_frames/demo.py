@@ -18,10 +18,10 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from cm_frames.accessor import ChartMogulAccessor
-from cm_frames.client import Client
+from cm_frames.api.client import Client
 from cm_frames.emulator import Emulator
 from cm_frames.errors import ChartMogulError
-from cm_frames.read import read_customers
+from cm_frames.read.load import read_customers
 
 __all__ = ["run_demo"]
 

@@ -53,7 +53,8 @@ import pyarrow as pa
 import requests
 
 import cm_frames as cm
-from cm_frames.apply import (
+from cm_frames.emulator import Emulator
+from cm_frames.writeback.apply import (
     ALREADY_IN_PLACE,
     APPLIED,
     FROM_JOURNAL,
@@ -61,8 +62,8 @@ from cm_frames.apply import (
     SKIPPED,
     apply_plan,
 )
-from cm_frames.emulator import Emulator
-from cm_frames.operations import (
+from cm_frames.writeback.frame import plan_frame
+from cm_frames.writeback.operations import (
     AddCustom,
     AddTags,
     Operation,
@@ -71,7 +72,6 @@ from cm_frames.operations import (
     UpdateCustom,
     encode_value,
 )
-from cm_frames.writeback import plan_frame
 
 # The child: credentials come from the environment (never the command line), no rate limit
 # (the emulator has none), no progress bar.

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 import cm_frames as cm
-from cm_frames import segments
+from cm_frames.analysis import segments
 from cm_frames.emulator import Emulator
-from cm_frames.frames import customers_to_frame, frame_to_table
+from cm_frames.read.frames import customers_to_frame, frame_to_table
 
 
 @pytest.fixture(scope="module")

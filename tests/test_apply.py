@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 
 import cm_frames as cm
-from cm_frames.apply import (
+from cm_frames.emulator import Emulator
+from cm_frames.writeback.apply import (
     ALREADY_IN_PLACE,
     APPLIED,
     CONFLICT,
@@ -30,11 +31,10 @@ from cm_frames.apply import (
     default_journal_path,
     plan_id,
 )
-from cm_frames.emulator import Emulator
-from cm_frames.journal import Journal, request_id
-from cm_frames.operations import AddCustom, AddTags, RemoveCustom, UpdateCustom
-from cm_frames.plan import Plan
-from cm_frames.writeback import plan_frame
+from cm_frames.writeback.frame import plan_frame
+from cm_frames.writeback.journal import Journal, request_id
+from cm_frames.writeback.operations import AddCustom, AddTags, RemoveCustom, UpdateCustom
+from cm_frames.writeback.plan import Plan
 
 # --- fixtures and helpers ------------------------------------------------------------------
 

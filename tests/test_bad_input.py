@@ -33,8 +33,14 @@ from hypothesis import strategies as st
 
 import cm_frames as cm
 from cm_frames.emulator import Emulator
-from cm_frames.schema import INT64_MAX, INT64_MIN, MAX_STRING_LENGTH, is_custom_key
-from cm_frames.writeback import plan_frame, push
+from cm_frames.schema import (
+    INT64_MAX,
+    INT64_MIN,
+    MAX_STRING_LENGTH,
+    is_custom_key,
+    restore_index_advice,
+)
+from cm_frames.writeback.frame import plan_frame, push
 
 REMOVED = "<removed>"  # expected value of a custom attribute the plan removes
 Expected = dict[tuple[int, str], Any]  # (customer id, column) -> new value, True/False for tags
@@ -764,7 +770,8 @@ def plan_through(route: str, case: Case, lf: Loaded) -> cm.Plan:
             # is then a ValidationError like every other bad input.
             assert case.reject
             assert case.names == ("<index>",)
-            with pytest.raises(AttributeError, match=re.escape("set_index('id')")):
+            advice = restore_index_advice(case.edited.columns)  # set_index, or via the uuids
+            with pytest.raises(AttributeError, match=re.escape(advice)):
                 _ = case.edited.chartmogul
             return plan_frame(case.edited)
         planned: cm.Plan = case.edited.chartmogul.plan()

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from cm_frames.client import Client, MissingCredentials
+from cm_frames.api.client import Client, MissingCredentials
 from cm_frames.emulator import Emulator
 from cm_frames.errors import (
     APIError,

@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from cm_frames.client import Client, RetryNotice
+from cm_frames.api.client import Client, RetryNotice
 from cm_frames.emulator import Emulator
 from cm_frames.errors import (
     APIError,
@@ -31,7 +31,7 @@ from cm_frames.errors import (
     ServerError,
     TransportError,
 )
-from cm_frames.read import read_customers
+from cm_frames.read.load import read_customers
 
 
 @dataclass

@@ -13,10 +13,10 @@ from email.utils import format_datetime
 import pytest
 import requests
 
-from cm_frames._cache import ResourceKeys, StaleEntries, email_digest, written_customers
-from cm_frames._http import backoff_delay, error_message, normalise_base_url, page_has_more
-from cm_frames._http import parse_retry_after as retry_after
-from cm_frames._ratelimit import RequestLimiter
+from cm_frames.api.cache import ResourceKeys, StaleEntries, email_digest, written_customers
+from cm_frames.api.http import backoff_delay, error_message, normalise_base_url, page_has_more
+from cm_frames.api.http import parse_retry_after as retry_after
+from cm_frames.api.ratelimit import RequestLimiter
 from cm_frames.errors import ValidationError
 
 # ---------------------------------------------------------------- base URL

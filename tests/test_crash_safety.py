@@ -41,7 +41,7 @@ from crash_harness import (
 
 import cm_frames as cm
 from cm_frames.emulator import Emulator
-from cm_frames.operations import KINDS
+from cm_frames.writeback.operations import KINDS
 
 ROUNDS = 10
 SEED = 7

@@ -16,10 +16,10 @@ import pyarrow as pa
 import pytest
 
 from cm_frames import validation
-from cm_frames.diff import diff
 from cm_frames.errors import ValidationError
-from cm_frames.frames import customers_to_frame
-from cm_frames.operations import (
+from cm_frames.read.frames import customers_to_frame
+from cm_frames.writeback.diff import diff
+from cm_frames.writeback.operations import (
     AddCustom,
     AddTags,
     Operation,
@@ -27,7 +27,7 @@ from cm_frames.operations import (
     RemoveTags,
     UpdateCustom,
 )
-from cm_frames.plan import IgnoredRows, Plan
+from cm_frames.writeback.plan import IgnoredRows, Plan
 
 CONVERTED = datetime(2015, 9, 8, tzinfo=UTC)
 SHARED = "shared@example.com"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import cm_frames as cm
-from cm_frames._cache import default_cache_root
+from cm_frames.api.cache import default_cache_root
 from cm_frames.emulator import Emulator
 
 

@@ -33,9 +33,9 @@ from crash_harness import (
 )
 
 import cm_frames as cm
-from cm_frames.apply import FAILED, FROM_JOURNAL, SENT_EARLIER, apply_plan
 from cm_frames.emulator import Emulator
-from cm_frames.read import snapshot_store
+from cm_frames.read.load import snapshot_store
+from cm_frames.writeback.apply import FAILED, FROM_JOURNAL, SENT_EARLIER, apply_plan
 
 CUSTOMERS = 4000  # 20 pages of 200
 SEED = 11

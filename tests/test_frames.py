@@ -17,9 +17,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from cm_frames import schema
-from cm_frames._decode import _flatten_dicts, decode_section
 from cm_frames.errors import ChartMogulError
-from cm_frames.frames import (
+from cm_frames.read.decoder import _flatten_dicts, decode_section
+from cm_frames.read.frames import (
     ATTRS_KEY,
     PageDecoder,
     customers_to_frame,

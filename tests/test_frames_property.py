@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cm_frames import schema
-from cm_frames.frames import PageDecoder, frame_to_table, table_to_frame
+from cm_frames.read.frames import PageDecoder, frame_to_table, table_to_frame
 
 UTC = dt.UTC
 KEY = st.text(alphabet="abcXYZ019_", min_size=1, max_size=6)
@@ -220,7 +220,7 @@ def reference_columns(dicts: list[dict[str, Any] | None], prefix: str = "") -> d
 def test_nested_sections_match_the_rules_on_both_paths(dicts: list[dict[str, Any]]) -> None:
     import numpy as np
 
-    from cm_frames._decode import _flatten_dicts, decode_section
+    from cm_frames.read.decoder import _flatten_dicts, decode_section
 
     expected = reference_columns(list(dicts))
     chosen = decode_section(dicts, nested=True).columns  # struct fast path when it applies
@@ -241,7 +241,7 @@ def test_streamed_dataset_equals_the_in_memory_frame(
 ) -> None:
     import tempfile
 
-    from cm_frames.frames import ParquetStreamWriter, read_parquet
+    from cm_frames.read.frames import ParquetStreamWriter, read_parquet
 
     customers = account[0]
     bodies = [

@@ -18,8 +18,8 @@ import pytest
 from cm_frames import schema
 from cm_frames.emulator.generator import generate_customers
 from cm_frames.errors import ChartMogulError, ValidationError
-from cm_frames.frames import PageDecoder, ParquetStreamWriter, read_parquet
-from cm_frames.parquet_stream import METADATA_FILE
+from cm_frames.read.frames import PageDecoder, ParquetStreamWriter, read_parquet
+from cm_frames.read.parquet import METADATA_FILE
 
 
 def page(*customers: dict[str, Any]) -> bytes:
@@ -214,7 +214,7 @@ _PEAK_SCRIPT = textwrap.dedent(
     import json, sys, tempfile
     import orjson, pyarrow as pa
     from cm_frames.emulator.generator import generate_customers
-    from cm_frames.frames import PageDecoder, ParquetStreamWriter
+    from cm_frames.read.frames import PageDecoder, ParquetStreamWriter
 
     mode, pages = sys.argv[1], int(sys.argv[2])
     customers = generate_customers(800, seed=4)
@@ -300,7 +300,7 @@ def test_whole_numbers_beyond_2_53_in_one_part_and_decimals_in_another(tmp_path:
 def test_a_close_that_fails_half_way_leaves_no_partial_dataset(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import cm_frames.parquet_stream as parquet_stream
+    import cm_frames.read.parquet as parquet_stream
 
     def disk_full(part: Any, *args: Any) -> None:
         part.path.with_name(f"_rewriting-{part.path.name}").write_bytes(b"half")

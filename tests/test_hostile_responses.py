@@ -16,14 +16,14 @@ import pytest
 import requests
 
 import cm_frames as cm
-from cm_frames._page_checks import SeenIds, page_fields
-from cm_frames.client import _broken_response
+from cm_frames.api.client import _broken_response
+from cm_frames.api.paging import SeenIds, page_fields
 from cm_frames.emulator import Emulator
 from cm_frames.errors import APIError, ChartMogulError
-from cm_frames.frames import PageDecoder, ParquetStreamWriter
-from cm_frames.parquet_stream import METADATA_FILE
-from cm_frames.read import snapshot_store
-from cm_frames.writeback import plan_frame
+from cm_frames.read.frames import PageDecoder, ParquetStreamWriter
+from cm_frames.read.load import snapshot_store
+from cm_frames.read.parquet import METADATA_FILE
+from cm_frames.writeback.frame import plan_frame
 
 CUSTOMERS = 300  # the session emulator's (conftest): two list pages of 200 and 100
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import cm_frames as cm
-from cm_frames.journal import FORMAT, Journal, read_journal, request_id
+from cm_frames.writeback.journal import FORMAT, Journal, read_journal, request_id
 
 
 def _records(path: Path) -> list[dict[str, object]]:

@@ -16,7 +16,7 @@ import nbformat
 import pytest
 from nbformat import NotebookNode
 
-from cm_frames.plotting import PlotMethods
+from cm_frames.analysis.plotting import PlotMethods
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 NAMES = ["01_quickstart.ipynb", "02_segmentation.ipynb", "03_writeback.ipynb"]

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from cm_frames.errors import ValidationError
-from cm_frames.operations import (
+from cm_frames.writeback.operations import (
     AddCustom,
     AddTags,
     Operation,

@@ -11,10 +11,10 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from cm_frames.diff import diff
 from cm_frames.errors import ValidationError
-from cm_frames.frames import customers_to_frame
-from cm_frames.operations import (
+from cm_frames.read.frames import customers_to_frame
+from cm_frames.writeback.diff import diff
+from cm_frames.writeback.operations import (
     AddCustom,
     AddTags,
     Operation,
@@ -22,7 +22,7 @@ from cm_frames.operations import (
     RemoveTags,
     UpdateCustom,
 )
-from cm_frames.plan import IgnoredRows, Plan, PlanSummary, SkippedEdit
+from cm_frames.writeback.plan import IgnoredRows, Plan, PlanSummary, SkippedEdit
 
 WHEN = datetime(2024, 1, 31, 12, 30, 5, 123456, tzinfo=UTC)
 A = (1, "cus_1", "a@example.com")

@@ -19,10 +19,10 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from cm_frames.diff import diff
 from cm_frames.errors import ValidationError
-from cm_frames.frames import customers_to_frame
-from cm_frames.operations import (
+from cm_frames.read.frames import customers_to_frame
+from cm_frames.writeback.diff import diff
+from cm_frames.writeback.operations import (
     AddCustom,
     AddTags,
     Operation,
@@ -33,7 +33,7 @@ from cm_frames.operations import (
     decode_value,
     format_timestamp,
 )
-from cm_frames.plan import Plan
+from cm_frames.writeback.plan import Plan
 
 KEYS = {"score": "Integer", "flag": "Boolean", "when": "Timestamp", "rep": "String"}
 TAG_POOL = ["a", "b", "c d", "é"]

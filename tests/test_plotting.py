@@ -26,11 +26,11 @@ from matplotlib.patches import Rectangle
 from small_customers import SMALL, customer  # the same hand-checked customers
 
 import cm_frames as cm
-from cm_frames import plotting, segments
+from cm_frames.analysis import plotting, segments
 from cm_frames.emulator import Emulator
 from cm_frames.emulator.generator import generate_customers
 from cm_frames.errors import ValidationError
-from cm_frames.frames import customers_to_frame
+from cm_frames.read.frames import customers_to_frame
 
 
 @pytest.fixture(autouse=True)

@@ -14,8 +14,9 @@ import pytest
 
 import cm_frames as cm
 from cm_frames.emulator import Emulator
-from cm_frames.plan import Plan
-from cm_frames.preview import (
+from cm_frames.writeback.frame import plan_frame
+from cm_frames.writeback.plan import Plan
+from cm_frames.writeback.preview import (
     APPLIED,
     APPLYING,
     FAILED,
@@ -26,7 +27,6 @@ from cm_frames.preview import (
     PlanPreview,
     preview,
 )
-from cm_frames.writeback import plan_frame
 
 WRITES = ["POST", "PUT", "DELETE"]
 

@@ -15,8 +15,8 @@ import requests
 
 import cm_frames as cm
 from cm_frames.emulator import Emulator
-from cm_frames.frames import table_to_frame
-from cm_frames.snapshot import SnapshotStore
+from cm_frames.read.frames import table_to_frame
+from cm_frames.read.snapshot import SnapshotStore
 
 
 def _raw_customers(

@@ -18,10 +18,10 @@ from hypothesis import strategies as st
 from small_customers import SMALL
 
 import cm_frames  # noqa: F401  (registers df.chartmogul)
-from cm_frames import segments
+from cm_frames.analysis import segments
 from cm_frames.emulator.generator import generate_customers
 from cm_frames.errors import ValidationError
-from cm_frames.frames import customers_to_frame
+from cm_frames.read.frames import customers_to_frame
 
 UTC_TS = pd.ArrowDtype(pa.timestamp("us", tz="UTC"))
 

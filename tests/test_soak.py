@@ -37,7 +37,7 @@ from soak_harness import (
 )
 
 import cm_frames as cm
-from cm_frames.writeback import plan_frame
+from cm_frames.writeback.frame import plan_frame
 
 CUSTOMERS = 1_500
 OPERATIONS = 400

@@ -20,11 +20,17 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from cm_frames import validation
-from cm_frames.client import _check_custom, _check_key, _check_tags, _check_updates, _typed_value
-from cm_frames.diff import diff
+from cm_frames.api.client import (
+    _check_custom,
+    _check_key,
+    _check_tags,
+    _check_updates,
+    _typed_value,
+)
 from cm_frames.errors import ValidationError
-from cm_frames.frames import customers_to_frame
-from cm_frames.operations import (
+from cm_frames.read.frames import customers_to_frame
+from cm_frames.writeback.diff import diff
+from cm_frames.writeback.operations import (
     AddCustom,
     AddTags,
     Operation,
@@ -32,7 +38,7 @@ from cm_frames.operations import (
     RemoveTags,
     UpdateCustom,
 )
-from cm_frames.plan import Plan
+from cm_frames.writeback.plan import Plan
 
 A = (1, "cus_1", "a@example.com")
 B = (2, "cus_2", "b@example.com")

@@ -15,11 +15,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import cm_frames as cm
-from cm_frames.apply import ApplyResult
 from cm_frames.emulator import Emulator
-from cm_frames.plan import Plan
-from cm_frames.read import ATTRS_KEY
-from cm_frames.writeback import plan_frame, push
+from cm_frames.read.load import ATTRS_KEY
+from cm_frames.writeback.apply import ApplyResult
+from cm_frames.writeback.frame import plan_frame, push
+from cm_frames.writeback.plan import Plan
 
 State = dict[int, tuple[frozenset[str], dict[str, Any]]]
 

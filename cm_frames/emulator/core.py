@@ -23,7 +23,7 @@ from cm_frames.emulator.server import EmulatorHTTPServer, RequestLog
 from cm_frames.emulator.state import AccountSpec, State
 
 if TYPE_CHECKING:
-    from cm_frames.client import Client
+    from cm_frames.api.client import Client
 
 __all__ = ["DEFAULT_TOKEN", "Emulator"]
 
@@ -286,7 +286,7 @@ class Emulator:
             Close it (or use ``with``) when done.
         """
         # Imported here only: the emulator and the client meet over HTTP, never by import.
-        from cm_frames.client import Client
+        from cm_frames.api.client import Client
 
         url = self.url  # raises if the emulator is not running
         if cache_dir is None:

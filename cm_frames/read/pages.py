@@ -9,17 +9,17 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from cm_frames._assemble import Sections, assemble
-from cm_frames._columns import release_unused_memory
-from cm_frames._decode import (
+from cm_frames.api.paging import SeenIds
+from cm_frames.read.assemble import Sections, assemble
+from cm_frames.read.columns import release_unused_memory
+from cm_frames.read.decoder import (
     KeyValues,
     decode_custom,
     decode_page,
     gc_paused,
     load_entries,
 )
-from cm_frames._page_checks import SeenIds
-from cm_frames._table import ATTRS_KEY, table_to_frame
+from cm_frames.read.table import ATTRS_KEY, table_to_frame
 from cm_frames.schema import CustomType
 
 __all__ = ["DecodedCustomers", "PageDecoder"]

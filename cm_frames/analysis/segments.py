@@ -150,7 +150,13 @@ def _as_mask(values: Any, df: pd.DataFrame, what: str) -> BoolArray:
 
 
 _BACKTICKED: Final = re.compile(r"`([^`]*)`")
-_HIDDEN_MODULES: Final = frozenset({__name__, "cm_frames.accessor", "cm_frames.plotting"})
+# Frames of cm_frames itself are skipped whatever the module (a hard-coded list of module
+# paths broke ``@var`` silently when a module moved).
+_PACKAGE: Final = __name__.split(".", 1)[0]
+
+
+def _is_ours(module: object) -> bool:
+    return isinstance(module, str) and (module == _PACKAGE or module.startswith(_PACKAGE + "."))
 
 
 def _caller_scope() -> tuple[dict[str, Any], dict[str, Any]]:
@@ -160,7 +166,7 @@ def _caller_scope() -> tuple[dict[str, Any], dict[str, Any]]:
     through the accessor and this module should behave the same, so skip our own frames.
     """
     frame = sys._getframe(1)
-    while frame.f_back is not None and frame.f_globals.get("__name__") in _HIDDEN_MODULES:
+    while frame.f_back is not None and _is_ours(frame.f_globals.get("__name__")):
         frame = frame.f_back
     return dict(frame.f_locals), frame.f_globals
 

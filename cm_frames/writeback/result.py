@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 
 from cm_frames.errors import ValidationError
-from cm_frames.operations import (
+from cm_frames.writeback.operations import (
     AddCustom,
     AddTags,
     Operation,
@@ -26,12 +26,12 @@ from cm_frames.operations import (
     UpdateCustom,
     format_timestamp,
 )
-from cm_frames.plan import Plan
+from cm_frames.writeback.plan import Plan
 
 if TYPE_CHECKING:
     import os
 
-    from cm_frames.client import Client
+    from cm_frames.api.client import Client
 
 __all__ = [
     "ALREADY_IN_PLACE",
@@ -189,7 +189,7 @@ class ApplyResult:
         failed = frozenset(row.op_id for row in self.rows if row.status == FAILED)
         if not failed:
             return self
-        from cm_frames.apply import _apply  # apply imports this module
+        from cm_frames.writeback.apply import _apply  # apply imports this module
 
         again = _apply(
             self.plan,

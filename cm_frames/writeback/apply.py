@@ -40,9 +40,34 @@ from typing import TYPE_CHECKING, Any, Final, TypeGuard
 
 import pyarrow as pa
 
-from cm_frames._cache import ensure_private_dir
-from cm_frames._decode import render_json_text
-from cm_frames.apply_result import (
+from cm_frames.api.cache import ensure_private_dir
+from cm_frames.errors import (
+    APIError,
+    ChartMogulError,
+    NotFound,
+    RateLimited,
+    ServerError,
+    TransportError,
+    Unauthorized,
+    ValidationError,
+)
+from cm_frames.read.decoder import render_json_text
+from cm_frames.schema import parse_timestamps
+from cm_frames.writeback.journal import Journal, request_id
+from cm_frames.writeback.operations import (
+    AddCustom,
+    AddTags,
+    Operation,
+    RemoveCustom,
+    RemoveTags,
+    Request,
+    UpdateCustom,
+    format_timestamp,
+    group_requests,
+    retyping_request,
+)
+from cm_frames.writeback.plan import Plan
+from cm_frames.writeback.result import (
     ALREADY_IN_PLACE,
     APPLIED,
     CONFLICT,
@@ -56,34 +81,9 @@ from cm_frames.apply_result import (
     ProgressCallback,
     make_row,
 )
-from cm_frames.errors import (
-    APIError,
-    ChartMogulError,
-    NotFound,
-    RateLimited,
-    ServerError,
-    TransportError,
-    Unauthorized,
-    ValidationError,
-)
-from cm_frames.journal import Journal, request_id
-from cm_frames.operations import (
-    AddCustom,
-    AddTags,
-    Operation,
-    RemoveCustom,
-    RemoveTags,
-    Request,
-    UpdateCustom,
-    format_timestamp,
-    group_requests,
-    retyping_request,
-)
-from cm_frames.plan import Plan
-from cm_frames.schema import parse_timestamps
 
 if TYPE_CHECKING:
-    from cm_frames.client import Client
+    from cm_frames.api.client import Client
 
 __all__ = [
     "ALREADY_IN_PLACE",

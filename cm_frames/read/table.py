@@ -8,8 +8,8 @@ from typing import Final
 import pandas as pd
 import pyarrow as pa
 
-from cm_frames._assemble import canonical_status
 from cm_frames.errors import ChartMogulError
+from cm_frames.read.assemble import canonical_status
 from cm_frames.schema import INDEX_NAME, STATUS, STRING, restore_index_advice
 
 __all__ = ["ATTRS_KEY", "frame_to_table", "table_to_frame"]

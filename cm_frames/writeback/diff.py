@@ -20,7 +20,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cm_frames._coerce import (
+from cm_frames.errors import ValidationError
+from cm_frames.schema import CUSTOM_PREFIX, CUSTOM_TYPES, INDEX_NAME, TAG_PREFIX, CustomType
+from cm_frames.validation import key_problem, padded, tag_problem
+from cm_frames.writeback.coerce import (
     ARROW_TYPES,
     CAST_FIX,
     ColumnValues,
@@ -33,11 +36,8 @@ from cm_frames._coerce import (
     is_text,
     not_text,
 )
-from cm_frames.errors import ValidationError
-from cm_frames.operations import KINDS
-from cm_frames.plan import IgnoredRows, Plan, SkippedEdit, _Changes
-from cm_frames.schema import CUSTOM_PREFIX, CUSTOM_TYPES, INDEX_NAME, TAG_PREFIX, CustomType
-from cm_frames.validation import key_problem, padded, tag_problem
+from cm_frames.writeback.operations import KINDS
+from cm_frames.writeback.plan import IgnoredRows, Plan, SkippedEdit, _Changes
 
 __all__ = ["diff"]
 

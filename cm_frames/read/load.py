@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any, overload
 import pandas as pd
 
 from cm_frames.errors import ValidationError
-from cm_frames.frames import ATTRS_KEY, PageDecoder, ParquetStreamWriter, table_to_frame
-from cm_frames.snapshot import Snapshot, SnapshotStore
+from cm_frames.read.frames import ATTRS_KEY, PageDecoder, ParquetStreamWriter, table_to_frame
+from cm_frames.read.snapshot import Snapshot, SnapshotStore
 
 if TYPE_CHECKING:
     from collections.abc import Generator, Iterator
 
-    from cm_frames.client import Client, RetryNotice
+    from cm_frames.api.client import Client, RetryNotice
 
 __all__ = ["ATTRS_KEY", "client_for_frame", "read_customers", "snapshot_store"]
 
@@ -79,7 +79,7 @@ def read_customers(
     memory instead, and the path is returned.
     """
     if client is None:
-        from cm_frames.client import Client
+        from cm_frames.api.client import Client
 
         client = Client()
     if email is not None and not email.strip():
@@ -132,7 +132,7 @@ def client_for_frame(df: pd.DataFrame, client: Client | None = None) -> Client:
     found = _clients.get(str(info.get("account_hash")))
     if found is not None:
         return found
-    from cm_frames.client import Client
+    from cm_frames.api.client import Client
 
     return Client(base_url=info.get("base_url"))
 

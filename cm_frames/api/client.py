@@ -32,7 +32,7 @@ from requests.auth import HTTPBasicAuth
 from requests_cache import CachedSession
 from requests_cache.backends.sqlite import SQLiteCache
 
-from cm_frames._cache import (
+from cm_frames.api.cache import (
     account_hash,
     default_cache_root,
     delete_stale,
@@ -41,7 +41,7 @@ from cm_frames._cache import (
     touch_write_marker,
     written_customers,
 )
-from cm_frames._http import (
+from cm_frames.api.http import (
     RETRYABLE_STATUSES,
     backoff_delay,
     error_message,
@@ -50,16 +50,9 @@ from cm_frames._http import (
     page_has_more,
     parse_retry_after,
 )
-from cm_frames._page_checks import SeenIds, page_fields
-from cm_frames._ratelimit import RequestLimiter
-from cm_frames.errors import (
-    APIError,
-    ChartMogulError,
-    TransportError,
-    ValidationError,
-    error_for_status,
-)
-from cm_frames.types import (
+from cm_frames.api.paging import SeenIds, page_fields
+from cm_frames.api.ratelimit import RequestLimiter
+from cm_frames.api.wire import (
     AttributesResponse,
     CustomAttribute,
     Customer,
@@ -68,6 +61,13 @@ from cm_frames.types import (
     EntriesResponse,
     SearchResult,
     TagsResponse,
+)
+from cm_frames.errors import (
+    APIError,
+    ChartMogulError,
+    TransportError,
+    ValidationError,
+    error_for_status,
 )
 
 __all__ = [

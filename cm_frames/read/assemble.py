@@ -17,9 +17,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cm_frames._columns import ColumnSet, Run
-from cm_frames._decode import FIXED_TYPES, render_text
 from cm_frames.errors import ChartMogulError
+from cm_frames.read.columns import ColumnSet, Run
+from cm_frames.read.decoder import FIXED_TYPES, render_text
 from cm_frames.schema import (
     ADDRESS_FIELDS,
     CLEARBIT_PREFIX,

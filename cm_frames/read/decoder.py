@@ -37,7 +37,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cm_frames._page_checks import check_page_size
+from cm_frames.api.paging import check_page_size
 from cm_frames.errors import ChartMogulError
 from cm_frames.schema import ADDRESS_FIELDS, INT64_MAX, INT64_MIN
 

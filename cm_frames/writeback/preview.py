@@ -37,16 +37,16 @@ import ipywidgets as widgets
 import pandas as pd
 import traitlets
 
-from cm_frames.apply import apply_plan
-from cm_frames.apply_result import ApplyResult, ProgressCallback
 from cm_frames.errors import ChartMogulError
-from cm_frames.operations import KINDS
-from cm_frames.plan import Plan, display_value
-from cm_frames.read import client_for_frame
-from cm_frames.writeback import plan_frame
+from cm_frames.read.load import client_for_frame
+from cm_frames.writeback.apply import apply_plan
+from cm_frames.writeback.frame import plan_frame
+from cm_frames.writeback.operations import KINDS
+from cm_frames.writeback.plan import Plan, display_value
+from cm_frames.writeback.result import ApplyResult, ProgressCallback
 
 if TYPE_CHECKING:
-    from cm_frames.client import Client
+    from cm_frames.api.client import Client
 
 __all__ = [
     "APPLIED",

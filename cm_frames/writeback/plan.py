@@ -25,7 +25,8 @@ import pandas as pd
 import pyarrow as pa
 
 from cm_frames.errors import ValidationError
-from cm_frames.operations import (
+from cm_frames.writeback.checks import check_operations
+from cm_frames.writeback.operations import (
     KINDS,
     AddCustom,
     AddTags,
@@ -41,13 +42,12 @@ from cm_frames.operations import (
     operation_from_record,
     timestamp_from_micros,
 )
-from cm_frames.validation import check_operations
 
 if TYPE_CHECKING:
     import os
 
-    from cm_frames.apply import ApplyResult, ProgressCallback
-    from cm_frames.client import Client
+    from cm_frames.api.client import Client
+    from cm_frames.writeback.apply import ApplyResult, ProgressCallback
 
 __all__ = ["IgnoredRows", "Plan", "PlanSummary", "SkippedEdit", "display_value"]
 
@@ -544,7 +544,7 @@ class Plan:
             The plan belongs to another account, or an id names another customer than the
             plan was made for; nothing is sent.
         """
-        from cm_frames.apply import apply_plan
+        from cm_frames.writeback.apply import apply_plan
 
         return apply_plan(
             self,

@@ -35,16 +35,16 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
-from cm_frames._assemble import (
+from cm_frames.errors import ChartMogulError, ValidationError
+from cm_frames.read.assemble import (
     CUSTOM_ARROW_TYPES,
     beyond_double,
     resolve_custom,
     resolve_external,
 )
-from cm_frames._decode import render_text
-from cm_frames._pages import PageDecoder
-from cm_frames._table import ATTRS_KEY, table_to_frame
-from cm_frames.errors import ChartMogulError, ValidationError
+from cm_frames.read.decoder import render_text
+from cm_frames.read.pages import PageDecoder
+from cm_frames.read.table import ATTRS_KEY, table_to_frame
 from cm_frames.schema import (
     CUSTOM_PREFIX,
     INDEX_NAME,

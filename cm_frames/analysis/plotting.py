@@ -36,8 +36,7 @@ from matplotlib.axes import Axes
 from matplotlib.colors import Colormap
 from matplotlib.font_manager import FontProperties
 
-from cm_frames.errors import ValidationError
-from cm_frames.segments import (
+from cm_frames.analysis.segments import (
     MISSING_LABEL,
     Grouping,
     co_occurrence,
@@ -47,6 +46,7 @@ from cm_frames.segments import (
     period_alias,
     tag_counts,
 )
+from cm_frames.errors import ValidationError
 
 __all__ = [
     "MISSING_COLOR",

@@ -16,17 +16,17 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from cm_frames.diff import diff
 from cm_frames.errors import RemovalWarning, ValidationError
-from cm_frames.frames import table_to_frame
-from cm_frames.plan import Plan
-from cm_frames.read import ATTRS_KEY, client_for_frame
+from cm_frames.read.frames import table_to_frame
+from cm_frames.read.load import ATTRS_KEY, client_for_frame
+from cm_frames.read.snapshot import KEEP_SNAPSHOTS, SnapshotStore
 from cm_frames.schema import TAG_PREFIX
-from cm_frames.snapshot import KEEP_SNAPSHOTS, SnapshotStore
+from cm_frames.writeback.diff import diff
+from cm_frames.writeback.plan import Plan
 
 if TYPE_CHECKING:
-    from cm_frames.apply import ApplyResult
-    from cm_frames.client import Client
+    from cm_frames.api.client import Client
+    from cm_frames.writeback.apply import ApplyResult
 
 __all__ = ["plan_frame", "push"]
 
@@ -117,7 +117,7 @@ def push(
     ``apply_options`` (journal, check_conflicts, max_workers, progress) and the
     ``ApplyResult`` returned.
     """
-    from cm_frames.apply import apply_plan
+    from cm_frames.writeback.apply import apply_plan
 
     _check_apply_options(apply_options, apply_plan)
     plan = plan_frame(df, baseline)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from cm_frames._decode import ColumnChunk
+from cm_frames.read.decoder import ColumnChunk
 
 __all__ = ["Column", "ColumnSet", "Run", "release_unused_memory"]
 

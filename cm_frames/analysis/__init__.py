@@ -1,0 +1,1 @@
+"""Segmentation helpers and matplotlib plots of a customer frame."""

@@ -1,0 +1,1 @@
+"""Pages to Arrow to frame: read_customers, the decoder, snapshots and Parquet datasets."""

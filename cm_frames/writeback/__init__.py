@@ -1,0 +1,1 @@
+"""Edits to plan to requests to journal to result: diff, operations, plan, apply, preview."""

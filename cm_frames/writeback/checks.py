@@ -1,0 +1,152 @@
+"""Operations checked against the wire rules, and against each other, before a plan exists.
+
+``Plan(...)`` (so ``Plan.from_json``, undo plans and hand-built plans) runs ``check_operations``:
+each operation's tag, key and values meet ``cm_frames.validation`` (the rules a diffed frame
+and the client meet too), and per customer there is one operation per tag and per key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import cast
+
+from cm_frames.errors import ValidationError
+from cm_frames.validation import Rule, key_problem, tag_problem, value_problem
+from cm_frames.writeback.operations import (
+    KINDS,
+    AddCustom,
+    AddTags,
+    Operation,
+    RemoveCustom,
+    RemoveTags,
+    UpdateCustom,
+)
+
+__all__ = ["check_operations", "operation_problems"]
+
+_OPERATION_CLASSES = (AddTags, RemoveTags, AddCustom, UpdateCustom, RemoveCustom)
+# Tuples, not ``AddTags | RemoveTags``: a union object is built anew at every isinstance call,
+# which made the check of 600k operations three times slower than building the plan.
+_TAG_OPERATIONS = (AddTags, RemoveTags)
+_CUSTOM_OPERATIONS = (AddCustom, UpdateCustom, RemoveCustom)
+
+
+def _values(op: Operation) -> list[tuple[str, object]]:
+    if isinstance(op, AddCustom):
+        return [("value", op.value)]
+    if isinstance(op, UpdateCustom):
+        return [("old", op.old), ("new", op.new)]
+    if isinstance(op, RemoveCustom):
+        return [("old", op.old)]
+    return []
+
+
+def operation_problems(operations: Sequence[object]) -> list[str]:
+    """Every broken rule among ``operations``, one line each: where, what and the fix.
+
+    One pass over the operations; names are checked once per distinct name (a plan of 100k
+    customers has a few dozen), values per operation. Messages are built only for problems:
+    ``Plan(ops)`` runs this on every undo and plan file, hundreds of thousands of operations.
+    """
+    problems: list[str] = []
+    names: dict[tuple[bool, str], Rule | None] = {}
+    identities: dict[int, tuple[str, str | None]] = {}
+    seen: set[tuple[int, bool, str]] = set()
+    repeated: set[tuple[int, bool, str]] = set()
+
+    def where(i: int, op: Operation) -> str:
+        return f"operations[{i}] (customer {op.customer_id}, {op.attribute})"
+
+    for i, op in enumerate(operations):
+        if not isinstance(op, _OPERATION_CLASSES):
+            problems.append(
+                f"operations[{i}]: expected AddTags, RemoveTags, AddCustom, UpdateCustom "
+                f"or RemoveCustom, got {type(op).__name__}. Fix: build plans from these "
+                "operations only"
+            )
+            continue
+        customer_id = op.customer_id
+        if not isinstance(customer_id, int) or isinstance(customer_id, bool):
+            problems.append(
+                f"operations[{i}]: customer_id must be an int, got {customer_id!r}. "
+                "Fix: use the customer's ChartMogul id"
+            )
+            continue
+        first = identities.setdefault(customer_id, (op.uuid, op.email))
+        if first != (op.uuid, op.email):
+            problems.append(
+                f"operations[{i}]: customer {customer_id} appears with uuid/email "
+                f"{op.uuid!r}/{op.email!r} but earlier with {first[0]!r}/{first[1]!r}; "
+                "one customer must have one uuid and email throughout a plan. Fix: give "
+                "every operation of a customer the uuid and email it has in ChartMogul"
+            )
+        is_tag = isinstance(op, _TAG_OPERATIONS)
+        name = op.tag if isinstance(op, _TAG_OPERATIONS) else op.key
+        cache = (is_tag, name)
+        if cache not in names:
+            names[cache] = tag_problem(name) if is_tag else key_problem(name)
+        rule = names[cache]
+        if rule is not None:
+            problems.append(f"{where(i, op)}: {rule.what}. Fix: {rule.fix}")
+        if isinstance(op, _CUSTOM_OPERATIONS):
+            type_ = op.type
+            for field, value in _values(op):
+                rule = value_problem(type_, value)
+                if rule is not None:
+                    label = "" if field == "value" else f" (its {field} value)"
+                    problems.append(f"{where(i, op)}{label}: {rule.what}. Fix: {rule.fix}")
+                    break
+        touch = (customer_id, is_tag, name)
+        if touch in seen:
+            repeated.add(touch)
+        else:
+            seen.add(touch)
+    if repeated:
+        # Rare: a second pass gathers the operations of each repeated (customer, attribute).
+        touches: dict[tuple[int, bool, str], list[int]] = {}
+        for i, op in enumerate(operations):
+            if isinstance(op, _OPERATION_CLASSES):
+                name = op.tag if isinstance(op, _TAG_OPERATIONS) else op.key
+                touch = (op.customer_id, isinstance(op, _TAG_OPERATIONS), name)
+                if touch in repeated:
+                    touches.setdefault(touch, []).append(i)
+        for (customer_id, _, _), indices in touches.items():
+            attribute = cast(Operation, operations[indices[0]]).attribute
+            problems.append(_contradiction(customer_id, attribute, indices, operations))
+    return problems
+
+
+def _contradiction(
+    customer_id: int, attribute: str, indices: list[int], operations: Sequence[object]
+) -> str:
+    ops = [operations[i] for i in indices]
+    where = (
+        f"operations[{indices[0]}], "
+        + ", ".join(f"[{i}]" for i in indices[1:])
+        + f" (customer {customer_id}, {attribute})"
+    )
+    kinds = sorted({type(op).__name__ for op in ops}, key=KINDS.index)
+    if all(op == ops[0] for op in ops):
+        what = (
+            "the same operation twice" if len(ops) == 2 else f"the same operation {len(ops)} times"
+        )
+        fix = "keep one of them"
+    elif attribute.startswith("tag.") and kinds == ["AddTags", "RemoveTags"]:
+        what = "AddTags and RemoveTags of the same tag contradict each other"
+        fix = "keep one of them: the tag is either added or removed"
+    else:
+        what = (
+            f"{len(ops)} operations on one key of one customer ({', '.join(kinds)}) "
+            "contradict each other"
+        )
+        fix = "keep one operation per key and customer"
+    return f"{where}: {what}. Fix: {fix}"
+
+
+def check_operations(operations: Sequence[object]) -> None:
+    """Raise one ``ValidationError`` listing every broken rule among ``operations``."""
+    problems = operation_problems(operations)
+    if problems:
+        n = len(problems)
+        head = f"{n} problem{'' if n == 1 else 's'} in the plan; nothing was planned"
+        raise ValidationError(head + ":\n- " + "\n- ".join(problems))
