@@ -1,7 +1,7 @@
 """Crash safety at size: SIGKILL the applying process 10 times at random points, resume each.
 
-The large version of tests/test_crash_safety.py, with the same harness
-(tests/crash_harness.py): an emulator of 5,000 customers on a SQLite file, a plan of a few
+The large version of tests/system/test_crash_safety.py, with the same harness
+(tests/system/crash_harness.py): an emulator of 5,000 customers on a SQLite file, a plan of a few
 thousand operations of every kind over 1,500 of them (and every customer sharing an email).
 Each of 10 rounds resets the emulator, applies the plan in a child process, SIGKILLs it once
 the server has let a seeded random number of writes through and holds the next ones, with
@@ -28,9 +28,9 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "system"))
 
-from crash_harness import (  # tests/crash_harness.py, shared with the test
+from crash_harness import (  # tests/system/crash_harness.py, shared with the test
     KillPoint,
     Round,
     crash_plan,

@@ -19,7 +19,7 @@ times and ratios against the fault-free runs, and PASS/FAIL per check. The exit 
 check failed and 3 if the run outlived ``--time-limit``, which it enforces itself. Emulator and
 client share this process (and its 2 cores): the ratios compare like with like.
 
-``tests/test_soak.py`` runs the same path at a small size; both use ``tests/soak_harness.py``.
+``tests/system/test_soak.py`` runs the same path at a small size; both use ``tests/system/soak_harness.py``.
 
 Run: .venv/bin/python benchmarks/bench_soak.py [--customers 20000] [--ops 5000] [--seed 7]
      [--time-limit 600]
@@ -47,9 +47,9 @@ import pandas as pd
 import cm_frames as cm
 from cm_frames.writeback.frame import plan_frame
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "system"))
 
-from soak_harness import (  # tests/soak_harness.py, shared with the test
+from soak_harness import (  # tests/system/soak_harness.py, shared with the test
     FAULT_MIX,
     PER_PAGE,
     EditsDoNotFit,

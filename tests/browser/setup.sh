@@ -1,5 +1,5 @@
 #!/bin/sh
-# Prepares what tests/test_preview_browser.py and tests/test_preview_jupyterlab.py need;
+# Prepares what tests/system/test_preview_browser.py and tests/system/test_preview_jupyterlab.py need;
 # idempotent, and never fails the build: whatever cannot be installed makes those tests skip
 # with the reason.
 #   - Chromium (Debian's /usr/bin/chromium), installed with apt-get when running as root; the

@@ -1,6 +1,6 @@
 """Transport security of the Client: plain HTTP only to loopback, TLS always verified.
 
-``tests/test_client_units.py`` checks ``normalise_base_url`` on a few URLs; here the Client
+``tests/api/test_client_units.py`` checks ``normalise_base_url`` on a few URLs; here the Client
 itself is built (from the argument and from ``CHARTMOGUL_API_URL``) with every spelling of a
 remote host, and real TLS handshakes run against a local HTTPS server whose certificate is
 self-signed: refused by default, refused with the CA-bundle variables set empty (which some

@@ -20,7 +20,7 @@ import requests
 
 from cm_frames.emulator import Emulator, generate_customers
 
-REFERENCE = Path(__file__).parent / "data" / "reference"
+REFERENCE = Path(__file__).parents[1] / "data" / "reference"
 
 
 def load(name: str) -> Any:

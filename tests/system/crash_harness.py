@@ -1,6 +1,6 @@
 """Kill an applying process at a chosen point, resume it, and check what reached the server.
 
-Shared by tests/test_crash_safety.py (300 customers, 10 kills) and benchmarks/bench_crash.py
+Shared by tests/system/test_crash_safety.py (300 customers, 10 kills) and benchmarks/bench_crash.py
 (thousands of customers). One round:
 
 1. reset the emulator to its seeded customers;

@@ -26,7 +26,7 @@ from cm_frames.writeback.operations import (
     operation_from_record,
 )
 
-REFERENCE = Path(__file__).parent / "data" / "reference"
+REFERENCE = Path(__file__).parents[1] / "data" / "reference"
 WHEN = datetime(2024, 1, 31, 12, 30, 5, 123456, tzinfo=UTC)
 WHO = (25647, "cus_de305d54", "bob@examplecompany.com")
 

@@ -18,7 +18,7 @@ from nbformat import NotebookNode
 
 from cm_frames.analysis.plotting import PlotMethods
 
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 NAMES = ["01_quickstart.ipynb", "02_segmentation.ipynb", "03_writeback.ipynb"]
 IGNORE = "# NBVAL_IGNORE_OUTPUT"
 # Cells whose output varies by nature: the preview widget (model ids). Any other ignored cell

@@ -29,7 +29,7 @@ import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
 HTML_MANAGER = (
-    Path(__file__).parent
+    Path(__file__).parents[1]
     / "browser"
     / "node_modules_dir"
     / "node_modules"
@@ -191,7 +191,7 @@ def test_the_committed_writeback_notebook_renders_its_preview(
     import nbformat
 
     root, base_url = site
-    path = Path(__file__).parents[1] / "notebooks" / "03_writeback.ipynb"
+    path = Path(__file__).parents[2] / "notebooks" / "03_writeback.ipynb"
     notebook = nbformat.read(path, as_version=4)
     assert "widgets" in notebook.metadata, "03_writeback must be committed with widget state"
     page = _export(notebook, base_url)

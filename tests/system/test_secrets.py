@@ -27,7 +27,7 @@ import cm_frames as cm
 
 TOKEN = "tok-secrets-session"
 SECRET = "Sx9-distinctive-secret-Qm4vT7"  # appears in no fixture, file or notebook by chance
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 LOGGERS = ("cm_frames", "urllib3", "requests_cache", "requests")
 
 

@@ -1,6 +1,6 @@
 """The soak's shared parts: the issue's fault mix, the edits of every kind, request-log analysis.
 
-Used by ``tests/test_soak.py`` (small) and ``benchmarks/bench_soak.py`` (20,000 customers,
+Used by ``tests/system/test_soak.py`` (small) and ``benchmarks/bench_soak.py`` (20,000 customers,
 5,000 operations), so both check the same things.
 """
 

@@ -8,7 +8,7 @@ name, or exactly the changes a plan must hold (checked operation by operation ag
 edited cells, and after ``push``/``apply`` against what the server then holds). Planning and a
 rejected push send nothing: the emulator's request log stays empty.
 
-``tests/test_plan_properties.py`` throws random values at ``diff`` on synthetic frames; this
+``tests/writeback/test_plan_properties.py`` throws random values at ``diff`` on synthetic frames; this
 module goes through the user's entry points (``df.chartmogul.plan()``, ``plan_frame``,
 ``push``, ``plan.apply``) on a loaded frame.
 """

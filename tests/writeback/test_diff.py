@@ -894,7 +894,7 @@ def test_the_reference_customer_through_the_users_path() -> None:
     from pathlib import Path
 
     body = json.loads(
-        (Path(__file__).parent / "data/reference/get_customers.response.json").read_text()
+        (Path(__file__).parents[1] / "data/reference/get_customers.response.json").read_text()
     )
     df, types = customers_to_frame(body["entries"])
     edited = df.copy()

@@ -27,7 +27,7 @@ from cm_frames.read.frames import (
     table_to_frame,
 )
 
-REFERENCE = Path(__file__).parent / "data" / "reference"
+REFERENCE = Path(__file__).parents[1] / "data" / "reference"
 UTC = dt.UTC
 NA = pd.NA
 

@@ -1,4 +1,4 @@
-"""Emulator security coverage that tests/test_emulator_routes.py does not already give.
+"""Emulator security coverage that tests/emulator/test_emulator_routes.py does not already give.
 
 The endpoints come from the shipped OpenAPI document (with its example bodies), and a test
 checks that the route tests' own endpoint list (used there for 401 on missing, wrong and
