@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import stat
-import time
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
@@ -30,7 +27,7 @@ from requests_cache.backends.sqlite import SQLiteCache
 from requests_cache.cache_keys import create_key
 from requests_cache.policy.settings import DEFAULT_IGNORED_PARAMS
 
-from cm_frames.errors import ValidationError
+from cm_frames._files import ensure_private_file
 
 __all__ = [
     "CACHE_FILE_NAME",
@@ -40,7 +37,6 @@ __all__ = [
     "default_cache_root",
     "delete_stale",
     "email_digest",
-    "ensure_private_dir",
     "open_cached_session",
     "written_customers",
 ]
@@ -64,50 +60,8 @@ def account_hash(token: str, base_url: str) -> str:
     return hashlib.sha256(f"{token}\n{base_url}".encode()).hexdigest()[:16]
 
 
-# Touched after every successful write through any client of the account, in any process:
-# the read path never serves a snapshot taken before it (see snapshot.py).
-WRITE_MARKER = "writes.marker"
-
-
-def touch_write_marker(directory: Path) -> None:
-    """Record "the account changed now" as the marker file's mtime (nanoseconds)."""
-    marker = directory / WRITE_MARKER
-    os.close(os.open(marker, os.O_CREAT | os.O_WRONLY, 0o600))
-    now = time.time_ns()
-    os.utime(marker, ns=(now, now))
-
-
 def default_cache_root() -> Path:
     return Path(user_cache_dir("cm_frames"))
-
-
-def ensure_private_dir(path: Path) -> Path:
-    """Create ``path`` with mode 0700 (never readable by others, even for an instant)."""
-    # The cache root too, when we create it (its own parents get the usual umask modes).
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    try:
-        os.mkdir(path, 0o700)
-    except FileExistsError:
-        info = os.lstat(path)
-        if not stat.S_ISDIR(info.st_mode):
-            raise ValidationError(
-                f"cache directory {path} exists but is not a directory; remove it or pass "
-                "another cache_dir= to cm.Client"
-            ) from None
-        if stat.S_IMODE(info.st_mode) & 0o077:
-            os.chmod(path, 0o700)
-    return path
-
-
-def _ensure_private_file(path: Path) -> None:
-    """Create ``path`` empty with mode 0600 before SQLite opens it (SQLite would use 0644)."""
-    try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o600)
-    except FileExistsError:
-        if stat.S_IMODE(os.lstat(path).st_mode) & 0o077:
-            os.chmod(path, 0o600)
-    else:
-        os.close(fd)  # an empty file is a valid empty SQLite database
 
 
 def open_cached_session(
@@ -115,11 +69,11 @@ def open_cached_session(
 ) -> CachedSession:
     """A requests-cache session on ``directory/http_cache.sqlite``: GET 200 only, auth redacted."""
     db_path = directory / CACHE_FILE_NAME
-    _ensure_private_file(db_path)
+    ensure_private_file(db_path)
     for suffix in _SQLITE_COMPANIONS:
         companion = db_path.with_name(db_path.name + suffix)
         if companion.exists():
-            _ensure_private_file(companion)
+            ensure_private_file(companion)
     # WAL lets the reader threads of a parallel load read while one of them writes.
     backend = SQLiteCache(db_path, wal=True, busy_timeout=30_000)
     return CachedSession(

@@ -32,13 +32,12 @@ from requests.auth import HTTPBasicAuth
 from requests_cache import CachedSession
 from requests_cache.backends.sqlite import SQLiteCache
 
+from cm_frames._files import ensure_private_dir, touch_write_marker
 from cm_frames.api.cache import (
     account_hash,
     default_cache_root,
     delete_stale,
-    ensure_private_dir,
     open_cached_session,
-    touch_write_marker,
     written_customers,
 )
 from cm_frames.api.http import (

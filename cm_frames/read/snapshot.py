@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-from cm_frames.api.cache import WRITE_MARKER
+from cm_frames._files import WRITE_MARKER
 
 __all__ = [
     "KEEP_SNAPSHOTS",

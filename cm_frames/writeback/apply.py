@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeGuard
 
 import pyarrow as pa
 
-from cm_frames.api.cache import ensure_private_dir
+from cm_frames._files import ensure_private_dir
 from cm_frames.errors import (
     APIError,
     ChartMogulError,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from cm_frames.api.cache import touch_write_marker
+from cm_frames._files import touch_write_marker
 from cm_frames.errors import ValidationError
 from cm_frames.read.snapshot import SnapshotStore, new_snapshot_id
 from cm_frames.writeback.frame import _load_baseline
