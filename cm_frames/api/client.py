@@ -49,6 +49,7 @@ from cm_frames.api.http import (
     page_has_more,
     parse_retry_after,
 )
+from cm_frames.api.limits import MAX_PER_PAGE, check_max_workers
 from cm_frames.api.paging import SeenIds, page_fields
 from cm_frames.api.ratelimit import RequestLimiter
 from cm_frames.api.wire import (
@@ -82,8 +83,6 @@ DEFAULT_BASE_URL = "https://api.chartmogul.com/v1/"
 ENV_TOKEN = "CHARTMOGUL_ACCOUNT_TOKEN"
 ENV_SECRET = "CHARTMOGUL_SECRET_KEY"
 ENV_BASE_URL = "CHARTMOGUL_API_URL"
-MAX_WORKERS_LIMIT = 20  # the real service allows about 20 connections per account
-MAX_PER_PAGE = 200
 
 logger = logging.getLogger("cm_frames")
 
@@ -191,7 +190,7 @@ class Client:
         self._base_url = normalise_base_url(
             base_url or os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL
         )
-        self._max_workers = _check_max_workers(max_workers)
+        self._max_workers = check_max_workers(max_workers)
         self._timeout = _check_timeout(timeout)
         self._retry_for = _check_non_negative("retry_for", retry_for)
         self._loopback_retry_for = _check_non_negative("loopback_retry_for", loopback_retry_for)
@@ -1212,19 +1211,6 @@ def _credentials(token: str | None, secret: str | None) -> tuple[str, str]:
             f"and {ENV_SECRET}. Both are on the API tab of ChartMogul's admin pages."
         )
     return token, secret
-
-
-def _check_max_workers(max_workers: int) -> int:
-    if (
-        isinstance(max_workers, bool)
-        or not isinstance(max_workers, int)
-        or not 1 <= max_workers <= MAX_WORKERS_LIMIT
-    ):
-        raise ValidationError(
-            f"max_workers must be an int from 1 to {MAX_WORKERS_LIMIT} (the API allows about "
-            f"{MAX_WORKERS_LIMIT} connections per account), got {max_workers!r}"
-        )
-    return max_workers
 
 
 def _check_positive(name: str, value: float) -> float:

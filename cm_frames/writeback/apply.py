@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeGuard
 import pyarrow as pa
 
 from cm_frames._files import ensure_private_dir
+from cm_frames.api.limits import check_max_workers
 from cm_frames.errors import (
     APIError,
     ChartMogulError,
@@ -105,7 +106,6 @@ __all__ = [
 ]
 
 PER_PAGE: Final = 200  # customers per list page when the conflict check reads the account
-MAX_WORKERS_LIMIT: Final = 20
 
 
 # --- entry point -----------------------------------------------------------------------------
@@ -165,7 +165,7 @@ def _apply(
             f"expected a cm_frames Plan (from df.chartmogul.plan()), got {type(plan).__name__}"
         )
     check_account(plan, client)
-    workers = _check_workers(client.max_workers if max_workers is None else max_workers)
+    workers = check_max_workers(client.max_workers if max_workers is None else max_workers)
     options = {"check_conflicts": check_conflicts}
     ops = list(plan.operations)
     if not ops:
@@ -260,18 +260,6 @@ def check_account(plan: Plan, client: Client) -> None:
             + ". Nothing was sent. Apply it with a client for the account the frame was loaded "
             "from (cm.Client(token, secret, base_url) of that account)."
         )
-
-
-def _check_workers(max_workers: Any) -> int:
-    if (
-        isinstance(max_workers, bool)
-        or not isinstance(max_workers, int)
-        or not 1 <= max_workers <= MAX_WORKERS_LIMIT
-    ):
-        raise ValidationError(
-            f"max_workers must be an int from 1 to {MAX_WORKERS_LIMIT}, got {max_workers!r}"
-        )
-    return max_workers
 
 
 class _Progress:
