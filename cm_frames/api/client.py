@@ -11,7 +11,6 @@ import json
 import logging
 import numbers
 import os
-import random
 import re
 import threading
 import time
@@ -40,18 +39,17 @@ from cm_frames.api.cache import (
     open_cached_session,
     written_customers,
 )
-from cm_frames.api.http import (
-    RETRYABLE_STATUSES,
-    backoff_delay,
-    error_message,
-    is_loopback,
-    normalise_base_url,
-    page_has_more,
-    parse_retry_after,
-)
+from cm_frames.api.http import error_message, is_loopback, normalise_base_url, page_has_more
 from cm_frames.api.limits import MAX_PER_PAGE, check_max_workers
 from cm_frames.api.paging import SeenIds, page_fields
 from cm_frames.api.ratelimit import RequestLimiter
+from cm_frames.api.retry import (
+    DEFAULT_BACKOFF,
+    RETRYABLE_STATUSES,
+    Failure,
+    RetryPolicy,
+    parse_retry_after,
+)
 from cm_frames.api.wire import (
     AttributesResponse,
     CustomAttribute,
@@ -64,7 +62,6 @@ from cm_frames.api.wire import (
 )
 from cm_frames.errors import (
     APIError,
-    ChartMogulError,
     TransportError,
     ValidationError,
     error_for_status,
@@ -167,10 +164,6 @@ class Client:
     request), since the cache of an account is found by token and base URL alone.
     """
 
-    # Backoff of the retry loop: exponential with full jitter. Tests shorten them.
-    _backoff_base: float = 0.25
-    _backoff_cap: float = 10.0
-
     def __init__(
         self,
         token: str | None = None,
@@ -185,6 +178,7 @@ class Client:
         max_workers: int = 8,
         retry_for: float = 120,
         loopback_retry_for: float = 5,
+        backoff: float = DEFAULT_BACKOFF,
     ) -> None:
         token, secret = _credentials(token, secret)
         self._base_url = normalise_base_url(
@@ -202,11 +196,17 @@ class Client:
         self._rate_limit = rate_limit
         self._expire_after = expire_after
         self._limiter = RequestLimiter(rate_limit, self._max_workers)
+        self._retry = RetryPolicy(
+            self._limiter,
+            retry_for=self._retry_for,
+            loopback_retry_for=self._loopback_retry_for,
+            loopback=self._loopback,
+            backoff=_check_non_negative("backoff", backoff),
+        )
         self._token_prefix = token[:4]
         self._account_hash = account_hash(token, self._base_url)
         root = Path(cache_dir) if cache_dir is not None else default_cache_root()
         self._cache_dir = root / self._account_hash
-        self._rng = random.Random()
         self._closed = False
         self._write_lock = threading.Lock()
         self._write_generation = 0
@@ -450,17 +450,9 @@ class Client:
 
         url = _safe_url(prepared.url)
         environment = self._environment(prepared.url or self._base_url)
-        started = time.monotonic()
-        refused_since: float | None = None  # the start of a run of refused connections
-        attempt = 0
+        retrying = self._retry.start(method, url)
         while True:
-            attempt += 1
-            hold = self._limiter.paused_for()
-            if hold > 0 and _sleep(hold, cancel):
-                raise TransportError(
-                    "cancelled while waiting out the API's Retry-After", method=method, url=url
-                )
-            attempt_start = time.monotonic()
+            retrying.begin(cancel)
             outcome = self._attempt(
                 prepared, shown, url, cacheable=cacheable, refresh=refresh, environment=environment
             )
@@ -472,44 +464,20 @@ class Client:
                 accepted = self._accepted(outcome, method, url)
                 self._credentials_proven = True
                 return accepted
-            delay = backoff_delay(
-                attempt, base=self._backoff_base, cap=self._backoff_cap, rng=self._rng
-            )
-            if outcome.retry_after is not None:
-                delay = max(delay, outcome.retry_after)
-                if outcome.status == 429:
-                    self._limiter.pause(min(outcome.retry_after, self._retry_for))
-            now = time.monotonic()
-            elapsed = now - started
-            budget = f"retry_for={self._retry_for:g} s"
-            if outcome.refused and self._loopback:
-                # Nothing listens on that port of this machine: waiting two minutes for it
-                # helps nobody. Only an emulator restarting on the port is worth a few seconds.
-                refused_since = attempt_start if refused_since is None else refused_since
-                left = self._loopback_retry_for - (now - refused_since)
-                if left <= 0:
-                    raise outcome.refused_error(
-                        method,
-                        url,
-                        attempt,
-                        now - refused_since,
-                        self._loopback_retry_for,
-                        self._retry_for,
-                    )
-                delay = min(delay, left)
-                budget = f"loopback_retry_for={self._loopback_retry_for:g} s"
-            else:
-                refused_since = None
-            if elapsed + delay > self._retry_for:
-                raise outcome.error(method, url, attempt, elapsed, self._retry_for)
+            delay, budget = retrying.delay(outcome)
             self._report_retry(
                 RetryNotice(
-                    method, shown, attempt, outcome.reason, outcome.message, delay, elapsed
+                    method,
+                    shown,
+                    retrying.attempt,
+                    outcome.reason,
+                    outcome.message,
+                    delay,
+                    retrying.elapsed,
                 ),
                 budget,
             )
-            if _sleep(delay, cancel):
-                raise outcome.error(method, url, attempt, elapsed, self._retry_for)
+            retrying.wait(delay, outcome, cancel)
 
     def _report_retry(self, notice: RetryNotice, budget: str) -> None:
         """One INFO line per retry (never credentials: the path and the error's text only)."""
@@ -545,7 +513,7 @@ class Client:
         cacheable: bool,
         refresh: bool,
         environment: Mapping[str, Any],
-    ) -> requests.Response | _Failure:
+    ) -> requests.Response | Failure:
         """One attempt: the response (status < 400), a retryable failure, or a raised error."""
         method = prepared.method or ""
         attempt_start = time.perf_counter()
@@ -570,7 +538,7 @@ class Client:
         ) as exc:
             _log_attempt(method, shown, type(exc).__name__, attempt_start, cache_hit=False)
             refused = _refused(exc)
-            return _Failure(
+            return Failure(
                 None,
                 f"no answer from the API: {_describe(exc)}",
                 None,
@@ -591,7 +559,7 @@ class Client:
         if status not in RETRYABLE_STATUSES:
             raise error_for_status(status, message, method=method, url=url, body=body)
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        return _Failure(status, message, body, retry_after=retry_after, reason=f"HTTP {status}")
+        return Failure(status, message, body, retry_after=retry_after, reason=f"HTTP {status}")
 
     def _environment(self, url: str) -> Mapping[str, Any]:
         """Proxies and CA bundle from the environment, read once per client.
@@ -919,74 +887,6 @@ class Client:
 
 
 # ---------------------------------------------------------------------- request helpers
-
-
-def _sleep(seconds: float, cancel: threading.Event | None) -> bool:
-    """Sleep before a retry; True if cancelled meanwhile (a speculative page no longer wanted)."""
-    if cancel is None:
-        time.sleep(seconds)
-        return False
-    return cancel.wait(seconds)
-
-
-class _Failure:
-    """The last retryable failure: an HTTP status with the server's message, or no answer."""
-
-    def __init__(
-        self,
-        status: int | None,
-        message: str,
-        body: Any,
-        *,
-        retry_after: float | None = None,
-        reason: str = "",
-        refused: bool = False,
-    ) -> None:
-        self.status = status
-        self.message = message
-        self.body = body
-        self.retry_after = retry_after  # seconds the server asked us to wait, if it did
-        self.reason = reason or message  # a few words, for a progress bar
-        self.refused = refused  # the connection was refused: nothing listens there
-
-    def refused_error(
-        self,
-        method: str,
-        url: str,
-        attempts: int,
-        refused_for: float,
-        loopback_retry_for: float,
-        retry_for: float,
-    ) -> TransportError:
-        """The error once a loopback host has refused the connection for its whole bound."""
-        where = urlsplit(url).netloc
-        plural = "s" if attempts > 1 else ""
-        return TransportError(
-            f"connection refused by {where}: nothing listens there (refused for "
-            f"{refused_for:.1f} s, {attempts} attempt{plural}; a refused connection to a "
-            f"loopback address is retried for loopback_retry_for={loopback_retry_for:g} s, "
-            f"other failures for retry_for={retry_for:g} s). Start the server (`cm-frames "
-            "emulator` prints its URL) or fix the port in base_url / CHARTMOGUL_API_URL; to "
-            "wait for a server that is restarting, pass a longer loopback_retry_for= to "
-            "cm.Client",
-            method=method,
-            url=url,
-        )
-
-    def error(
-        self, method: str, url: str, attempts: int, elapsed: float, retry_for: float
-    ) -> ChartMogulError:
-        """The typed error to raise once retrying is over; it carries the last status."""
-        plural = "s" if attempts > 1 else ""
-        note = (
-            f"still failing after {attempts} attempt{plural} in {elapsed:.1f} s "
-            f"(retry_for={retry_for:g} s)"
-        )
-        if self.status is None:
-            return TransportError(f"{self.message} ({note})", method=method, url=url)
-        return error_for_status(
-            self.status, f"{self.message} ({note})", method=method, url=url, body=self.body
-        )
 
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:

@@ -1,4 +1,4 @@
-"""HTTP helpers of the client: retry policy, Retry-After, base URL checks, cheap page scans.
+"""HTTP helpers of the client: error messages, base URL checks, cheap page scans.
 
 Pure functions (no session, no I/O) so each can be tested on its own.
 """
@@ -7,55 +7,18 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import random
 import re
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from cm_frames.errors import ValidationError
 
 __all__ = [
-    "RETRYABLE_STATUSES",
-    "backoff_delay",
     "error_message",
     "is_loopback",
     "normalise_base_url",
     "page_has_more",
-    "parse_retry_after",
 ]
-
-# 429 and the 5xx the API documents as "something went wrong on ChartMogul's end".
-# 400/401/402/404 are answers about the request itself: sending it again cannot help.
-RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
-
-
-def backoff_delay(attempt: int, *, base: float, cap: float, rng: random.Random) -> float:
-    """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2**(attempt-1))].
-
-    Full jitter (rather than a fixed exponential step) keeps many threads that failed together
-    from retrying together.
-    """
-    return rng.uniform(0.0, min(cap, base * 2.0 ** max(attempt - 1, 0)))
-
-
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date); None if absent/bad."""
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:  # RFC 9110 dates are GMT; parsedate gives naive for "-0000"
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 def error_message(body: bytes, reason: str) -> tuple[str, Any]:

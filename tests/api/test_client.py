@@ -37,9 +37,10 @@ def make_client(emulator: Emulator, tmp_path: Path) -> Iterator[MakeClient]:
     clients: list[Client] = []
 
     def make(token: str | None = None, secret: str | None = None, **kwargs: Any) -> Client:
-        options: dict[str, Any] = {"cache_dir": tmp_path, "rate_limit": None, **kwargs}
+        # backoff: fast retries; the backoff policy is unit-tested
+        options: dict[str, Any] = {"cache_dir": tmp_path, "rate_limit": None, "backoff": 0.005}
+        options.update(kwargs)
         client = Client(token or emulator.token, secret or emulator.secret, emulator.url, **options)
-        client._backoff_base = 0.005  # fast retries; the backoff policy is unit-tested
         clients.append(client)
         return client
 

@@ -153,9 +153,9 @@ def make_client(server: ScriptedServer, tmp_path: Path) -> Iterator[Callable[...
     clients: list[Client] = []
 
     def make(**kwargs: Any) -> Client:
-        options: dict[str, Any] = {"cache_dir": tmp_path, "rate_limit": None, **kwargs}
-        client = Client("scripted-token", "scripted-secret", server.url, **options)
-        client._backoff_base = 0.005  # keep retries fast; the policy is tested in test_client_units
+        # backoff: keep retries fast; the policy is tested in test_client_units
+        options: dict[str, Any] = {"cache_dir": tmp_path, "rate_limit": None, "backoff": 0.005}
+        client = Client("scripted-token", "scripted-secret", server.url, **{**options, **kwargs})
         clients.append(client)
         return client
 
@@ -484,9 +484,14 @@ def test_the_progress_bar_shows_the_retries_of_a_load(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     client = Client(
-        "t", "s", _dead_loopback_url(), cache_dir=tmp_path, rate_limit=None, loopback_retry_for=1
+        "t",
+        "s",
+        _dead_loopback_url(),
+        cache_dir=tmp_path,
+        rate_limit=None,
+        loopback_retry_for=1,
+        backoff=0.05,
     )
-    client._backoff_base = 0.05
     with client, pytest.raises(TransportError, match="connection refused"):
         read_customers(client, progress=True)
     assert "retrying: connection refused (attempt 2" in capsys.readouterr().err

@@ -158,9 +158,8 @@ def test_pagination_edges(emulator: Emulator, tmp_path: Path, count: int) -> Non
 
 def test_reads_through_faults_equal_a_clean_read(emulator: Emulator, tmp_path: Path) -> None:
     with cm.Client(
-        emulator.token, emulator.secret, emulator.url, cache=False, rate_limit=None
+        emulator.token, emulator.secret, emulator.url, cache=False, rate_limit=None, backoff=0.01
     ) as c:
-        c._backoff_base = 0.01
         clean = cm.read_customers(c, progress=False, refresh=True)
         emulator.set_faults(error_rate=0.2, throttle_rate=0.1, drop_rate=0.1, retry_after_s=0)
         faulty = cm.read_customers(c, progress=False, refresh=True)

@@ -85,16 +85,15 @@ class Server:
         self.emulator = self._new()
 
     def client(self, cache_dir: Path, **options: Any) -> cm.Client:
-        client = cm.Client(
+        return cm.Client(
             "restart-token",
             "restart-secret",
             f"http://127.0.0.1:{self.port}/v1/",
             cache_dir=cache_dir,
             rate_limit=None,
+            backoff=0.02,  # retry quickly: the tests measure outcomes, not patience
             **options,
         )
-        client._backoff_base = 0.02  # retry quickly: the tests measure outcomes, not patience
-        return client
 
 
 @contextmanager
