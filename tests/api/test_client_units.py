@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import random
 import threading
@@ -200,8 +199,11 @@ def test_limiter_spaces_request_starts_across_threads() -> None:
     for thread in threads:
         thread.join()
     starts.sort()
-    assert starts[-1] - starts[0] >= 10 / 50 - 0.01
-    assert min(b - a for a, b in itertools.pairwise(starts)) >= 1 / 50 - 0.005
+    # The k-th start can come no sooner than k intervals after the first. A busy machine only
+    # delays threads, so this holds under load, where the gap between two neighbours does not
+    # (a late waker shortens the gap after it: seen at 4 ms of 20 with the suite under load).
+    for k, start in enumerate(starts):
+        assert start - starts[0] >= k / 50 - 0.005, (k, start - starts[0])
 
 
 def test_limiter_pause_is_shared_and_only_ever_lengthened() -> None:
