@@ -15,6 +15,7 @@ from cm_frames.errors import (
     BadRequest,
     ChartMogulError,
     NotFound,
+    PagingError,
     PlanConflict,
     RateLimited,
     RemovalWarning,
@@ -26,7 +27,6 @@ from cm_frames.errors import (
 )
 from cm_frames.read.frames import read_parquet
 from cm_frames.read.load import read_customers
-from cm_frames.writeback.apply import ApplyResult, OperationResult
 from cm_frames.writeback.diff import diff
 from cm_frames.writeback.operations import (
     AddCustom,
@@ -38,6 +38,7 @@ from cm_frames.writeback.operations import (
     UpdateCustom,
 )
 from cm_frames.writeback.plan import IgnoredRows, Plan, PlanSummary, SkippedEdit
+from cm_frames.writeback.result import ApplyResult, OperationResult
 
 __version__ = "0.1.0"
 
@@ -55,6 +56,7 @@ __all__ = [
     "NotFound",
     "Operation",
     "OperationResult",
+    "PagingError",
     "Plan",
     "PlanConflict",
     "PlanSummary",

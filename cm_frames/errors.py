@@ -14,6 +14,7 @@ __all__ = [
     "BadRequest",
     "ChartMogulError",
     "NotFound",
+    "PagingError",
     "PlanConflict",
     "RateLimited",
     "RemovalWarning",
@@ -68,6 +69,47 @@ def _rebuild_api_error(
     error.__dict__.update(state)
     Exception.__init__(error, error._text())
     return error
+
+
+class PagingError(APIError):
+    """The list pages of a load do not fit together, so they are not the account.
+
+    A page that is not the one asked for, larger than its ``per_page``, empty or repeated
+    while it says ``has_more: true``, or with customers already loaded from another page.
+    An ``APIError`` with the status of the page's answer (200): the server answered, but
+    not as the API pages. Nothing from the load is kept.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong with the page, and what to do.
+    status : int, optional
+        The HTTP status of the answer (200).
+    method, url : str, optional
+        The request, when the check knows it (the client's); without them the error's text
+        is the message alone (the decoder's checks, which see only the bodies).
+    body : object, optional
+        The answer's body, if kept.
+    hint : str, optional
+        What to do, appended to the text.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 200,
+        method: str = "",
+        url: str = "",
+        body: Any = None,
+        hint: str = "",
+    ) -> None:
+        super().__init__(status, message, method=method, url=url, body=body, hint=hint)
+
+    def _text(self) -> str:
+        if self.method:
+            return super()._text()
+        return f"{self.message}. {self.hint}" if self.hint else self.message
 
 
 class BadRequest(APIError):

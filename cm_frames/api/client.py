@@ -39,9 +39,9 @@ from cm_frames.api.cache import (
     open_cached_session,
     written_customers,
 )
-from cm_frames.api.http import error_message, is_loopback, normalise_base_url, page_has_more
+from cm_frames.api.http import error_message, is_loopback, normalise_base_url
 from cm_frames.api.limits import MAX_PER_PAGE, check_max_workers
-from cm_frames.api.paging import SeenIds, page_fields
+from cm_frames.api.paging import PageSequence, PageSummary, check_page, summarise_page
 from cm_frames.api.ratelimit import RequestLimiter
 from cm_frames.api.retry import (
     DEFAULT_BACKOFF,
@@ -62,6 +62,7 @@ from cm_frames.api.wire import (
 )
 from cm_frames.errors import (
     APIError,
+    PagingError,
     TransportError,
     ValidationError,
     error_for_status,
@@ -723,7 +724,7 @@ class Client:
     ) -> Generator[Any, None, None]:
         cancel = threading.Event()
 
-        def fetch(page: int) -> tuple[Any, bool, int | None]:
+        def fetch(page: int) -> PageSummary:
             return self._fetch_page(
                 page, per_page, refresh=refresh, raw=raw, use_cache=use_cache, cancel=cancel
             )
@@ -732,11 +733,8 @@ class Client:
         pool = ThreadPoolExecutor(
             max_workers=self._max_workers, thread_name_prefix="cm_frames-page"
         )
-        pending: dict[int, Future[tuple[Any, bool, int | None]]] = {}
-        # Decoded pages are checked here for customers seen before; raw pages by the decoder
-        # that parses them (PageDecoder), and here only for a page repeated byte for byte.
-        seen = SeenIds()
-        previous_entries = b""
+        pending: dict[int, Future[PageSummary]] = {}
+        sequence = PageSequence(raw=raw)
         next_page = current = 1
         try:
             while True:
@@ -748,34 +746,11 @@ class Client:
                 if not pending[current].done():
                     wait([f for f in pending.values() if not f.done()], return_when=FIRST_COMPLETED)
                     continue
-                payload, has_more, entries = pending.pop(current).result()
+                summary = pending.pop(current).result()
                 url = f"{self._base_url}customers?page={current}&per_page={per_page}"
-                if has_more and entries == 0:
-                    raise APIError(
-                        200,
-                        f"page {current} of customers is empty but says has_more: true; "
-                        "stopped instead of paging forever",
-                        method="GET",
-                        url=url,
-                        hint=_PAGING_HINT,
-                    )
-                if raw:
-                    entries_part = payload[: payload.rfind(b"]") + 1]
-                    if has_more and entries_part == previous_entries:
-                        raise APIError(
-                            200,
-                            f"page {current} of customers holds exactly the customers of page "
-                            f"{current - 1} and says has_more: true; stopped instead of "
-                            "paging forever",
-                            method="GET",
-                            url=url,
-                            hint=_PAGING_HINT,
-                        )
-                    previous_entries = entries_part
-                else:
-                    seen.add(_entry_ids(payload["entries"]), current)
-                yield payload
-                if not has_more:
+                sequence.check(current, summary, url=url)
+                yield summary.payload
+                if not summary.has_more:
                     return
                 current += 1
         finally:
@@ -792,11 +767,12 @@ class Client:
         raw: bool,
         use_cache: bool,
         cancel: threading.Event,
-    ) -> tuple[Any, bool, int | None]:
-        """One list page (raw bytes or decoded), its has_more and its entry count if known.
+    ) -> PageSummary:
+        """One list page (raw bytes or decoded) with its has_more and entry count if known.
 
-        Refused (``APIError``): an answer that is not JSON, a page whose own ``page`` or
-        ``per_page`` contradicts the request, a page with more entries than ``per_page``.
+        Refused (``APIError``): an answer that is not JSON; (``PagingError``) a page whose own
+        ``page`` or ``per_page`` contradicts the request, a page with more entries than
+        ``per_page``.
         """
         response = self._send(
             "GET",
@@ -807,38 +783,23 @@ class Client:
             use_cache=use_cache,
             cancel=cancel,
         )
-        content = response.content
         try:
-            if raw:
-                has_more, entries, fields = _raw_page_summary(content)
-                payload: Any = content
-            else:
-                payload = json.loads(content)
-                if not isinstance(payload, dict) or not isinstance(payload.get("entries"), list):
-                    raise ValueError("expected an object with an 'entries' list")
-                has_more = bool(payload.get("has_more", False))
-                entries = len(payload["entries"])
-                fields = (payload.get("page"), payload.get("per_page"))
+            summary = summarise_page(response.content, raw=raw)
         except ValueError as exc:
             self._evict(response)
             raise _bad_json(response, exc) from None
-        problem = _page_mismatch(page, per_page, fields)
-        if problem is None and entries is not None and entries > per_page:
-            problem = (
-                f"page {page} of customers holds {entries} customers but per_page is "
-                f"{per_page}: the server is not paging as documented, so customers could be "
-                "missing or repeated"
-            )
-        if problem is not None:
-            self._evict(response)
-            raise APIError(
-                response.status_code,
-                problem,
-                method="GET",
+        try:
+            check_page(
+                summary,
+                page,
+                per_page,
+                status=response.status_code,
                 url=_safe_url(response.request.url),
-                hint=_PAGING_HINT,
             )
-        return payload, has_more, entries
+        except PagingError:
+            self._evict(response)
+            raise
+        return summary
 
     # ------------------------------------------------------------------ writes
 
@@ -1034,55 +995,6 @@ def _broken_hint(method: str, base_url: str) -> str:
             "the customers and sends only what is still missing"
         )
     return hint
-
-
-def _page_mismatch(page: int, per_page: int, fields: tuple[Any, Any]) -> str | None:
-    """Why a list page's own ``page``/``per_page`` fields contradict the request, or None."""
-    got_page, got_per_page = fields
-    if type(got_page) is int and got_page != page:
-        return (
-            f'asked for page {page} of customers, the answer is page {got_page} (its "page" '
-            "field): the server or a proxy ignored the page parameter (a cache that drops "
-            "query strings does this), so paging was stopped instead of loading the same "
-            "customers again"
-        )
-    if type(got_per_page) is int and got_per_page != per_page:
-        return (
-            f"asked for {per_page} customers per page, the answer has per_page {got_per_page}: "
-            "pages of another size than asked cannot be put together without gaps or repeats"
-        )
-    return None
-
-
-_PAGING_HINT = (
-    "Nothing from this load was kept. Load again (cm.read_customers(client, refresh=True)); "
-    "if it keeps happening, check base_url and any proxy in between, or report it to "
-    "ChartMogul support"
-)
-
-
-def _raw_page_summary(content: bytes) -> tuple[bool, int | None, tuple[Any, Any]]:
-    """has_more, the entry count (None when not decoded) and (page, per_page) of a raw page.
-
-    A large page is only scanned at its tail (``page_has_more``); it is decoded in full when
-    the tail is not conclusive, or when the body does not end as a JSON object does (a page
-    cut short after its has_more).
-    """
-    has_more, entries = page_has_more(content)
-    fields = page_fields(content)
-    if entries is None and fields is not None and content.rstrip().endswith(b"}"):
-        return has_more, None, fields
-    document = json.loads(content)
-    if not isinstance(document, dict) or not isinstance(document.get("entries"), list):
-        raise ValueError("a customers page must be a JSON object with an 'entries' list")
-    fields = (document.get("page"), document.get("per_page"))
-    return bool(document.get("has_more", False)), len(document["entries"]), fields
-
-
-def _entry_ids(entries: list[Any]) -> list[int]:
-    """The integer ids of decoded customers (malformed ones are the decoder's to report)."""
-    ids = (entry.get("id") if isinstance(entry, dict) else None for entry in entries)
-    return [i for i in ids if type(i) is int and -(2**63) <= i < 2**63]
 
 
 # ---------------------------------------------------------------------- configuration checks

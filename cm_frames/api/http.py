@@ -1,4 +1,4 @@
-"""HTTP helpers of the client: error messages, base URL checks, cheap page scans.
+"""HTTP helpers of the client: error messages and base URL checks.
 
 Pure functions (no session, no I/O) so each can be tested on its own.
 """
@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,7 +16,6 @@ __all__ = [
     "error_message",
     "is_loopback",
     "normalise_base_url",
-    "page_has_more",
 ]
 
 
@@ -74,29 +72,3 @@ def normalise_base_url(url: str) -> str:
         raise ValidationError(f"{where} must not have a query or fragment, got {url!r}")
     path = parts.path.rstrip("/") + "/"
     return f"{parts.scheme}://{parts.netloc}{path}"
-
-
-# The top-level keys of a page follow its "entries" array in the API's documents, so the last
-# "has_more" after the last "]" is the page's own flag, not a customer's custom key.
-_HAS_MORE = re.compile(rb'"has_more"\s*:\s*(true|false)')
-# Below this size a page is decoded fully: cheap, and the only way to count its entries
-# (an empty page is about 60 bytes; a page of even one customer is far larger).
-_SMALL_PAGE = 4096
-
-
-def page_has_more(body: bytes) -> tuple[bool, int | None]:
-    """``has_more`` of a customers page and, when the page was decoded, its number of entries.
-
-    Decoding a 150 KB page costs milliseconds that the Arrow read path pays again, so large
-    pages are only scanned at their tail. Falls back to a full decode when the tail does not
-    hold the flag.
-    """
-    if len(body) >= _SMALL_PAGE:
-        tail = body[body.rfind(b"]") + 1 :]
-        found = _HAS_MORE.findall(tail)
-        if len(found) == 1:
-            return found[0] == b"true", None
-    page = json.loads(body)
-    if not isinstance(page, dict) or not isinstance(page.get("entries"), list):
-        raise ValueError("a customers page must be a JSON object with an 'entries' list")
-    return bool(page.get("has_more", False)), len(page["entries"])

@@ -1,4 +1,7 @@
-"""Checks that the pages of one load fit together: each customer once, no page over per_page.
+"""Whether a list page is acceptable: the one module that decides, raising ``PagingError``.
+
+Each page must be the page asked for, hold at most ``per_page`` customers, not be empty or a
+repeat while it says ``has_more: true``, and list each customer once across the whole load.
 
 The API pages by offset (``?page=N&per_page=K``), with no total and no snapshot. A customer
 added or deleted while an account is being loaded shifts every later offset by one, so one
@@ -15,14 +18,27 @@ whose decoder is emptied every part.
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from cm_frames.errors import ChartMogulError
+from cm_frames.errors import PagingError
 
-__all__ = ["SeenIds", "check_page_size", "page_fields"]
+__all__ = [
+    "PAGING_HINT",
+    "PageSequence",
+    "PageSummary",
+    "SeenIds",
+    "check_page",
+    "check_page_size",
+    "entry_ids",
+    "page_fields",
+    "page_has_more",
+    "summarise_page",
+]
 
 _AGAIN = (
     "Nothing from this load was kept. Load again (cm.read_customers(client, refresh=True)); if "
@@ -33,17 +49,40 @@ IdArray = np.ndarray[Any, np.dtype[np.int64]]
 PageArray = np.ndarray[Any, np.dtype[np.int32]]
 
 
+# What the client's refusals of a page advise (the decoder's checks say it in their message).
+PAGING_HINT = (
+    "Nothing from this load was kept. Load again (cm.read_customers(client, refresh=True)); "
+    "if it keeps happening, check base_url and any proxy in between, or report it to "
+    "ChartMogul support"
+)
+
+
 def check_page_size(entries: int, per_page: object, where: str) -> None:
-    """Refuse a page with more customers than its ``per_page``: its paging cannot be trusted."""
+    """Refuse a page with more customers than its ``per_page``: its paging cannot be trusted.
+
+    Parameters
+    ----------
+    entries : int
+        The customers the page holds.
+    per_page : object
+        The page's own ``per_page`` field (not checked unless an int).
+    where : str
+        The page, for the message (such as ``"page 3"``).
+
+    Raises
+    ------
+    PagingError
+        ``entries`` is more than ``per_page``.
+    """
     if type(per_page) is int and entries > per_page:
-        raise ChartMogulError(
+        raise PagingError(
             f"The {where} holds {entries} customers but per_page is {per_page}: the server is "
             "not paging as documented, so customers could be missing or repeated. " + _AGAIN
         )
 
 
-# The top-level keys of a list page follow its "entries" array in the API's documents (as
-# ``_http.page_has_more`` relies on), so the last "]" ends the customers.
+# The top-level keys of a list page follow its "entries" array in the API's documents, so the
+# last "]" ends the customers (``page_has_more`` and ``page_fields`` rely on it).
 _PAGE = re.compile(rb'"page"\s*:\s*(-?[0-9]+)')
 _PER_PAGE = re.compile(rb'"per_page"\s*:\s*(-?[0-9]+)')
 
@@ -51,8 +90,21 @@ _PER_PAGE = re.compile(rb'"per_page"\s*:\s*(-?[0-9]+)')
 def page_fields(body: bytes) -> tuple[int | None, int | None] | None:
     """``page`` and ``per_page`` of a raw list page from its tail (None for an absent field).
 
-    None when the tail is not conclusive (a field named twice, or the keys in another order):
-    the caller then decodes the page.
+    Parameters
+    ----------
+    body : bytes
+        The raw list page.
+
+    Returns
+    -------
+    tuple of (int or None, int or None), or None
+        The two fields; None when the tail is not conclusive (a field named twice, or the
+        keys in another order): the caller then decodes the page.
+
+    Examples
+    --------
+    >>> page_fields(b'{"entries":[],"has_more":false,"per_page":50,"page":3}')
+    (3, 50)
     """
     tail = body[body.rfind(b"]") + 1 :]
     found = []
@@ -65,7 +117,16 @@ def page_fields(body: bytes) -> tuple[int | None, int | None] | None:
 
 
 class SeenIds:
-    """Every customer id of a load so far, and the page each came on."""
+    """Every customer id of a load so far, and the page each came on.
+
+    Examples
+    --------
+    >>> seen = SeenIds()
+    >>> seen.add([1, 2], page=1)
+    >>> seen.add([2, 3], page=2)  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    PagingError: Customer 2 is on page 1 and again on page 2 ...
+    """
 
     def __init__(self) -> None:
         self._runs: list[tuple[IdArray, PageArray]] = []
@@ -74,7 +135,21 @@ class SeenIds:
         return sum(len(ids) for ids, _ in self._runs)
 
     def add(self, ids: IdArray | list[int], page: int) -> None:
-        """Record the ids of ``page``; raise if one is on it twice or was on an earlier page."""
+        """Record the ids of ``page``; raise if one is on it twice or was on an earlier page.
+
+        Parameters
+        ----------
+        ids : array of int64 or list of int
+            The customer ids of the page, in page order.
+        page : int
+            The page's number.
+
+        Raises
+        ------
+        PagingError
+            A customer is on the page twice, or was on an earlier page. The page's ids are
+            not recorded then.
+        """
         page_ids: IdArray = np.asarray(ids, dtype=np.int64)
         if not len(page_ids):
             return
@@ -82,7 +157,7 @@ class SeenIds:
         sorted_ids = page_ids[order]
         twice = np.flatnonzero(sorted_ids[1:] == sorted_ids[:-1])
         if len(twice):
-            raise ChartMogulError(
+            raise PagingError(
                 f"Customer {sorted_ids[twice[0]]} appears twice on page {page}: a page lists "
                 "each customer once, so this one cannot be trusted. " + _AGAIN
             )
@@ -94,7 +169,7 @@ class SeenIds:
         if earlier.any():
             in_page_order = np.empty_like(earlier)
             in_page_order[order] = earlier
-            raise ChartMogulError(_seen_before(page_ids, in_page_order, page))
+            raise PagingError(_seen_before(page_ids, in_page_order, page))
         self._runs.append((sorted_ids, np.full(len(sorted_ids), page, dtype=np.int32)))
         # Binary-counter merging keeps O(log pages) runs at O(n log n) total work.
         while len(self._runs) > 1 and len(self._runs[-2][0]) <= len(self._runs[-1][0]):
@@ -127,3 +202,241 @@ def _seen_before(ids: IdArray, earlier: PageArray, page: int) -> str:
         "pages may be missing customers. Nothing from this load was kept; load again "
         "(cm.read_customers(client, refresh=True)) when the account is not being changed"
     )
+
+
+# The top-level keys of a page follow its "entries" array in the API's documents, so the last
+# "has_more" after the last "]" is the page's own flag, not a customer's custom key.
+_HAS_MORE = re.compile(rb'"has_more"\s*:\s*(true|false)')
+# Below this size a page is decoded fully: cheap, and the only way to count its entries
+# (an empty page is about 60 bytes; a page of even one customer is far larger).
+_SMALL_PAGE = 4096
+
+
+def page_has_more(body: bytes) -> tuple[bool, int | None]:
+    """``has_more`` of a customers page and, when the page was decoded, its number of entries.
+
+    Large pages are only scanned at their tail (the Arrow read path decodes them anyway);
+    the page is decoded in full when it is small or the tail does not hold the flag.
+
+    Parameters
+    ----------
+    body : bytes
+        The raw list page.
+
+    Returns
+    -------
+    tuple of (bool, int or None)
+        ``has_more``, and the number of entries (None when the page was not decoded).
+
+    Raises
+    ------
+    ValueError
+        The page is not JSON, or not an object with an ``entries`` list.
+    """
+    if len(body) >= _SMALL_PAGE:
+        tail = body[body.rfind(b"]") + 1 :]
+        found = _HAS_MORE.findall(tail)
+        if len(found) == 1:
+            return found[0] == b"true", None
+    page = json.loads(body)
+    if not isinstance(page, dict) or not isinstance(page.get("entries"), list):
+        raise ValueError("a customers page must be a JSON object with an 'entries' list")
+    return bool(page.get("has_more", False)), len(page["entries"])
+
+
+@dataclass(frozen=True, slots=True)
+class PageSummary:
+    """What the paging checks need of one list page.
+
+    Attributes
+    ----------
+    payload : bytes or dict
+        The page: its raw body, or the decoded document.
+    has_more : bool
+        The page's ``has_more``.
+    entries : int or None
+        How many customers it holds (None for a raw page that was not decoded).
+    fields : tuple
+        Its own ``page`` and ``per_page`` fields (None where absent).
+    """
+
+    payload: Any
+    has_more: bool
+    entries: int | None
+    fields: tuple[Any, Any]
+
+
+def summarise_page(content: bytes, *, raw: bool) -> PageSummary:
+    """Read a list page's ``has_more``, size and own ``page``/``per_page``.
+
+    A large raw page is only scanned at its tail (``page_has_more``); it is decoded in full
+    when the tail is not conclusive, or when the body does not end as a JSON object does (a
+    page cut short after its has_more).
+
+    Parameters
+    ----------
+    content : bytes
+        The answer's body.
+    raw : bool
+        Keep the body as the payload (True) or the decoded document (False).
+
+    Returns
+    -------
+    PageSummary
+
+    Raises
+    ------
+    ValueError
+        The body is not JSON, or not an object with an ``entries`` list.
+    """
+    if raw:
+        has_more, entries = page_has_more(content)
+        fields = page_fields(content)
+        if entries is None and fields is not None and content.rstrip().endswith(b"}"):
+            return PageSummary(content, has_more, None, fields)
+        document = json.loads(content)
+        if not isinstance(document, dict) or not isinstance(document.get("entries"), list):
+            raise ValueError("a customers page must be a JSON object with an 'entries' list")
+        fields = (document.get("page"), document.get("per_page"))
+        return PageSummary(
+            content, bool(document.get("has_more", False)), len(document["entries"]), fields
+        )
+    payload = json.loads(content)
+    if not isinstance(payload, dict) or not isinstance(payload.get("entries"), list):
+        raise ValueError("expected an object with an 'entries' list")
+    return PageSummary(
+        payload,
+        bool(payload.get("has_more", False)),
+        len(payload["entries"]),
+        (payload.get("page"), payload.get("per_page")),
+    )
+
+
+def check_page(
+    summary: PageSummary, page: int, per_page: int, *, status: int = 200, url: str = ""
+) -> None:
+    """Refuse a page whose own fields contradict the request, or that holds too many customers.
+
+    Parameters
+    ----------
+    summary : PageSummary
+        The page (``summarise_page``).
+    page, per_page : int
+        What was asked for.
+    status : int, optional
+        The answer's HTTP status.
+    url : str, optional
+        The request's URL, for the error.
+
+    Raises
+    ------
+    PagingError
+        The page is another page or of another size than asked, or holds more than
+        ``per_page`` customers.
+    """
+    problem = _page_mismatch(page, per_page, summary.fields)
+    if problem is None and summary.entries is not None and summary.entries > per_page:
+        problem = (
+            f"page {page} of customers holds {summary.entries} customers but per_page is "
+            f"{per_page}: the server is not paging as documented, so customers could be "
+            "missing or repeated"
+        )
+    if problem is not None:
+        raise PagingError(problem, status=status, method="GET", url=url, hint=PAGING_HINT)
+
+
+def entry_ids(entries: list[Any]) -> list[int]:
+    """The integer ids of decoded customers (malformed ones are the decoder's to report).
+
+    Parameters
+    ----------
+    entries : list
+        The decoded ``entries`` of a page.
+
+    Returns
+    -------
+    list of int
+        The ids that are int64 integers, in page order.
+    """
+    ids = (entry.get("id") if isinstance(entry, dict) else None for entry in entries)
+    return [i for i in ids if type(i) is int and -(2**63) <= i < 2**63]
+
+
+class PageSequence:
+    """The pages of one iteration, checked in order so that paging always ends.
+
+    Decoded pages are checked for customers seen before (``SeenIds``); raw pages by the
+    decoder that parses them (``PageDecoder``), and here only for a page repeated byte for
+    byte.
+
+    Parameters
+    ----------
+    raw : bool
+        Whether the payloads are raw bodies (else decoded documents).
+    """
+
+    def __init__(self, *, raw: bool) -> None:
+        self._raw = raw
+        self._seen = SeenIds()
+        self._previous_entries = b""
+
+    def check(self, page: int, summary: PageSummary, *, url: str) -> None:
+        """Refuse ``page`` if it cannot follow the pages before it.
+
+        Parameters
+        ----------
+        page : int
+            Its number (pages are checked in order, from 1).
+        summary : PageSummary
+            The page.
+        url : str
+            Its URL, for the error.
+
+        Raises
+        ------
+        PagingError
+            The page is empty or a byte-for-byte repeat of the previous one and says
+            ``has_more: true``, or (decoded pages) repeats a customer.
+        """
+        has_more = summary.has_more
+        if has_more and summary.entries == 0:
+            raise PagingError(
+                f"page {page} of customers is empty but says has_more: true; "
+                "stopped instead of paging forever",
+                method="GET",
+                url=url,
+                hint=PAGING_HINT,
+            )
+        if self._raw:
+            payload: bytes = summary.payload
+            entries_part = payload[: payload.rfind(b"]") + 1]
+            if has_more and entries_part == self._previous_entries:
+                raise PagingError(
+                    f"page {page} of customers holds exactly the customers of page "
+                    f"{page - 1} and says has_more: true; stopped instead of "
+                    "paging forever",
+                    method="GET",
+                    url=url,
+                    hint=PAGING_HINT,
+                )
+            self._previous_entries = entries_part
+        else:
+            self._seen.add(entry_ids(summary.payload["entries"]), page)
+
+
+def _page_mismatch(page: int, per_page: int, fields: tuple[Any, Any]) -> str | None:
+    """Why a list page's own ``page``/``per_page`` fields contradict the request, or None."""
+    got_page, got_per_page = fields
+    if type(got_page) is int and got_page != page:
+        return (
+            f'asked for page {page} of customers, the answer is page {got_page} (its "page" '
+            "field): the server or a proxy ignored the page parameter (a cache that drops "
+            "query strings does this), so paging was stopped instead of loading the same "
+            "customers again"
+        )
+    if type(got_per_page) is int and got_per_page != per_page:
+        return (
+            f"asked for {per_page} customers per page, the answer has per_page {got_per_page}: "
+            "pages of another size than asked cannot be put together without gaps or repeats"
+        )
+    return None

@@ -13,7 +13,8 @@ import pytest
 import requests
 
 from cm_frames.api.cache import ResourceKeys, StaleEntries, email_digest, written_customers
-from cm_frames.api.http import error_message, normalise_base_url, page_has_more
+from cm_frames.api.http import error_message, normalise_base_url
+from cm_frames.api.paging import page_has_more
 from cm_frames.api.ratelimit import RequestLimiter
 from cm_frames.api.retry import backoff_delay
 from cm_frames.api.retry import parse_retry_after as retry_after

@@ -7,6 +7,7 @@ snapshot is saved (the next load fetches anew and is complete), and ``to=`` leav
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -291,3 +292,24 @@ def test_a_write_answered_by_an_html_page_fails_then_a_retry_sends_it(
     retried = result.retry(client)
     assert retried.failed == 0
     assert server_has_tag(client, ids, "hostile-html") == [True] * 3
+
+
+def test_every_paging_refusal_is_one_error_type_that_is_an_api_error(
+    emulator: Emulator, client: cm.Client
+) -> None:
+    emulator.set_faults(corrupt="oversized_page", corrupt_pages=[1])
+    with pytest.raises(cm.PagingError) as by_client:
+        list(client.iter_pages(cache=False))
+    with pytest.raises(cm.PagingError) as by_decoder:
+        cm.read_customers(client, progress=False, refresh=True)
+    for caught in (by_client, by_decoder):
+        assert isinstance(caught.value, APIError)
+        assert caught.value.status == 200
+    # The decoder's checks see only bodies: their text is the message alone, as before.
+    assert "page 1 holds 201 customers" in str(by_decoder.value)
+    assert not str(by_decoder.value).startswith("HTTP")
+    with pytest.raises(cm.PagingError, match="Customer 7 appears twice on page 1"):
+        SeenIds().add([7, 7], 1)
+    copy = pickle.loads(pickle.dumps(by_client.value))
+    assert type(copy) is cm.PagingError
+    assert str(copy) == str(by_client.value)
