@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
@@ -28,6 +27,7 @@ from requests_cache.cache_keys import create_key
 from requests_cache.policy.settings import DEFAULT_IGNORED_PARAMS
 
 from cm_frames._files import ensure_private_file
+from cm_frames.api.endpoints import parse_path
 
 __all__ = [
     "CACHE_FILE_NAME",
@@ -48,11 +48,6 @@ _SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
 # Never stored in a key or a cached request: requests-cache replaces their values with
 # "REDACTED" (Authorization carries base64 of token:secret).
 _REDACTED = (*DEFAULT_IGNORED_PARAMS,)
-
-_CUSTOMER_PATH = re.compile(r"customers/(?P<ref>[A-Za-z0-9_-]+)(?:/attributes)?")
-_RESERVED_REFS = frozenset({"search", "attributes"})
-_WRITE_BY_ID = re.compile(r"customers/(?P<ref>[A-Za-z0-9_-]+)/attributes(?:/.*)?")
-_WRITE_BY_EMAIL = re.compile(r"customers/attributes(?:/.*)?")
 
 
 def account_hash(token: str, base_url: str) -> str:
@@ -103,15 +98,14 @@ class ResourceKeys:
         parts = urlsplit(url)
         if not parts.path.startswith(self._base_path):
             return "other"
-        relative = parts.path[len(self._base_path) :].strip("/")
-        if relative == "customers":
+        parsed = parse_path(parts.path[len(self._base_path) :])
+        if parsed.kind == "list":
             return "list"
-        if relative == "customers/search":
+        if parsed.kind == "search":
             emails = [v for k, v in parse_qsl(parts.query) if k == "email"]
             return f"search-{email_digest(emails[0])}" if len(emails) == 1 else "search"
-        match = _CUSTOMER_PATH.fullmatch(relative)
-        if match and match["ref"] not in _RESERVED_REFS:
-            return f"customer-{match['ref']}"
+        if parsed.kind in ("customer", "attributes"):
+            return f"customer-{parsed.ref}"
         return "other"
 
 
@@ -185,9 +179,9 @@ def written_customers(path: str, json_body: Any, response_body: bytes) -> Writte
     ids = [e["id"] for e in entries if isinstance(e.get("id"), int)]
     uuids = [e["uuid"] for e in entries if isinstance(e.get("uuid"), str)]
     emails = [e["email"] for e in entries if isinstance(e.get("email"), str)]
-    by_id = _WRITE_BY_ID.fullmatch(path)
-    if by_id and by_id["ref"] not in _RESERVED_REFS:
-        ref = by_id["ref"]
+    parsed = parse_path(path)
+    if parsed.kind in ("attributes", "section") and parsed.ref is not None:
+        ref = parsed.ref
         if ref.isdigit():
             ids.append(int(ref))
         else:
@@ -199,7 +193,7 @@ def written_customers(path: str, json_body: Any, response_body: bytes) -> Writte
             uuids_known=not ref.isdigit() or bool(uuids),
             emails=emails or None,
         )
-    elif _WRITE_BY_EMAIL.fullmatch(path):
+    elif parsed.kind == "by_email":
         if isinstance(json_body, dict) and isinstance(json_body.get("email"), str):
             emails.append(json_body["email"])
         stale = StaleEntries(

@@ -32,6 +32,7 @@ from requests_cache import CachedSession
 from requests_cache.backends.sqlite import SQLiteCache
 
 from cm_frames._files import ensure_private_dir, touch_write_marker
+from cm_frames.api import endpoints
 from cm_frames.api.cache import (
     account_hash,
     default_cache_root,
@@ -122,8 +123,6 @@ RetryHook = Callable[[RetryNotice], None]
 
 _CUSTOM_TYPES = ("String", "Integer", "Timestamp", "Boolean")
 _CUSTOM_KEY = re.compile(r"[A-Za-z0-9_]+")
-_CUSTOMER_REF = re.compile(r"[A-Za-z0-9_-]+")
-_RESERVED_REFS = frozenset({"search", "attributes"})  # would address another endpoint
 _BOOLEAN_STRINGS = frozenset({"TRUE", "true", "t", "1", "FALSE", "false", "f", "0"})
 _INTEGER_STRING = re.compile(r"-?[0-9]+")
 _MAX_STRING = 255
@@ -363,7 +362,7 @@ class Client:
             if not self._credentials_proven:
                 self._send(
                     "GET",
-                    "customers",
+                    endpoints.LIST,
                     params={"page": 1, "per_page": 1},
                     json_body=None,
                     refresh=True,
@@ -656,25 +655,27 @@ class Client:
     ) -> CustomerPage:
         """GET /customers: one page of customers (oldest first)."""
         params = {"page": _check_page(page), "per_page": _check_per_page(per_page)}
-        return cast(CustomerPage, self.request("GET", "customers", params=params, refresh=refresh))
+        return cast(
+            CustomerPage, self.request("GET", endpoints.LIST, params=params, refresh=refresh)
+        )
 
     def get_customer(self, customer_id: int | str, *, refresh: bool = False) -> Customer:
         """GET /customers/{customer_id}: one customer by ChartMogul id (or uuid)."""
-        path = f"customers/{_customer_ref(customer_id)}"
+        path = endpoints.customer_path(customer_id)
         return cast(Customer, self.request("GET", path, refresh=refresh))
 
     def search_customers(self, email: str, *, refresh: bool = False) -> SearchResult:
         """GET /customers/search: every customer with this email."""
         params = {"email": _check_email(email)}
         return cast(
-            SearchResult, self.request("GET", "customers/search", params=params, refresh=refresh)
+            SearchResult, self.request("GET", endpoints.SEARCH, params=params, refresh=refresh)
         )
 
     def get_attributes(
         self, customer_id: int | str, *, refresh: bool = False
     ) -> AttributesResponse:
         """GET /customers/{customer_id}/attributes: tags, custom, Stripe and Clearbit attributes."""
-        path = f"customers/{_customer_ref(customer_id)}/attributes"
+        path = endpoints.attributes_path(customer_id)
         return cast(AttributesResponse, self.request("GET", path, refresh=refresh))
 
     @overload
@@ -747,7 +748,7 @@ class Client:
                     wait([f for f in pending.values() if not f.done()], return_when=FIRST_COMPLETED)
                     continue
                 summary = pending.pop(current).result()
-                url = f"{self._base_url}customers?page={current}&per_page={per_page}"
+                url = f"{self._base_url}{endpoints.LIST}?page={current}&per_page={per_page}"
                 sequence.check(current, summary, url=url)
                 yield summary.payload
                 if not summary.has_more:
@@ -776,7 +777,7 @@ class Client:
         """
         response = self._send(
             "GET",
-            "customers",
+            endpoints.LIST,
             params={"page": page, "per_page": per_page},
             json_body=None,
             refresh=refresh,
@@ -805,24 +806,26 @@ class Client:
 
     def add_tags(self, customer_id: int | str, tags: Sequence[str]) -> TagsResponse:
         """POST /customers/{customer_id}/attributes/tags: add tags; returns all the customer's tags."""
-        path = f"customers/{_customer_ref(customer_id)}/attributes/tags"
+        path = endpoints.section_path(customer_id, "tags")
         return cast(TagsResponse, self.request("POST", path, json={"tags": _check_tags(tags)}))
 
     def add_tags_by_email(self, email: str, tags: Sequence[str]) -> EntriesResponse:
         """POST /customers/attributes/tags: add tags to every customer with this email."""
         body = {"email": _check_email(email), "tags": _check_tags(tags)}
-        return cast(EntriesResponse, self.request("POST", "customers/attributes/tags", json=body))
+        return cast(
+            EntriesResponse, self.request("POST", endpoints.by_email_path("tags"), json=body)
+        )
 
     def remove_tags(self, customer_id: int | str, tags: Sequence[str]) -> TagsResponse:
         """DELETE /customers/{customer_id}/attributes/tags: remove tags; returns the rest."""
-        path = f"customers/{_customer_ref(customer_id)}/attributes/tags"
+        path = endpoints.section_path(customer_id, "tags")
         return cast(TagsResponse, self.request("DELETE", path, json={"tags": _check_tags(tags)}))
 
     def add_custom(
         self, customer_id: int | str, custom: Sequence[CustomAttribute]
     ) -> CustomResponse:
         """POST /customers/{customer_id}/attributes/custom: add typed custom attributes."""
-        path = f"customers/{_customer_ref(customer_id)}/attributes/custom"
+        path = endpoints.section_path(customer_id, "custom")
         return cast(
             CustomResponse, self.request("POST", path, json={"custom": _check_custom(custom)})
         )
@@ -830,18 +833,20 @@ class Client:
     def add_custom_by_email(self, email: str, custom: Sequence[CustomAttribute]) -> EntriesResponse:
         """POST /customers/attributes/custom: add typed custom attributes to every customer with this email."""
         body = {"email": _check_email(email), "custom": _check_custom(custom)}
-        return cast(EntriesResponse, self.request("POST", "customers/attributes/custom", json=body))
+        return cast(
+            EntriesResponse, self.request("POST", endpoints.by_email_path("custom"), json=body)
+        )
 
     def remove_custom(self, customer_id: int | str, keys: Sequence[str]) -> CustomResponse:
         """DELETE /customers/{customer_id}/attributes/custom: remove custom attributes by key."""
-        path = f"customers/{_customer_ref(customer_id)}/attributes/custom"
+        path = endpoints.section_path(customer_id, "custom")
         return cast(
             CustomResponse, self.request("DELETE", path, json={"custom": _check_keys(keys)})
         )
 
     def update_custom(self, customer_id: int | str, custom: Mapping[str, Any]) -> CustomResponse:
         """PUT /customers/{customer_id}/attributes/custom: change values of existing custom attributes."""
-        path = f"customers/{_customer_ref(customer_id)}/attributes/custom"
+        path = endpoints.section_path(customer_id, "custom")
         return cast(
             CustomResponse, self.request("PUT", path, json={"custom": _check_updates(custom)})
         )
@@ -1069,23 +1074,6 @@ def _check_per_page(per_page: int) -> int:
 
 
 # ---------------------------------------------------------------------- argument checks
-
-
-def _customer_ref(customer_id: int | str) -> str:
-    """The path segment for a customer: its ChartMogul id, or its uuid."""
-    if isinstance(customer_id, numbers.Integral) and not isinstance(customer_id, bool):
-        if int(customer_id) >= 0:
-            return str(int(customer_id))
-    elif (
-        isinstance(customer_id, str)
-        and _CUSTOMER_REF.fullmatch(customer_id)
-        and customer_id not in _RESERVED_REFS
-    ):
-        return customer_id
-    raise ValidationError(
-        "customer_id must be a ChartMogul customer id (an int such as 25647) or a customer "
-        f"uuid (such as 'cus_de305d54-75b4-431b-adb2-eb6b9e546012'), got {customer_id!r}"
-    )
 
 
 def _check_email(email: str) -> str:
