@@ -11,8 +11,8 @@ sorted by name. Every column is a ``pd.ArrowDtype``; all strings are ``pa.string
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from typing import Any, Final, Literal, get_args
+from collections.abc import Callable, Iterable
+from typing import Any, Final, Literal, cast, get_args
 
 import numpy as np
 import pandas as pd
@@ -49,6 +49,7 @@ __all__ = [
     "custom_type_for_dtype",
     "infer_custom_type",
     "is_custom_key",
+    "null_array",
     "parse_timestamps",
     "restore_index_advice",
     "sort_columns",
@@ -164,7 +165,35 @@ def is_custom_key(key: str) -> bool:
     return _CUSTOM_KEY_RE.fullmatch(key) is not None
 
 
-def parse_timestamps(strings: pa.Array | pa.ChunkedArray) -> pa.Array | None:
+# pyarrow-stubs type pa.nulls per concrete DataType subclass; a column's type here is known
+# only as a DataType, so this is the one place that says what pa.nulls returns for any type.
+_nulls: Final = cast("Callable[[int, pa.DataType], pa.Array[Any]]", pa.nulls)
+
+
+def null_array(size: int, arrow_type: pa.DataType) -> pa.Array[Any]:
+    """An all-null Arrow array of ``size`` values of ``arrow_type`` (``pa.nulls``, typed).
+
+    Parameters
+    ----------
+    size : int
+        The number of values.
+    arrow_type : pyarrow.DataType
+        The type of the array.
+
+    Returns
+    -------
+    pyarrow.Array
+        ``size`` nulls of type ``arrow_type``.
+
+    Examples
+    --------
+    >>> null_array(2, pa.string()).to_pylist()
+    [None, None]
+    """
+    return _nulls(size, arrow_type)
+
+
+def parse_timestamps(strings: pa.Array[Any] | pa.ChunkedArray[Any]) -> pa.Array[Any] | None:
     """Parse ISO 8601 strings to ``timestamp[us, UTC]`` (the instant), or None if any is not one.
 
     Nulls stay null. ``2015-06-09T13:16:00-04:00`` becomes 17:16 UTC; naive values and dates
@@ -175,7 +204,7 @@ def parse_timestamps(strings: pa.Array | pa.ChunkedArray) -> pa.Array | None:
         strings = strings.combine_chunks()
     target = TIMESTAMP.pyarrow_dtype
     if len(strings) == strings.null_count:
-        return pa.nulls(len(strings), target)
+        return null_array(len(strings), target)
     if not pc.all(pc.match_substring_regex(strings, ISO_8601_PATTERN)).as_py():
         return None
     try:  # the common case: every value carries its offset (the API's customer-since does)
@@ -188,7 +217,8 @@ def parse_timestamps(strings: pa.Array | pa.ChunkedArray) -> pa.Array | None:
     zoned = pc.match_substring_regex(strings, _HAS_ZONE)
     suffix = pc.if_else(date_only, "T00:00:00Z", pc.if_else(zoned, "", "Z"))
     try:
-        return pc.binary_join_element_wise(strings, suffix, "").cast(target)
+        suffixed: pa.Array[Any] = pc.binary_join_element_wise(strings, suffix, "")
+        return suffixed.cast(target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None  # matched the pattern but not the calendar (e.g. 2015-02-30)
 

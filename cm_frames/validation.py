@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final, TypeAlias
+from typing import Any, Final, TypeAlias, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -181,8 +181,10 @@ def value_problem(type_: str, value: object) -> Rule | None:
     return None
 
 
-def strings_too_long(strings: pa.Array) -> BoolArray:
+def strings_too_long(strings: pa.Array[Any]) -> BoolArray:
     """Which values of a string array are longer than a String may be (nulls: False)."""
-    lengths = pc.fill_null(pc.utf8_length(strings), 0).to_numpy(zero_copy_only=False)
+    lengths = (
+        pc.utf8_length(cast(pa.StringArray, strings)).fill_null(0).to_numpy(zero_copy_only=False)
+    )
     too_long: BoolArray = lengths > MAX_STRING_LENGTH
     return too_long

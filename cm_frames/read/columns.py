@@ -14,15 +14,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any, TypeAlias
 
 import pyarrow as pa
 
 from cm_frames.read.decoder import ColumnChunk
+from cm_frames.schema import null_array
 
 __all__ = ["Column", "ColumnSet", "Run", "release_unused_memory"]
 
 #: How a run's arrays become the column's type: ``(array, target) -> array``.
-Convert = Callable[[pa.Array, pa.DataType], pa.Array]
+Convert: TypeAlias = "Callable[[pa.Array[Any], pa.DataType], pa.Array[Any]]"
 
 
 def release_unused_memory() -> None:
@@ -44,7 +46,7 @@ class Run:
     arrow_type: pa.DataType
     #: strings rendered from mixed JSON types (certainly String, never Timestamp)
     text: bool
-    arrays: list[pa.Array]
+    arrays: list[pa.Array[Any]]
     rows: int
     #: how many leading ``arrays`` are already compacted
     compacted: int = 0
@@ -70,7 +72,7 @@ class Column:
 
     runs: list[Run] = field(default_factory=list)
 
-    def add(self, start: int, array: pa.Array, *, text: bool = False) -> None:
+    def add(self, start: int, array: pa.Array[Any], *, text: bool = False) -> None:
         """Add ``array`` as the column's rows from ``start`` (after every row added so far)."""
         if array.null_count == len(array):
             return
@@ -83,17 +85,19 @@ class Column:
         last.arrays.append(array)
         last.rows = start + len(array) - last.start
 
-    def build(self, target: pa.DataType, rows: int, convert: Convert | None = None) -> pa.Array:
+    def build(
+        self, target: pa.DataType, rows: int, convert: Convert | None = None
+    ) -> pa.Array[Any]:
         """The column over ``rows`` rows as ``target``, in one array; empties the column.
 
         Runs of another type go through ``convert`` (required when there are such runs).
         The pieces are freed, and their memory handed back, before this returns.
         """
-        arrays: list[pa.Array] = []
+        arrays: list[pa.Array[Any]] = []
         position = 0
         for run in self.runs:
             if run.start > position:
-                arrays.append(pa.nulls(run.start - position, target))
+                arrays.append(null_array(run.start - position, target))
             if run.arrow_type == target:
                 arrays.extend(run.arrays)
             else:
@@ -104,7 +108,7 @@ class Column:
             run.arrays.clear()
         self.runs.clear()
         if rows > position:
-            arrays.append(pa.nulls(rows - position, target))
+            arrays.append(null_array(rows - position, target))
         if len(arrays) == 1:
             return arrays[0]
         column = pa.concat_arrays(arrays) if arrays else pa.array([], type=target)
@@ -138,7 +142,7 @@ class ColumnSet:
             for run in column.runs:
                 run.compact()
 
-    def build(self, name: str, target: pa.DataType) -> pa.Array:
+    def build(self, name: str, target: pa.DataType) -> pa.Array[Any]:
         """Column ``name`` as one array of ``target`` (nulls if never seen), removed from the set."""
         return self._columns.pop(name, Column()).build(target, self.rows)
 

@@ -30,7 +30,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import chain, repeat
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import numpy as np
 import orjson
@@ -148,7 +148,7 @@ def render_json_text(value: object) -> str | None:
     return orjson.dumps(value).decode()
 
 
-def render_text(array: pa.Array) -> pa.Array:
+def render_text(array: pa.Array[Any]) -> pa.Array[Any]:
     """A column as JSON text strings: 123 -> "123", true -> "true", 1.5 -> "1.5".
 
     ints and bools through Arrow's cast (exact, and the same text as JSON); doubles and
@@ -165,7 +165,7 @@ def render_text(array: pa.Array) -> pa.Array:
     return pa.array(list(map(render_json_text, array.to_pylist())), type=_STRING)
 
 
-def _put(out: dict[str, pa.Array], name: str, array: pa.Array) -> None:
+def _put(out: dict[str, pa.Array[Any]], name: str, array: pa.Array[Any]) -> None:
     """Store a column; if the name is taken, merge the two (first non-null value wins).
 
     Only a section with both a dotted key and the nested object it spells can collide
@@ -188,7 +188,7 @@ class ColumnChunk:
     """Columns of one attribute section for ``size`` consecutive customers."""
 
     size: int
-    columns: dict[str, pa.Array]
+    columns: dict[str, pa.Array[Any]]
     #: columns whose strings are rendered mixes (certainly String, never Timestamp)
     text: frozenset[str] = frozenset()
 
@@ -233,6 +233,7 @@ def decode_page(entries: list[Any], custom: KeyValues, *, where: str = "page") -
         fixed = pa.array(entries, type=WIRE_TYPE)
     except _CONVERSION_ERRORS as error:
         raise ChartMogulError(_describe_bad_entries(entries, where, error)) from error
+    assert isinstance(fixed, pa.StructArray)  # WIRE_TYPE is a struct
     # An explicit int64 would truncate a float id (25647.5 -> 25647) without a word.
     if (
         fixed.null_count
@@ -262,12 +263,17 @@ def decode_page(entries: list[Any], custom: KeyValues, *, where: str = "page") -
     )
 
 
-def _fixed_columns(fixed: pa.StructArray) -> dict[str, pa.Array]:
+def _fixed_columns(fixed: pa.StructArray) -> dict[str, pa.Array[Any]]:
     """The ``FIXED_TYPES`` columns of a page's struct (which has no nulls of its own)."""
     columns = dict(zip(WIRE_TYPE.names, fixed.flatten(), strict=True))
-    address = columns.pop("address").flatten()
-    columns.update(zip((f"address.{name}" for name in ADDRESS_FIELDS), address, strict=True))
-    tags = columns.pop("attributes").flatten()[0]
+    address = columns.pop("address")
+    attributes = columns.pop("attributes")
+    assert isinstance(address, pa.StructArray)
+    assert isinstance(attributes, pa.StructArray)
+    columns.update(
+        zip((f"address.{name}" for name in ADDRESS_FIELDS), address.flatten(), strict=True)
+    )
+    tags = attributes.flatten()[0]
     if tags.null_count:  # a customer without attributes (or tags) has no tags
         tags = pc.if_else(pc.is_null(tags), pa.scalar([], type=_TAGS), tags)
     columns["tags"] = tags
@@ -278,7 +284,7 @@ def decode_custom(custom: KeyValues) -> ColumnChunk:
     """The custom attribute columns of the customers gathered in ``custom``."""
     n = len(custom.lengths)
     lengths = np.fromiter(custom.lengths, np.intp, n)
-    columns: dict[str, pa.Array] = {}
+    columns: dict[str, pa.Array[Any]] = {}
     text: set[str] = set()
     _flatten_pairs(lengths, custom.keys, custom.values, np.arange(n), n, "", False, columns, text)
     return ColumnChunk(n, columns, frozenset(text))
@@ -343,7 +349,7 @@ def decode_section(dicts: Sequence[dict[str, Any]], *, nested: bool) -> ColumnCh
     ``[A-Za-z0-9_]+``, cannot contain dots).
     """
     n = len(dicts)
-    columns: dict[str, pa.Array] = {}
+    columns: dict[str, pa.Array[Any]] = {}
     if not n:
         return ColumnChunk(0, columns)
     if nested and _flatten_struct(dicts, columns):
@@ -354,7 +360,7 @@ def decode_section(dicts: Sequence[dict[str, Any]], *, nested: bool) -> ColumnCh
     return ColumnChunk(n, columns, frozenset(text))
 
 
-def _flatten_struct(dicts: Sequence[dict[str, Any]], out: dict[str, pa.Array]) -> bool:
+def _flatten_struct(dicts: Sequence[dict[str, Any]], out: dict[str, pa.Array[Any]]) -> bool:
     """The fast path for dense, consistent sections (Stripe, Clearbit): Arrow's own inference.
 
     ``pa.array(dicts)`` infers a struct in C++ (faster than ``_flatten_dicts`` when most rows
@@ -372,10 +378,11 @@ def _flatten_struct(dicts: Sequence[dict[str, Any]], out: dict[str, pa.Array]) -
     return isinstance(struct, pa.StructArray) and _struct_leaves(struct, "", out)
 
 
-def _struct_leaves(struct: pa.StructArray, prefix: str, out: dict[str, pa.Array]) -> bool:
+def _struct_leaves(struct: pa.StructArray, prefix: str, out: dict[str, pa.Array[Any]]) -> bool:
     for arrow_field, child in zip(struct.type, struct.flatten(), strict=True):
         name = prefix + arrow_field.name
         if pa.types.is_struct(arrow_field.type):
+            assert isinstance(child, pa.StructArray)
             if not _struct_leaves(child, name + ".", out):
                 return False
         elif arrow_field.type in _STRUCT_LEAF_TYPES:
@@ -394,7 +401,7 @@ def _flatten_dicts(
     n: int,
     prefix: str,
     nested: bool,
-    out: dict[str, pa.Array],
+    out: dict[str, pa.Array[Any]],
     text: set[str],
 ) -> None:
     """Columns of ``dicts`` (the dict at position i belongs to row ``rows[i]`` of ``n``)."""
@@ -412,7 +419,7 @@ def _flatten_pairs(
     n: int,
     prefix: str,
     nested: bool,
-    out: dict[str, pa.Array],
+    out: dict[str, pa.Array[Any]],
     text: set[str],
 ) -> None:
     """Columns from chained keys and values; dict i (``lengths[i]`` pairs) is row ``rows[i]``.
@@ -446,7 +453,7 @@ def _flatten_pairs(
         # One take builds every column of this type side by side; each is then a slice.
         index = np.full(len(keys_here) * n, -1, dtype=np.intp)
         index[slot[codes[chosen]] * n + value_rows[chosen]] = np.arange(len(chosen))
-        wide = array.take(pa.array(index, mask=index < 0))
+        wide = array.take(cast(pa.Int64Array, pa.array(index, mask=index < 0)))
         for position, key in enumerate(keys_here):
             name = prefix + names[key]
             _put(out, name, wide.slice(position * n, n))
@@ -465,7 +472,7 @@ def _fill_buckets(
     kinds: IntArray,
     codes: IntArray,
     targets: IntArray,
-) -> dict[int, tuple[IntArray, pa.Array]] | IntArray:
+) -> dict[int, tuple[IntArray, pa.Array[Any]]] | IntArray:
     """Per chunk type, the positions of its values and their Arrow array.
 
     Returns instead the keys that must become text when an int cannot be stored exactly: beyond
@@ -475,7 +482,7 @@ def _fill_buckets(
     """
     value_targets = targets[codes]
     value_targets[kinds == _NULL] = _T_NULL
-    buckets: dict[int, tuple[IntArray, pa.Array]] = {}
+    buckets: dict[int, tuple[IntArray, pa.Array[Any]]] = {}
     for target, arrow_type in _BUCKET_TYPES.items():
         chosen = np.flatnonzero(value_targets == target)
         if not len(chosen):

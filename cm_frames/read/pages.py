@@ -34,7 +34,7 @@ class DecodedCustomers:
     custom_types: dict[str, CustomType]
     count: int
     #: original strings of the Timestamp custom columns (only with ``keep_timestamp_text``)
-    timestamp_text: Mapping[str, pa.Array]
+    timestamp_text: Mapping[str, pa.Array[Any]]
 
     def to_frame(self) -> pd.DataFrame:
         """The DataFrame, with ``attrs["chartmogul"]["custom_types"]`` set."""

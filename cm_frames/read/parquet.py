@@ -27,7 +27,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -52,6 +52,7 @@ from cm_frames.schema import (
     CustomType,
     base_arrow_schema,
     column_group,
+    null_array,
     sort_columns,
 )
 
@@ -291,20 +292,20 @@ def _rewrite(part: _Part, schema: pa.Schema, custom_types: dict[str, CustomType]
     """Conform one part to the unified schema, replacing its file atomically."""
     table = pq.read_table(part.path)
     side = pq.read_table(part.side_file) if part.side_file is not None else None
-    columns = []
+    columns: list[pa.Array[Any]] = []
     for target in schema:
         name, arrow_type = target.name, target.type
         if name not in table.column_names:
             if column_group(name) == TAG_PREFIX:
                 columns.append(pa.array(np.zeros(table.num_rows, dtype=bool)))
             else:
-                columns.append(pa.nulls(table.num_rows, arrow_type))
+                columns.append(null_array(table.num_rows, arrow_type))
             continue
         column = table.column(name).combine_chunks()
         if column.type == arrow_type:
             columns.append(column)
         elif column.null_count == len(column):
-            columns.append(pa.nulls(len(column), arrow_type))
+            columns.append(null_array(len(column), arrow_type))
         elif pa.types.is_timestamp(column.type):
             # A Timestamp key in this part that is a String overall: its original text.
             key = name[len(CUSTOM_PREFIX) :]

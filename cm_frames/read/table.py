@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Final
+from typing import Any, Final
 
 import pandas as pd
 import pyarrow as pa
@@ -49,7 +49,7 @@ def table_to_frame(table: pa.Table) -> pd.DataFrame:
     return frame
 
 
-def _type_of(name: str, column: pa.ChunkedArray) -> pa.DataType:
+def _type_of(name: str, column: pa.ChunkedArray[Any]) -> pa.DataType:
     arrow_type = column.type
     if name == "status":
         return STATUS.pyarrow_dtype
@@ -57,10 +57,11 @@ def _type_of(name: str, column: pa.ChunkedArray) -> pa.DataType:
         return STRING.pyarrow_dtype
     if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type):
         return pa.list_(_type_of("", pa.chunked_array([], arrow_type.value_type)))
-    return arrow_type
+    result: pa.DataType = arrow_type
+    return result
 
 
-def _normalise(name: str, column: pa.ChunkedArray) -> pa.ChunkedArray:
+def _normalise(name: str, column: pa.ChunkedArray[Any]) -> pa.ChunkedArray[Any]:
     if name == "status":
         return pa.chunked_array([canonical_status(column)])
     target = _type_of(name, column)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -48,7 +48,7 @@ __all__ = [
 BoolArray: TypeAlias = npt.NDArray[np.bool_]
 IntArray: TypeAlias = npt.NDArray[np.int64]
 # A column on the matched rows: Arrow, or numpy for object columns (checked value by value).
-ColumnValues: TypeAlias = pa.Array | npt.NDArray[np.object_]
+ColumnValues: TypeAlias = "pa.Array[Any] | npt.NDArray[np.object_]"
 
 ARROW_TYPES: dict[CustomType, pa.DataType] = {
     "Integer": pa.int64(),
@@ -116,7 +116,8 @@ def column_values(
         return None
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
-    return array if positions is None else array.take(pa.array(positions))
+    picked: pa.Array[Any] = array if positions is None else array.take(pa.array(positions))
+    return picked
 
 
 def not_text(
@@ -150,18 +151,18 @@ class Typed:
     """
 
     type: CustomType | None
-    values: pa.Array
+    values: pa.Array[Any]
     naive: BoolArray | None = None
     naive_fix: str = ""
 
 
 def coerce_custom(
-    data: pa.Array | npt.NDArray[np.object_], column: str, ids: IntArray, problems: Problems
+    data: pa.Array[Any] | npt.NDArray[np.object_], column: str, ids: IntArray, problems: Problems
 ) -> Typed | None:
     """Canonical typed values of one custom column, or None after recording its problems."""
     if isinstance(data, np.ndarray):
         return _coerce_objects(data, column, ids, problems)
-    if pa.types.is_dictionary(data.type):
+    if isinstance(data, pa.DictionaryArray):
         data = data.dictionary_decode()
     kind = data.type
     if data.null_count == len(data):
@@ -171,7 +172,7 @@ def coerce_custom(
     if pa.types.is_integer(kind):
         if pa.types.is_uint64(kind):  # the only integer type that can exceed int64
             limit = pa.scalar(INT64_MAX, pa.uint64())
-            too_big = pc.fill_null(pc.greater(data, limit), False).to_numpy(zero_copy_only=False)
+            too_big = pc.greater(data, limit).fill_null(False).to_numpy(zero_copy_only=False)
             if too_big.any():
                 _beyond_int64(column, ids[too_big], problems)
                 return None
@@ -241,7 +242,7 @@ def _coerce_floats(
 
 
 def _coerce_timestamps(
-    data: pa.Array, column: str, ids: IntArray, problems: Problems
+    data: pa.Array[Any], column: str, ids: IntArray, problems: Problems
 ) -> Typed | None:
     """Any timestamp or date to timestamp[us, UTC]; naive values are marked (dates are UTC)."""
     kind = data.type
@@ -289,7 +290,7 @@ def _coerce_timestamps(
 
 
 def _checked_strings(
-    strings: pa.Array, column: str, ids: IntArray, problems: Problems
+    strings: pa.Array[Any], column: str, ids: IntArray, problems: Problems
 ) -> Typed | None:
     too_long = strings_too_long(strings)
     if too_long.any():
@@ -514,12 +515,12 @@ _TRUE_WORDS = ("yes", "y", "true", "t", "1", "x", "on")
 def _not_bool(column: str, values: ColumnValues, ids: IntArray, problems: Problems) -> None:
     """A tag column of other values, with a fix that works for what it holds."""
     if isinstance(values, pa.Array):
-        if pa.types.is_dictionary(values.type):
+        if isinstance(values, pa.DictionaryArray):
             values = values.dictionary_decode()
         kind = values.type
         text = pa.types.is_string(kind) or pa.types.is_large_string(kind)
         what = f"values of type {kind}"
-        sample = pc.unique(values.drop_null()).to_pylist()[:50] if text else []
+        sample: list[Any] = pc.unique(values.drop_null()).to_pylist()[:50] if text else []
         numeric = (
             pa.types.is_integer(kind) or pa.types.is_floating(kind) or (pa.types.is_boolean(kind))
         )
@@ -544,7 +545,7 @@ def _not_bool(column: str, values: ColumnValues, ids: IntArray, problems: Proble
 
 def coerce_tag_lists(
     data: ColumnValues | None, column: str, ids: IntArray, problems: Problems
-) -> pa.Array | None:
+) -> pa.Array[Any] | None:
     """The ``tags`` column as list<string>, every cell a list of strings."""
     if data is None:
         return None
@@ -581,7 +582,9 @@ def coerce_tag_lists(
         return None
     lists = data.cast(pa.list_(pa.string()))
     bad = lists.is_null().to_numpy(zero_copy_only=False)
-    inner_null = pc.list_flatten(lists).is_null().to_numpy(zero_copy_only=False)
+    inner_null = (
+        pc.list_flatten(cast("pa.ListArray[Any]", lists)).is_null().to_numpy(zero_copy_only=False)
+    )
     if inner_null.any():
         parents = pc.list_parent_indices(lists).to_numpy(zero_copy_only=False)
         bad[parents[inner_null]] = True

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -21,7 +21,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cm_frames.errors import ValidationError
-from cm_frames.schema import CUSTOM_PREFIX, CUSTOM_TYPES, INDEX_NAME, TAG_PREFIX, CustomType
+from cm_frames.schema import (
+    CUSTOM_PREFIX,
+    CUSTOM_TYPES,
+    INDEX_NAME,
+    TAG_PREFIX,
+    CustomType,
+    null_array,
+)
 from cm_frames.validation import key_problem, padded, tag_problem
 from cm_frames.writeback.coerce import (
     ARROW_TYPES,
@@ -286,7 +293,7 @@ def _moved_examples(work: _Work, moved: BoolArray, limit: int = 3) -> str:
     edited = work.column("edited", "uuid")
     assert edited is not None  # only called when both frames have a uuid column
     uuids = (
-        edited.take(pa.array(positions)).to_pylist()
+        edited.take(cast(pa.Int64Array, pa.array(positions))).to_pylist()
         if isinstance(edited, pa.Array)
         else edited[positions].tolist()
     )
@@ -422,7 +429,9 @@ def _differs(edited: ColumnValues, baseline: ColumnValues) -> BoolArray:
                 pass  # types that cannot be compared by Arrow: compare the Python values
             else:
                 both_null = pc.and_(edited.is_null(), baseline.is_null())
-                same = pc.or_(pc.fill_null(equal, False), both_null)
+                same = pc.or_(
+                    cast(pa.BooleanArray, pc.fill_null(equal, pa.scalar(False))), both_null
+                )
                 differs: BoolArray = ~same.to_numpy(zero_copy_only=False)
                 return differs
     left = edited.to_pylist() if isinstance(edited, pa.Array) else edited.tolist()
@@ -453,8 +462,8 @@ class _Chunk:
     type: CustomType | None  # None for tags
     rows: IntArray
     kinds: npt.NDArray[np.int8]
-    old: pa.Array | None = None
-    new: pa.Array | None = None
+    old: pa.Array[Any] | None = None
+    new: pa.Array[Any] | None = None
 
 
 def _custom_changes(
@@ -521,7 +530,7 @@ def _custom_column_changes(
     old = (
         base.values.cast(arrow_type)
         if base is not None and base.type is not None
-        else pa.nulls(len(ids), arrow_type)
+        else null_array(len(ids), arrow_type)
     )
     new = edited.values.cast(arrow_type)
     had = old.is_valid().to_numpy(zero_copy_only=False)
@@ -558,7 +567,7 @@ def _custom_column_changes(
     kinds = np.where(
         add[rows], _ADD_CUSTOM, np.where(update[rows], _UPDATE_CUSTOM, _REMOVE_CUSTOM)
     ).astype(np.int8)
-    taken = pa.array(rows)
+    taken = cast(pa.Int64Array, pa.array(rows))
     return _Chunk(key, type_, rows, kinds, old.take(taken), new.take(taken))
 
 
@@ -578,10 +587,12 @@ def _key_suggestion(key: str, work: _Work) -> str:
     return CUSTOM_PREFIX + fallback
 
 
-def _equal(old: pa.Array, new: pa.Array, type_: CustomType) -> BoolArray:
+def _equal(old: pa.Array[Any], new: pa.Array[Any], type_: CustomType) -> BoolArray:
     """Element-wise equality where both hold values (int and timestamp compared as integers)."""
     if type_ == "String":
-        equal: BoolArray = pc.fill_null(pc.equal(old, new), True).to_numpy(zero_copy_only=False)
+        equal: BoolArray = cast(
+            pa.BooleanArray, pc.fill_null(pc.equal(old, new), pa.scalar(True))
+        ).to_numpy(zero_copy_only=False)
         return equal
     if type_ == "Timestamp":
         old, new = old.cast(pa.int64()), new.cast(pa.int64())
@@ -605,7 +616,7 @@ def _tag_changes(work: _Work, skipped: list[SkippedEdit]) -> list[_Chunk]:
     universe: set[str] = set(base_cols) | set(edited_cols)
     for lists in (base_lists, edited_lists):
         if lists is not None:
-            universe.update(pc.unique(pc.list_flatten(lists)).to_pylist())
+            universe.update(cast("list[str]", pc.unique(pc.list_flatten(lists)).to_pylist()))
     broken = sorted(name for name in universe if not is_text(name))
     if broken:
         # Tag names come from column labels too, which an object Index can hold as any str.
@@ -736,7 +747,7 @@ def _tag_fix(name: str, work: _Work) -> str:
     return "rename the tag to 1-255 visible characters (the column, or the entry in the tags lists)"
 
 
-def _scatter(matrix: BoolArray, lists: pa.Array, names: list[str]) -> None:
+def _scatter(matrix: BoolArray, lists: pa.Array[Any], names: list[str]) -> None:
     """Set ``matrix[row, tag]`` for each tag in each row's list (Arrow, no Python loop)."""
     flat = pc.list_flatten(lists)
     if not len(flat):
@@ -789,7 +800,7 @@ def _assemble(work: _Work, chunks: list[_Chunk]) -> _Changes:
     )
 
 
-def _string_column(frame: pd.DataFrame, name: str, positions: pa.Array) -> pa.Array:
+def _string_column(frame: pd.DataFrame, name: str, positions: pa.Array[Any]) -> pa.Array[Any]:
     if name not in frame.columns:
         return pa.nulls(len(positions), pa.string())
     values = frame[name]
@@ -799,7 +810,8 @@ def _string_column(frame: pd.DataFrame, name: str, positions: pa.Array) -> pa.Ar
         array = pa.array([v if isinstance(v, str) else None for v in values], pa.string())
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
-    return array.take(positions).cast(pa.string())
+    strings: pa.Array[Any] = array.take(positions).cast(pa.string())
+    return strings
 
 
 def _email_groups(baseline: pd.DataFrame, changes: _Changes) -> dict[str, tuple[int, ...]]:
@@ -812,16 +824,17 @@ def _email_groups(baseline: pd.DataFrame, changes: _Changes) -> dict[str, tuple[
         return {}
     emails = _string_column(baseline, "email", pa.array(np.arange(len(baseline))))
     normal = pc.utf8_lower(pc.utf8_trim_whitespace(emails))
-    normal = pc.if_else(pc.equal(normal, ""), pa.nulls(len(normal), pa.string()), normal)
+    normal = pc.if_else(pc.equal(normal, pa.scalar("")), pa.nulls(len(normal), pa.string()), normal)
     counts = pc.value_counts(normal.drop_null())
-    shared = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
+    shared = counts.field("values").filter(pc.greater(counts.field("counts"), pa.scalar(1)))
     if not len(shared):
         return {}
-    rows = np.flatnonzero(pc.is_in(normal, value_set=shared).fill_null(False).to_numpy(False))
+    in_shared = cast(pa.BooleanArray, pc.is_in(normal, value_set=shared))
+    rows = np.flatnonzero(in_shared.fill_null(False).to_numpy(False))
     ids = np.asarray(baseline.index, dtype=np.int64)
     groups: dict[str, list[int]] = {}
     spellings: dict[str, set[str]] = {}
-    exact = emails.to_pylist()
+    exact = cast("list[str]", emails.to_pylist())  # the rows below all hold an email
     lowered = normal.to_pylist()
     for row in rows.tolist():
         groups.setdefault(lowered[row], []).append(int(ids[row]))

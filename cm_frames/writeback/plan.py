@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -61,7 +61,7 @@ _INVERSE_KIND = np.array([1, 0, 4, 3, 2], dtype=np.int8)
 
 IntArray: TypeAlias = npt.NDArray[np.int64]
 # One attribute's values in change order: an Arrow array (from a diff) or a list (from operations).
-ValueColumn: TypeAlias = pa.Array | list[Any]
+ValueColumn: TypeAlias = "pa.Array[Any] | list[Any]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,8 +170,8 @@ class _Changes:
     """
 
     customer_ids: IntArray
-    uuids: pa.Array | list[str]
-    emails: pa.Array | list[str | None]
+    uuids: pa.Array[Any] | list[str]
+    emails: pa.Array[Any] | list[str | None]
     names: tuple[str, ...]
     types: tuple[CustomType | None, ...]
     old: tuple[ValueColumn, ...]
@@ -317,7 +317,7 @@ def _replace(changes: _Changes, **fields: Any) -> _Changes:
     return _Changes(**{**current, **fields})
 
 
-def _as_list(values: pa.Array | list[Any]) -> list[Any]:
+def _as_list(values: pa.Array[Any] | list[Any]) -> list[Any]:
     return values.to_pylist() if isinstance(values, pa.Array) else values
 
 
@@ -325,9 +325,9 @@ def _take_values(column: ValueColumn, wanted: IntArray, type_: CustomType) -> li
     """Python values of ``column`` at ``wanted``: ints, bools, strs, UTC datetimes, or None."""
     if not isinstance(column, pa.Array):
         return [column[v] for v in wanted.tolist()]
-    taken = column.take(pa.array(wanted))
+    taken = column.take(cast(pa.Int64Array, pa.array(wanted)))
     if type_ != "Timestamp":
-        return taken.to_pylist()  # type: ignore[no-any-return]
+        return taken.to_pylist()
     # Via integer microseconds: exact, and always datetime.timezone.utc as the tzinfo.
     micros = taken.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_pylist()
     return [None if m is None else timestamp_from_micros(m) for m in micros]
@@ -787,7 +787,7 @@ def _typed(value: Any) -> Any:
 def _operations_frame(operations: Sequence[Operation], *, as_text: bool = False) -> pd.DataFrame:
     """One row per operation. ``old``/``new`` hold typed values (object columns), or text."""
     shown = [_old_new(op) for op in operations]
-    columns = {
+    columns: dict[str, pa.Array[Any]] = {
         "id": pa.array([op.customer_id for op in operations], pa.int64()),
         "email": pa.array([op.email for op in operations], pa.string()),
         "kind": pa.array([op.kind for op in operations], pa.string()),
