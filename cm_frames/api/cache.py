@@ -2,8 +2,8 @@
 and cache keys that say which customer, search or list page they belong to.
 
 requests-cache does not invalidate on writes. Its keys are opaque hashes, and finding the
-entries a write made stale by deserialising every cached response (75 MB of list pages for
-100k customers) would cost more than the write. So the key function prefixes each hash with
+entries a write made stale by deserialising every cached response (every list page of the
+account) would cost more than the write. So the key function prefixes each hash with
 the resource it caches (``list``, ``customer-25647``, ``search-<hash of email>``): after a
 write, the client scans the keys alone and deletes the stale ones through requests-cache's
 own ``delete``.
@@ -51,18 +51,55 @@ _REDACTED = (*DEFAULT_IGNORED_PARAMS,)
 
 
 def account_hash(token: str, base_url: str) -> str:
-    """First 16 hex digits of sha256(token, base URL): the account's cache namespace."""
+    """First 16 hex digits of sha256(token, base URL): the account's cache namespace.
+
+    Parameters
+    ----------
+    token : str
+        The account token.
+    base_url : str
+        The normalised base URL.
+
+    Returns
+    -------
+    str
+        16 hex digits: the name of the account's cache directory.
+    """
     return hashlib.sha256(f"{token}\n{base_url}".encode()).hexdigest()[:16]
 
 
 def default_cache_root() -> Path:
+    """The user cache directory of cm_frames (platformdirs), where each account has its own.
+
+    Returns
+    -------
+    Path
+        Such as ``~/.cache/cm_frames`` on Linux.
+    """
     return Path(user_cache_dir("cm_frames"))
 
 
 def open_cached_session(
     directory: Path, base_url: str, *, expire_after: int | float | timedelta | None
 ) -> CachedSession:
-    """A requests-cache session on ``directory/http_cache.sqlite``: GET 200 only, auth redacted."""
+    """A requests-cache session on ``directory/http_cache.sqlite``: GET 200 only, auth redacted.
+
+    The database file and its SQLite companions are created (or tightened) 0600 first.
+
+    Parameters
+    ----------
+    directory : Path
+        The account's private directory.
+    base_url : str
+        The client's base URL (the keys name the resource relative to it).
+    expire_after : float or timedelta or None
+        How long entries stay fresh; None: until cleared.
+
+    Returns
+    -------
+    CachedSession
+        Keyed by ``ResourceKeys``.
+    """
     db_path = directory / CACHE_FILE_NAME
     ensure_private_file(db_path)
     for suffix in _SQLITE_COMPANIONS:
@@ -86,15 +123,40 @@ class ResourceKeys:
     """requests-cache ``key_fn``: its usual hash, prefixed with the resource the URL reads.
 
     Prefixes contain only ``[A-Za-z0-9_-]`` (requests-cache 1.3 quotes keys into SQL text).
+
+    Parameters
+    ----------
+    base_url : str
+        The client's base URL.
     """
 
     def __init__(self, base_url: str) -> None:
         self._base_path = urlsplit(base_url).path
 
     def __call__(self, request: Any, **kwargs: Any) -> str:
+        """The key of ``request``: ``"<resource>:<requests-cache's hash>"``."""
         return f"{self.resource(request.url or '')}:{create_key(request, **kwargs)}"
 
     def resource(self, url: str) -> str:
+        """The resource ``url`` reads: ``list``, ``search-<digest>``, ``customer-<ref>``, ``other``.
+
+        Parameters
+        ----------
+        url : str
+            A full request URL.
+
+        Returns
+        -------
+        str
+            The key's prefix (see ``cm_frames.api.endpoints.parse_path``).
+
+        Examples
+        --------
+        >>> ResourceKeys("https://api.chartmogul.com/v1/").resource(
+        ...     "https://api.chartmogul.com/v1/customers/25647/attributes"
+        ... )
+        'customer-25647'
+        """
         parts = urlsplit(url)
         if not parts.path.startswith(self._base_path):
             return "other"
@@ -110,7 +172,18 @@ class ResourceKeys:
 
 
 def email_digest(email: str) -> str:
-    """Searches are keyed by a digest of the email, case-folded (over-invalidating is safe)."""
+    """Searches are keyed by a digest of the email, case-folded (over-invalidating is safe).
+
+    Parameters
+    ----------
+    email : str
+        The email searched for or written by.
+
+    Returns
+    -------
+    str
+        16 hex digits.
+    """
     return hashlib.sha256(email.strip().lower().encode()).hexdigest()[:16]
 
 
@@ -121,6 +194,15 @@ class StaleEntries:
     (a write by id tells nothing about the uuid, whose cached ``/customers/cus_...`` entries
     then all go) and unknown emails (``emails=None``: every cached search goes) are handled
     conservatively. Every list page is always stale.
+
+    Parameters
+    ----------
+    ids, uuids : collection of str
+        The written customers' ids and uuids, as far as known.
+    ids_known, uuids_known : bool
+        Whether all the written customers' ids (uuids) are known.
+    emails : collection of str or None
+        Their emails; None when unknown.
     """
 
     def __init__(
@@ -138,6 +220,7 @@ class StaleEntries:
         self._searches = None if emails is None else {email_digest(e) for e in emails}
 
     def __call__(self, key: str) -> bool:
+        """Whether the cache entry with ``key`` is stale."""
         resource = key.partition(":")[0]
         if resource == "list":
             return True
@@ -153,7 +236,20 @@ class StaleEntries:
 
 
 def delete_stale(cache: SQLiteCache, is_stale: StaleEntries) -> int:
-    """Delete the stale entries (keys scanned without deserialising any response)."""
+    """Delete the stale entries (keys scanned without deserialising any response).
+
+    Parameters
+    ----------
+    cache : SQLiteCache
+        The client's cache backend.
+    is_stale : StaleEntries
+        Which keys to delete.
+
+    Returns
+    -------
+    int
+        How many entries were deleted.
+    """
     keys = [key for key in cache.responses if is_stale(key)]
     if keys:
         # vacuum=False: rewriting the whole file after every write would cost more than the write.
@@ -163,7 +259,15 @@ def delete_stale(cache: SQLiteCache, is_stale: StaleEntries) -> int:
 
 @dataclass(frozen=True, slots=True)
 class WrittenCustomers:
-    """The customers a successful write touched, and which cache entries it made stale."""
+    """The customers a successful write touched, and which cache entries it made stale.
+
+    Attributes
+    ----------
+    ids : list of int
+        The ids the write named or returned, sorted.
+    stale : StaleEntries
+        The cache entries it made stale.
+    """
 
     ids: list[int]
     stale: StaleEntries
@@ -174,6 +278,19 @@ def written_customers(path: str, json_body: Any, response_body: bytes) -> Writte
 
     A write by id names its customer; a write by email names the email, and its response
     lists the customers (ids, uuids, emails). Whatever is not known is assumed stale.
+
+    Parameters
+    ----------
+    path : str
+        The write's path, relative to the base URL, without its query.
+    json_body : object
+        The request's JSON body.
+    response_body : bytes
+        The response's body.
+
+    Returns
+    -------
+    WrittenCustomers
     """
     entries = _response_entries(response_body)
     ids = [e["id"] for e in entries if isinstance(e.get("id"), int)]

@@ -130,7 +130,10 @@ _WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 class MissingCredentials(ValidationError):
-    """No account token or secret key was given, neither as arguments nor in the environment."""
+    """No account token or secret key was given, neither as arguments nor in the environment.
+
+    A ``ValidationError``; its message names what is missing and where to find it.
+    """
 
 
 def _package_version() -> str:
@@ -162,6 +165,49 @@ class Client:
     A cached answer or a local snapshot is served only once the credentials were proven:
     by any answer of the server to this client, or by ``verify_credentials()`` (one uncached
     request), since the cache of an account is found by token and base URL alone.
+
+    Parameters
+    ----------
+    token, secret : str, optional
+        The account token and secret key (default: ``CHARTMOGUL_ACCOUNT_TOKEN`` and
+        ``CHARTMOGUL_SECRET_KEY``). The secret is kept only in the session's auth object.
+    base_url : str, optional
+        The API's base URL (default: ``CHARTMOGUL_API_URL``, else
+        ``https://api.chartmogul.com/v1/``). HTTPS, or http:// to a loopback host only.
+    cache : bool, default True
+        Cache GET answers (status 200) on disk.
+    cache_dir : path-like, optional
+        The root of the cache (default: the user cache directory); this account's private
+        directory is ``cache_dir / account_hash``.
+    expire_after : float or timedelta or None, default 3600
+        Seconds cached reads stay fresh; None: until cleared.
+    timeout : float or (float, float), default (5, 30)
+        Seconds to connect and to read, per attempt.
+    rate_limit : float or None, default 40
+        Request starts per second, across threads; None: no cap.
+    max_workers : int, default 8
+        Requests in flight at once (1 to ``MAX_WORKERS_LIMIT``, 20).
+    retry_for : float, default 120
+        Seconds all attempts of one request may take.
+    loopback_retry_for : float, default 5
+        Seconds a connection refused by a loopback host is retried.
+    backoff : float, default 0.25
+        Seconds: the base delay of the exponential backoff (full jitter, each wait at most
+        10 s); a smaller one retries sooner.
+
+    Raises
+    ------
+    MissingCredentials
+        No token or no secret key.
+    ValidationError
+        An argument is out of range, or ``base_url`` is not an API URL.
+
+    Examples
+    --------
+    >>> import cm_frames as cm
+    >>> client = cm.Client(token="...", secret="...")  # doctest: +SKIP
+    >>> client.get_customer(25647)["email"]  # doctest: +SKIP
+    'bob@example.com'
     """
 
     def __init__(
@@ -244,7 +290,11 @@ class Client:
     # ------------------------------------------------------------------ lifecycle, introspection
 
     def close(self) -> None:
-        """Close the connections and the cache file. Idempotent."""
+        """Close the connections and the cache file. Idempotent.
+
+        A closed client refuses every request (``ValidationError``). ``with cm.Client(...)
+        as client:`` closes it at the end of the block.
+        """
         if not self._closed:
             self._closed = True
             self._session.close()
@@ -270,6 +320,7 @@ class Client:
 
     @property
     def base_url(self) -> str:
+        """The API's base URL, with exactly one trailing slash."""
         return self._base_url
 
     @property
@@ -279,7 +330,10 @@ class Client:
 
     @property
     def cache_dir(self) -> Path:
-        """This account's private directory (mode 0700), created on first use."""
+        """This account's private directory (mode 0700), created on first use.
+
+        It holds the HTTP cache, the snapshots of loads and the journals of applied plans.
+        """
         return ensure_private_dir(self._cache_dir)
 
     @property
@@ -296,11 +350,18 @@ class Client:
 
     @property
     def max_workers(self) -> int:
+        """Requests in flight at once (and the threads a load or an apply uses)."""
         return self._max_workers
 
     @property
     def rate_limit(self) -> float | None:
+        """Request starts per second across threads (None: no cap)."""
         return self._rate_limit
+
+    @property
+    def backoff(self) -> float:
+        """Seconds: the base delay of the retries' exponential backoff."""
+        return self._retry.backoff
 
     @property
     def write_generation(self) -> int:
@@ -313,6 +374,22 @@ class Client:
         It runs after the stale cache entries are gone, in the writing thread; what it raises
         propagates to the caller of the write. Ids are those the write named or returned
         (empty for a write by uuid, whose id the response does not tell).
+
+        Parameters
+        ----------
+        callback : callable
+            Called with a list of int customer ids.
+
+        Returns
+        -------
+        callable
+            ``callback`` (so ``on_write`` works as a decorator).
+
+        Examples
+        --------
+        >>> @client.on_write  # doctest: +SKIP
+        ... def written(ids):
+        ...     print("changed", ids)
         """
         with self._write_lock:
             self._write_hooks.append(callback)
@@ -327,6 +404,11 @@ class Client:
         callback : callable
             Receives a ``RetryNotice`` (method, path, attempt, reason, delay). It runs in the
             thread that retries (a page fetcher's, for a load); what it raises propagates there.
+
+        Yields
+        ------
+        None
+            ``callback`` is registered for the duration of the block.
 
         Examples
         --------
@@ -375,7 +457,10 @@ class Client:
         return self._credentials_proven
 
     def cache_clear(self) -> None:
-        """Empty this account's HTTP cache."""
+        """Empty this account's HTTP cache (nothing happens when the cache is off).
+
+        Snapshots of loads stay; ``cm.read_customers(client, refresh=True)`` replaces them.
+        """
         if self._cache_backend is not None:
             self._cache_backend.clear()  # type: ignore[no-untyped-call]  # untyped in requests-cache 1.3
 
@@ -391,7 +476,49 @@ class Client:
         refresh: bool = False,
         cache: bool = True,
     ) -> Any:
-        """Send one request (relative ``path``, such as ``"customers/25647"``) and decode its JSON."""
+        """Send one request and decode its JSON.
+
+        Retries, the rate limit, logging, the status → error mapping and the cache's
+        invalidation after writes all happen here; the endpoint methods call it.
+
+        Parameters
+        ----------
+        method : str
+            ``"GET"``, ``"POST"``, ``"PUT"``, ``"PATCH"`` or ``"DELETE"``.
+        path : str
+            Relative to the base URL, such as ``"customers/25647"`` (see
+            ``cm_frames.api.endpoints``).
+        params : mapping, optional
+            The query.
+        json : object, optional
+            The body, sent as JSON.
+        refresh : bool, default False
+            Fetch anew, not from the cache (and store the answer).
+        cache : bool, default True
+            Use the cache at all (False: neither read nor filled).
+
+        Returns
+        -------
+        object
+            The decoded JSON (None for an empty body).
+
+        Raises
+        ------
+        BadRequest, Unauthorized, RequestFailed, NotFound
+            The server refused the request (not retried).
+        RateLimited, ServerError, TransportError
+            Still failing after ``retry_for`` seconds of retries.
+        APIError
+            A success status whose body is not the API's JSON (an HTML page, another
+            Content-Type, no body, invalid JSON).
+        ValidationError
+            The client is closed, or ``path`` is not relative.
+
+        Examples
+        --------
+        >>> client.request("GET", "customers/25647")["id"]  # doctest: +SKIP
+        25647
+        """
         response = self._send(
             method, path, params=params, json_body=json, refresh=refresh, use_cache=cache
         )
@@ -411,7 +538,23 @@ class Client:
         refresh: bool = False,
         cache: bool = True,
     ) -> bytes:
-        """Like ``request`` but returns the response body undecoded (for bulk Arrow decoding)."""
+        """Like ``request`` but returns the response body undecoded (for bulk Arrow decoding).
+
+        Parameters
+        ----------
+        method, path, params, json, refresh, cache
+            As for ``request``.
+
+        Returns
+        -------
+        bytes
+            The body, as the server sent it.
+
+        Raises
+        ------
+        APIError, TransportError, ValidationError
+            As for ``request`` (the body is checked to be JSON by its Content-Type only).
+        """
         response = self._send(
             method, path, params=params, json_body=json, refresh=refresh, use_cache=cache
         )
@@ -564,9 +707,9 @@ class Client:
     def _environment(self, url: str) -> Mapping[str, Any]:
         """Proxies and CA bundle from the environment, read once per client.
 
-        Every request goes to the one base URL, so the answer never differs; requests would
-        look it up again for each request (about 0.09 ms here, a tenth of a request on
-        loopback). Environment variables set after the client was made do not apply to it.
+        Every request goes to the one base URL, so the answer never differs, and requests
+        would look it up again for each request. Environment variables set after the client
+        was made do not apply to it.
         """
         if self._environment_settings is None:
             self._environment_settings = dict(
@@ -624,7 +767,7 @@ class Client:
                 prepared, force_refresh=refresh, **options
             )
         # Bypass requests-cache entirely (neither read nor written) on the same session and pool:
-        # filling the cache costs ~5.5 ms a page, which would dominate an uncached bulk load.
+        # filling the cache would dominate an uncached bulk load (benchmarks/bench_read.py).
         return requests.Session.send(self._session, prepared, **options)
 
     def _url(self, path: str) -> str:
@@ -653,19 +796,93 @@ class Client:
     def list_customers(
         self, page: int = 1, per_page: int = MAX_PER_PAGE, *, refresh: bool = False
     ) -> CustomerPage:
-        """GET /customers: one page of customers (oldest first)."""
+        """GET /customers: one page of customers (oldest first).
+
+        Parameters
+        ----------
+        page : int, default 1
+            The page, from 1.
+        per_page : int, default 200
+            Customers per page (1 to 200, the API's maximum).
+        refresh : bool, default False
+            Fetch anew, not from the cache.
+
+        Returns
+        -------
+        CustomerPage
+            ``entries``, ``has_more``, ``per_page`` and ``page``.
+
+        Raises
+        ------
+        ValidationError
+            ``page`` or ``per_page`` out of range.
+        APIError, TransportError
+            As for ``request``.
+
+        Examples
+        --------
+        >>> client.list_customers(per_page=1)["entries"][0]["id"]  # doctest: +SKIP
+        25647
+        """
         params = {"page": _check_page(page), "per_page": _check_per_page(per_page)}
         return cast(
             CustomerPage, self.request("GET", endpoints.LIST, params=params, refresh=refresh)
         )
 
     def get_customer(self, customer_id: int | str, *, refresh: bool = False) -> Customer:
-        """GET /customers/{customer_id}: one customer by ChartMogul id (or uuid)."""
+        """GET /customers/{customer_id}: one customer by ChartMogul id (or uuid).
+
+        Parameters
+        ----------
+        customer_id : int or str
+            Its ChartMogul id (such as 25647) or its uuid (``cus_...``).
+        refresh : bool, default False
+            Fetch anew, not from the cache.
+
+        Returns
+        -------
+        Customer
+            The customer's JSON object.
+
+        Raises
+        ------
+        NotFound
+            No such customer.
+        ValidationError
+            ``customer_id`` is neither an id nor a uuid.
+        APIError, TransportError
+            As for ``request``.
+        """
         path = endpoints.customer_path(customer_id)
         return cast(Customer, self.request("GET", path, refresh=refresh))
 
     def search_customers(self, email: str, *, refresh: bool = False) -> SearchResult:
-        """GET /customers/search: every customer with this email."""
+        """GET /customers/search: every customer with this email.
+
+        Parameters
+        ----------
+        email : str
+            The email (surrounding whitespace is dropped).
+        refresh : bool, default False
+            Fetch anew, not from the cache.
+
+        Returns
+        -------
+        SearchResult
+            ``entries``: the customers with the email.
+
+        Raises
+        ------
+        ValidationError
+            ``email`` is empty or not a str.
+        APIError, TransportError
+            As for ``request``.
+
+        Examples
+        --------
+        >>> [c["id"] for c in client.search_customers("bob@example.com")["entries"]]  # doctest: +SKIP
+        [25647]
+        """
         params = {"email": _check_email(email)}
         return cast(
             SearchResult, self.request("GET", endpoints.SEARCH, params=params, refresh=refresh)
@@ -674,7 +891,29 @@ class Client:
     def get_attributes(
         self, customer_id: int | str, *, refresh: bool = False
     ) -> AttributesResponse:
-        """GET /customers/{customer_id}/attributes: tags, custom, Stripe and Clearbit attributes."""
+        """GET /customers/{customer_id}/attributes: tags, custom, Stripe and Clearbit attributes.
+
+        Parameters
+        ----------
+        customer_id : int or str
+            Its ChartMogul id or its uuid.
+        refresh : bool, default False
+            Fetch anew, not from the cache.
+
+        Returns
+        -------
+        AttributesResponse
+            ``attributes``: ``tags``, ``custom``, ``stripe``, ``clearbit``.
+
+        Raises
+        ------
+        NotFound
+            No such customer.
+        ValidationError
+            ``customer_id`` is neither an id nor a uuid.
+        APIError, TransportError
+            As for ``request``.
+        """
         path = endpoints.attributes_path(customer_id)
         return cast(AttributesResponse, self.request("GET", path, refresh=refresh))
 
@@ -716,6 +955,36 @@ class Client:
         previous page that says ``has_more: true``, and (decoded pages) a customer already
         seen on an earlier page. Raw pages are checked for repeated customers by the decoder
         that parses them (``PageDecoder``, as ``read_customers`` and ``to=`` use it).
+
+        Parameters
+        ----------
+        per_page : int, default 200
+            Customers per page (1 to 200).
+        refresh : bool, default False
+            Fetch anew, not from the cache.
+        raw : bool, default False
+            Yield each page's body (bytes) instead of the decoded page.
+        cache : bool, default True
+            Use the cache at all.
+
+        Yields
+        ------
+        CustomerPage or bytes
+            Each page, in order.
+
+        Raises
+        ------
+        PagingError
+            The pages do not fit together (see above).
+        APIError, TransportError
+            A page failed, as for ``request``.
+        ValidationError
+            ``per_page`` out of range.
+
+        Examples
+        --------
+        >>> sum(len(page["entries"]) for page in client.iter_pages())  # doctest: +SKIP
+        5000
         """
         per_page = _check_per_page(per_page)
         return self._iter_pages(per_page, refresh=refresh, raw=raw, use_cache=cache)
@@ -805,47 +1074,219 @@ class Client:
     # ------------------------------------------------------------------ writes
 
     def add_tags(self, customer_id: int | str, tags: Sequence[str]) -> TagsResponse:
-        """POST /customers/{customer_id}/attributes/tags: add tags; returns all the customer's tags."""
+        """POST /customers/{customer_id}/attributes/tags: add tags.
+
+        Parameters
+        ----------
+        customer_id : int or str
+            Its ChartMogul id or its uuid.
+        tags : sequence of str
+            The tags to add (non-empty strings).
+
+        Returns
+        -------
+        TagsResponse
+            ``tags``: all the customer's tags after the write.
+
+        Raises
+        ------
+        ValidationError
+            A malformed argument (nothing is sent).
+        NotFound
+            No such customer.
+        APIError, TransportError
+            As for ``request``.
+
+        Examples
+        --------
+        >>> client.add_tags(25647, ["vip"])["tags"]  # doctest: +SKIP
+        ['vip']
+        """
         path = endpoints.section_path(customer_id, "tags")
         return cast(TagsResponse, self.request("POST", path, json={"tags": _check_tags(tags)}))
 
     def add_tags_by_email(self, email: str, tags: Sequence[str]) -> EntriesResponse:
-        """POST /customers/attributes/tags: add tags to every customer with this email."""
+        """POST /customers/attributes/tags: add tags to every customer with this email.
+
+        Parameters
+        ----------
+        email : str
+            The email.
+        tags : sequence of str
+            The tags to add.
+
+        Returns
+        -------
+        EntriesResponse
+            ``entries``: the customers the write touched.
+
+        Raises
+        ------
+        ValidationError
+            A malformed argument (nothing is sent).
+        APIError, TransportError
+            As for ``request``.
+        """
         body = {"email": _check_email(email), "tags": _check_tags(tags)}
         return cast(
             EntriesResponse, self.request("POST", endpoints.by_email_path("tags"), json=body)
         )
 
     def remove_tags(self, customer_id: int | str, tags: Sequence[str]) -> TagsResponse:
-        """DELETE /customers/{customer_id}/attributes/tags: remove tags; returns the rest."""
+        """DELETE /customers/{customer_id}/attributes/tags: remove tags.
+
+        Parameters
+        ----------
+        customer_id : int or str
+            Its ChartMogul id or its uuid.
+        tags : sequence of str
+            The tags to remove.
+
+        Returns
+        -------
+        TagsResponse
+            ``tags``: the customer's tags left.
+
+        Raises
+        ------
+        ValidationError
+            A malformed argument (nothing is sent).
+        NotFound
+            No such customer.
+        APIError, TransportError
+            As for ``request``.
+        """
         path = endpoints.section_path(customer_id, "tags")
         return cast(TagsResponse, self.request("DELETE", path, json={"tags": _check_tags(tags)}))
 
     def add_custom(
         self, customer_id: int | str, custom: Sequence[CustomAttribute]
     ) -> CustomResponse:
-        """POST /customers/{customer_id}/attributes/custom: add typed custom attributes."""
+        """POST /customers/{customer_id}/attributes/custom: add typed custom attributes.
+
+        Adding a key the customer has replaces its value and its type.
+
+        Parameters
+        ----------
+        customer_id : int or str
+            Its ChartMogul id or its uuid.
+        custom : sequence of dict
+            ``{"type": ..., "key": ..., "value": ...}`` each; types ``String``, ``Integer``,
+            ``Timestamp``, ``Boolean``.
+
+        Returns
+        -------
+        CustomResponse
+            ``custom``: the customer's custom attributes after the write.
+
+        Raises
+        ------
+        ValidationError
+            A malformed argument (nothing is sent).
+        NotFound
+            No such customer.
+        APIError, TransportError
+            As for ``request``.
+
+        Examples
+        --------
+        >>> client.add_custom(25647, [{"type": "Integer", "key": "seats", "value": 5}])  # doctest: +SKIP
+        {'custom': {'seats': 5}}
+        """
         path = endpoints.section_path(customer_id, "custom")
         return cast(
             CustomResponse, self.request("POST", path, json={"custom": _check_custom(custom)})
         )
 
     def add_custom_by_email(self, email: str, custom: Sequence[CustomAttribute]) -> EntriesResponse:
-        """POST /customers/attributes/custom: add typed custom attributes to every customer with this email."""
+        """POST /customers/attributes/custom: add typed custom attributes by email.
+
+        Every customer with the email gets them.
+
+        Parameters
+        ----------
+        email : str
+            The email.
+        custom : sequence of dict
+            As for ``add_custom``.
+
+        Returns
+        -------
+        EntriesResponse
+            ``entries``: the customers the write touched.
+
+        Raises
+        ------
+        ValidationError
+            A malformed argument (nothing is sent).
+        APIError, TransportError
+            As for ``request``.
+        """
         body = {"email": _check_email(email), "custom": _check_custom(custom)}
         return cast(
             EntriesResponse, self.request("POST", endpoints.by_email_path("custom"), json=body)
         )
 
     def remove_custom(self, customer_id: int | str, keys: Sequence[str]) -> CustomResponse:
-        """DELETE /customers/{customer_id}/attributes/custom: remove custom attributes by key."""
+        """DELETE /customers/{customer_id}/attributes/custom: remove custom attributes by key.
+
+        Parameters
+        ----------
+        customer_id : int or str
+            Its ChartMogul id or its uuid.
+        keys : sequence of str
+            The keys to remove.
+
+        Returns
+        -------
+        CustomResponse
+            ``custom``: the custom attributes left.
+
+        Raises
+        ------
+        ValidationError
+            A malformed argument (nothing is sent).
+        NotFound
+            No such customer.
+        APIError, TransportError
+            As for ``request``.
+        """
         path = endpoints.section_path(customer_id, "custom")
         return cast(
             CustomResponse, self.request("DELETE", path, json={"custom": _check_keys(keys)})
         )
 
     def update_custom(self, customer_id: int | str, custom: Mapping[str, Any]) -> CustomResponse:
-        """PUT /customers/{customer_id}/attributes/custom: change values of existing custom attributes."""
+        """PUT /customers/{customer_id}/attributes/custom: change values of existing custom attributes.
+
+        The stored type of each key is kept (use ``add_custom`` to change it).
+
+        Parameters
+        ----------
+        customer_id : int or str
+            Its ChartMogul id or its uuid.
+        custom : mapping
+            Key → new value (str, int, float, bool, date or datetime).
+
+        Returns
+        -------
+        CustomResponse
+            ``custom``: the custom attributes after the write.
+
+        Raises
+        ------
+        ValidationError
+            A malformed argument (nothing is sent).
+        NotFound
+            No such customer.
+        APIError, TransportError
+            As for ``request``.
+
+        Examples
+        --------
+        >>> client.update_custom(25647, {"seats": 6})  # doctest: +SKIP
+        {'custom': {'seats': 6}}
+        """
         path = endpoints.section_path(customer_id, "custom")
         return cast(
             CustomResponse, self.request("PUT", path, json={"custom": _check_updates(custom)})

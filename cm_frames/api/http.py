@@ -20,7 +20,25 @@ __all__ = [
 
 
 def error_message(body: bytes, reason: str) -> tuple[str, Any]:
-    """The server's explanation of an error and the decoded body (JSON ``message``, else text)."""
+    """The server's explanation of an error and the decoded body (JSON ``message``, else text).
+
+    Parameters
+    ----------
+    body : bytes
+        The error response's body.
+    reason : str
+        The HTTP reason phrase (the message when the body has none).
+
+    Returns
+    -------
+    tuple of (str, object)
+        The message (at most 500 characters of text), and the decoded body.
+
+    Examples
+    --------
+    >>> error_message(b'{"message": "Customer not found"}', "Not Found")[0]
+    'Customer not found'
+    """
     try:
         decoded: Any = json.loads(body)
     except ValueError:
@@ -34,7 +52,22 @@ def error_message(body: bytes, reason: str) -> tuple[str, Any]:
 
 
 def is_loopback(host: str) -> bool:
-    """Whether ``host`` (a name or an address, as in a URL) is this machine's loopback."""
+    """Whether ``host`` (a name or an address, as in a URL) is this machine's loopback.
+
+    Parameters
+    ----------
+    host : str
+        ``localhost``, an IPv4 address or an IPv6 one (bracketed or not).
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> is_loopback("127.0.0.1"), is_loopback("[::1]"), is_loopback("example.com")
+    (True, True, False)
+    """
     host = host.strip("[]")
     if host.lower() == "localhost":
         return True
@@ -49,6 +82,27 @@ def normalise_base_url(url: str) -> str:
 
     HTTPS only (the API refuses plain HTTP, and Basic auth must not travel in clear), except to
     a loopback host, where the local emulator listens.
+
+    Parameters
+    ----------
+    url : str
+        The base URL as given.
+
+    Returns
+    -------
+    str
+        The URL with exactly one trailing slash.
+
+    Raises
+    ------
+    ValidationError
+        Not an absolute http(s) URL, credentials in it, plain http:// to another host, or a
+        query or fragment.
+
+    Examples
+    --------
+    >>> normalise_base_url("https://api.chartmogul.com/v1")
+    'https://api.chartmogul.com/v1/'
     """
     where = "base_url (argument to cm.Client, or CHARTMOGUL_API_URL)"
     parts = urlsplit(url.strip())

@@ -36,7 +36,21 @@ class _Pacer:
 
 
 class RequestLimiter:
-    """At most ``rate`` request starts per second (None: no cap) and ``max_in_flight`` at once."""
+    """At most ``rate`` request starts per second (None: no cap) and ``max_in_flight`` at once.
+
+    Parameters
+    ----------
+    rate : float or None
+        Request starts per second, across threads; None: no cap.
+    max_in_flight : int
+        Requests at once.
+
+    Examples
+    --------
+    >>> limiter = RequestLimiter(40, max_in_flight=8)
+    >>> with limiter.slot():
+    ...     pass  # send the request here
+    """
 
     def __init__(self, rate: float | None, max_in_flight: int) -> None:
         self._pacer = _Pacer(rate) if rate is not None else None
@@ -49,18 +63,34 @@ class RequestLimiter:
 
         The limit is the account's, not the request's: while one request waits out a 429,
         the others would only collect 429s of their own and spend the quota further.
+
+        Parameters
+        ----------
+        seconds : float
+            How long; a pause already longer is kept.
         """
         until = time.monotonic() + seconds
         with self._pause_lock:
             self._paused_until = max(self._paused_until, until)
 
     def paused_for(self) -> float:
-        """Seconds left of the current pause (0 when there is none)."""
+        """Seconds left of the current pause (0 when there is none).
+
+        Returns
+        -------
+        float
+        """
         return max(0.0, self._paused_until - time.monotonic())
 
     @contextmanager
     def slot(self) -> Iterator[None]:
-        """Hold one in-flight slot for the duration of the block, starting on the rate's beat."""
+        """Hold one in-flight slot for the duration of the block, starting on the rate's beat.
+
+        Yields
+        ------
+        None
+            The block runs holding the slot.
+        """
         # The in-flight slot is taken first, so threads waiting for the pace also count
         # against max_in_flight and the pace is measured at the moment of sending.
         with self._in_flight:

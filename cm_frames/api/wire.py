@@ -35,6 +35,8 @@ class CustomAttribute(TypedDict):
 
 
 class Address(TypedDict, total=False):
+    """A customer's ``address`` object (every field may be absent or null)."""
+
     address_line1: str | None
     address_line2: str | None
     address_zip: str | None
@@ -44,6 +46,8 @@ class Address(TypedDict, total=False):
 
 
 class Attributes(TypedDict, total=False):
+    """A customer's ``attributes``: tags, custom attributes, and the Stripe and Clearbit data."""
+
     custom: dict[str, Any]
     tags: list[str]
     stripe: dict[str, Any]
