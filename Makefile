@@ -24,7 +24,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
-	$(BIN)/mypy cm_frames
+	$(BIN)/mypy  # the paths are [tool.mypy] files: the package and tests/test_typing.py
 
 # Chromium and the widget JavaScript for the one browser test; never fails (the test then
 # skips and says why).
