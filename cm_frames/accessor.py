@@ -15,7 +15,8 @@ import pyarrow as pa
 
 from cm_frames.analysis import segments
 from cm_frames.read.frames import frame_to_table
-from cm_frames.read.load import ATTRS_KEY, client_for_frame, read_customers
+from cm_frames.read.load import client_for_frame, read_customers
+from cm_frames.read.table import ATTRS_KEY
 from cm_frames.schema import restore_index_advice
 
 if TYPE_CHECKING:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Final, Literal, cast, get_args
 
 import numpy as np
+import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -51,6 +52,7 @@ __all__ = [
     "is_custom_key",
     "null_array",
     "parse_timestamps",
+    "render_json_text",
     "restore_index_advice",
     "sort_columns",
     "tag_column",
@@ -321,3 +323,32 @@ def sort_columns(columns: Iterable[str]) -> list[str]:
         ordered += sorted(c for c in columns if c.startswith(prefix))
     known = set(ordered)
     return ordered + [c for c in columns if c not in known and c != INDEX_NAME]
+
+
+def render_json_text(value: object) -> str | None:
+    """A JSON value as a String column shows it: strings as they are, others as their JSON.
+
+    The rule for a custom key whose customers hold values of different JSON types: the
+    reader types it String and shows each value as its JSON text, and apply compares a
+    String operation's old value with the server's value through the same rule.
+
+    Parameters
+    ----------
+    value : object
+        A decoded JSON value (str, int, float, bool, None, list or dict).
+
+    Returns
+    -------
+    str or None
+        The text (None stays None).
+
+    Examples
+    --------
+    >>> render_json_text("Gabi"), render_json_text(123), render_json_text(True)
+    ('Gabi', '123', 'true')
+    >>> render_json_text([1, "a"]) is None
+    False
+    """
+    if value is None or type(value) is str:
+        return value
+    return orjson.dumps(value).decode()

@@ -39,7 +39,7 @@ import pyarrow.compute as pc
 
 from cm_frames.api.paging import check_page_size
 from cm_frames.errors import ChartMogulError
-from cm_frames.schema import ADDRESS_FIELDS, INT64_MAX, INT64_MIN
+from cm_frames.schema import ADDRESS_FIELDS, INT64_MAX, INT64_MIN, render_json_text
 
 __all__ = [
     "FIXED_TYPES",
@@ -52,7 +52,6 @@ __all__ = [
     "decode_section",
     "gc_paused",
     "load_entries",
-    "render_json_text",
     "render_text",
 ]
 
@@ -139,13 +138,6 @@ def load_entries(body: bytes | bytearray | memoryview | str, *, where: str = "pa
         )
     check_page_size(len(entries), document.get("per_page"), where)
     return entries
-
-
-def render_json_text(value: object) -> str | None:
-    """A JSON value as text for a String column: strings as they are, others as JSON (123 -> "123")."""
-    if value is None or type(value) is str:
-        return value
-    return orjson.dumps(value).decode()
 
 
 def render_text(array: pa.Array[Any]) -> pa.Array[Any]:

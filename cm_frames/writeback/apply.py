@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import queue
 import re
 import threading
@@ -36,7 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from math import ceil
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, TypeGuard
+from typing import TYPE_CHECKING, Any, Final, TypeGuard, Unpack
 
 import pyarrow as pa
 
@@ -52,8 +51,7 @@ from cm_frames.errors import (
     Unauthorized,
     ValidationError,
 )
-from cm_frames.read.decoder import render_json_text
-from cm_frames.schema import parse_timestamps
+from cm_frames.schema import parse_timestamps, render_json_text
 from cm_frames.writeback.journal import Journal, request_id
 from cm_frames.writeback.operations import (
     AddCustom,
@@ -67,6 +65,7 @@ from cm_frames.writeback.operations import (
     group_requests,
     retyping_request,
 )
+from cm_frames.writeback.options import ApplyOptions, ProgressCallback, resolve
 from cm_frames.writeback.plan import Plan
 from cm_frames.writeback.result import (
     ALREADY_IN_PLACE,
@@ -76,10 +75,8 @@ from cm_frames.writeback.result import (
     FROM_JOURNAL,
     SENT_EARLIER,
     SKIPPED,
-    STATUSES,
     ApplyResult,
     OperationResult,
-    ProgressCallback,
     make_row,
 )
 
@@ -87,22 +84,12 @@ if TYPE_CHECKING:
     from cm_frames.api.client import Client
 
 __all__ = [
-    "ALREADY_IN_PLACE",
-    "APPLIED",
-    "CONFLICT",
-    "FAILED",
-    "FROM_JOURNAL",
-    "SENT_EARLIER",
-    "SKIPPED",
-    "STATUSES",
-    "ApplyResult",
-    "OperationResult",
-    "ProgressCallback",
     "apply_plan",
     "check_account",
     "check_identity",
     "default_journal_path",
     "plan_id",
+    "retry_operations",
 ]
 
 PER_PAGE: Final = 200  # customers per list page when the conflict check reads the account
@@ -112,7 +99,24 @@ PER_PAGE: Final = 200  # customers per list page when the conflict check reads t
 
 
 def plan_id(plan: Plan) -> str:
-    """The plan's identity: a hash of its JSON (what a journal is tied to)."""
+    """The plan's identity: a hash of its JSON (what a journal is tied to).
+
+    Parameters
+    ----------
+    plan : Plan
+
+    Returns
+    -------
+    str
+        16 hex digits; the default journal is named after it.
+
+    Examples
+    --------
+    >>> from cm_frames.writeback.operations import AddTags
+    >>> plan = Plan([AddTags(1, "cus_1", None, "vip")])
+    >>> plan_id(plan) == plan_id(Plan.from_json(plan.to_json())), len(plan_id(plan))
+    (True, 16)
+    """
     return hashlib.sha256(plan.to_json().encode()).hexdigest()[:16]
 
 
@@ -121,44 +125,80 @@ def default_journal_path(client: Client, plan: Plan) -> Path:
     return ensure_private_dir(client.cache_dir / "journals") / f"{plan_id(plan)}.jsonl"
 
 
-def apply_plan(
-    plan: Plan,
-    client: Client,
-    *,
-    journal: str | os.PathLike[str] | None = None,
-    check_conflicts: bool = True,
-    max_workers: int | None = None,
-    progress: bool | ProgressCallback = True,
-) -> ApplyResult:
-    """Send ``plan`` through ``client``; returns what happened to every operation.
+def apply_plan(plan: Plan, client: Client, **options: Unpack[ApplyOptions]) -> ApplyResult:
+    """Send ``plan`` through ``client``: journaled, conflict-checked, resumable.
 
-    ``journal``: the journal file (default: ``client.cache_dir/journals/<plan id>.jsonl``);
-    applying the same plan with the same journal resumes. ``check_conflicts``: re-read the
-    touched customers first and send nothing that would overwrite a later change.
-    ``max_workers``: customers written concurrently (default ``client.max_workers``).
-    ``progress``: a tqdm bar (True), none (False), or ``callback(done, total)``.
+    The same as ``plan.apply(client, **options)``.
+
+    Parameters
+    ----------
+    plan : Plan
+        What to send.
+    client : Client
+        A client of the account the plan was made from (checked before anything is sent).
+    **options
+        ``journal``, ``check_conflicts``, ``max_workers``, ``progress``: see
+        ``cm_frames.writeback.options.ApplyOptions``.
+
+    Returns
+    -------
+    ApplyResult
+        What became of every operation.
+
+    Raises
+    ------
+    ValidationError
+        The plan belongs to another account, or an id names another customer than the plan
+        was made for; nothing is sent.
+    TypeError
+        An unknown option.
+
+    Examples
+    --------
+    >>> result = apply_plan(plan, client, progress=False)  # doctest: +SKIP
+    >>> result.ok  # doctest: +SKIP
+    True
     """
-    return _apply(
-        plan,
-        client,
-        journal=journal,
-        check_conflicts=check_conflicts,
-        max_workers=max_workers,
-        progress=progress,
-        only=None,
-    )
+    return _run(plan, client, resolve(options, caller="apply_plan"), only=None)
 
 
-def _apply(
-    plan: Plan,
-    client: Client,
-    *,
-    journal: str | os.PathLike[str] | None,
-    check_conflicts: bool,
-    max_workers: int | None,
-    progress: bool | ProgressCallback,
-    only: Collection[str] | None,
+def retry_operations(
+    plan: Plan, client: Client, op_ids: Collection[str], **options: Unpack[ApplyOptions]
 ) -> ApplyResult:
+    """Apply only the operations of ``plan`` whose ``op_id`` is in ``op_ids``.
+
+    What ``ApplyResult.retry`` sends: the plan's journal still decides what is done, so an
+    operation it shows applied is not sent again.
+
+    Parameters
+    ----------
+    plan : Plan
+        The plan applied before.
+    client : Client
+        A client of its account.
+    op_ids : collection of str
+        The operations to consider (``OperationResult.op_id``); the others are not reported.
+    **options
+        As for ``apply_plan``.
+
+    Returns
+    -------
+    ApplyResult
+        The rows of those operations only.
+
+    Examples
+    --------
+    >>> failed = [row.op_id for row in result.rows if row.status == "failed"]  # doctest: +SKIP
+    >>> retry_operations(result.plan, client, failed, journal=result.journal_path)  # doctest: +SKIP
+    """
+    return _run(plan, client, resolve(options, caller="retry_operations"), only=op_ids)
+
+
+def _run(
+    plan: Plan, client: Client, options: ApplyOptions, *, only: Collection[str] | None
+) -> ApplyResult:
+    journal, max_workers = options["journal"], options["max_workers"]
+    check_conflicts, progress = options["check_conflicts"], options["progress"]
     started = time.monotonic()
     if not isinstance(plan, Plan):
         raise ValidationError(
@@ -166,7 +206,6 @@ def _apply(
         )
     check_account(plan, client)
     workers = check_max_workers(client.max_workers if max_workers is None else max_workers)
-    options = {"check_conflicts": check_conflicts}
     ops = list(plan.operations)
     if not ops:
         return ApplyResult(

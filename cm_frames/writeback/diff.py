@@ -1,10 +1,10 @@
 """``diff(edited, baseline)``: the pure, vectorised comparison behind write-back.
 
 Per writable column it turns whatever dtype the user produced into one canonical Arrow array
-(int64, bool, timestamp[us, UTC] or string: ``cm_frames._coerce``), compares whole arrays, and
-only then builds rows for the cells that changed (``_assemble``: one columnar table, no object
-per cell). Every problem found is collected and raised together as one ``ValidationError``
-before a plan exists, so nothing is ever sent from a half-valid frame.
+(int64, bool, timestamp[us, UTC] or string: ``cm_frames.writeback.coerce``), compares whole
+arrays, and only then builds rows for the cells that changed (``_change_table``: one columnar
+``Changes`` table, no object per cell). Every problem found is collected and raised together
+as one ``ValidationError`` before a plan exists, so nothing is ever sent from a half-valid frame.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from cm_frames.schema import (
     null_array,
 )
 from cm_frames.validation import key_problem, padded, tag_problem
+from cm_frames.writeback.changes import Changes
 from cm_frames.writeback.coerce import (
     ARROW_TYPES,
     CAST_FIX,
@@ -43,8 +44,14 @@ from cm_frames.writeback.coerce import (
     is_text,
     not_text,
 )
-from cm_frames.writeback.operations import KINDS
-from cm_frames.writeback.plan import IgnoredRows, Plan, SkippedEdit, _Changes
+from cm_frames.writeback.operations import (
+    AddCustom,
+    AddTags,
+    RemoveCustom,
+    RemoveTags,
+    UpdateCustom,
+)
+from cm_frames.writeback.plan import IgnoredRows, Plan, SkippedEdit
 
 __all__ = ["diff"]
 
@@ -62,9 +69,8 @@ REALIGN = (
     "dtype='int64', name='id')`"
 )
 _AS_LOADED = "with df the frame as read_customers returned it"
-_ADD_TAGS, _REMOVE_TAGS = KINDS.index("AddTags"), KINDS.index("RemoveTags")
-_ADD_CUSTOM, _UPDATE_CUSTOM = KINDS.index("AddCustom"), KINDS.index("UpdateCustom")
-_REMOVE_CUSTOM = KINDS.index("RemoveCustom")
+_ADD_TAGS, _REMOVE_TAGS = AddTags.code, RemoveTags.code
+_ADD_CUSTOM, _UPDATE_CUSTOM, _REMOVE_CUSTOM = AddCustom.code, UpdateCustom.code, RemoveCustom.code
 
 
 def diff(
@@ -99,8 +105,8 @@ def diff(
     tags = _tag_changes(work, skipped)
     problems.raise_if_any()
 
-    changes = _assemble(work, [*tags, *custom])
-    return Plan._from_changes(
+    changes = _change_table(work, [*tags, *custom])
+    return Plan.from_changes(
         changes,
         skipped=skipped,
         ignored_rows=IgnoredRows(added=rows.added, dropped=rows.dropped),
@@ -760,7 +766,7 @@ def _scatter(matrix: BoolArray, lists: pa.Array[Any], names: list[str]) -> None:
 # --- assembly ------------------------------------------------------------------------------------
 
 
-def _assemble(work: _Work, chunks: list[_Chunk]) -> _Changes:
+def _change_table(work: _Work, chunks: list[_Chunk]) -> Changes:
     """One columnar change table in operation order: by customer, kind, then attribute."""
     rows = np.concatenate([c.rows for c in chunks]) if chunks else np.empty(0, np.int64)
     kind = np.concatenate([c.kinds for c in chunks]) if chunks else np.empty(0, np.int8)
@@ -785,7 +791,7 @@ def _assemble(work: _Work, chunks: list[_Chunk]) -> _Changes:
     )
     uuids = _string_column(work.baseline, "uuid", positions).fill_null("")
     emails = _string_column(work.baseline, "email", positions)
-    return _Changes(
+    return Changes(
         customer_ids=work.rows.ids[touched],
         uuids=uuids,
         emails=emails,
@@ -814,7 +820,7 @@ def _string_column(frame: pd.DataFrame, name: str, positions: pa.Array[Any]) -> 
     return strings
 
 
-def _email_groups(baseline: pd.DataFrame, changes: _Changes) -> dict[str, tuple[int, ...]]:
+def _email_groups(baseline: pd.DataFrame, changes: Changes) -> dict[str, tuple[int, ...]]:
     """Emails shared by 2+ baseline customers, one of whom changes: email -> all their ids.
 
     Grouped case-insensitively, so a by-email request is never used where another spelling of

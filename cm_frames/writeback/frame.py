@@ -8,25 +8,26 @@ another one.
 
 from __future__ import annotations
 
-import inspect
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 import pandas as pd
 
 from cm_frames.errors import RemovalWarning, ValidationError
 from cm_frames.read.frames import table_to_frame
-from cm_frames.read.load import ATTRS_KEY, client_for_frame
+from cm_frames.read.load import client_for_frame
 from cm_frames.read.snapshot import KEEP_SNAPSHOTS, SnapshotStore
+from cm_frames.read.table import ATTRS_KEY
 from cm_frames.schema import TAG_PREFIX
 from cm_frames.writeback.diff import diff
+from cm_frames.writeback.options import APPLY_OPTION_NAMES, ApplyOptions
 from cm_frames.writeback.plan import Plan
 
 if TYPE_CHECKING:
     from cm_frames.api.client import Client
-    from cm_frames.writeback.apply import ApplyResult
+    from cm_frames.writeback.result import ApplyResult
 
 __all__ = ["plan_frame", "push"]
 
@@ -39,8 +40,43 @@ _HOW_TO_GIVE_A_BASELINE = (
 def plan_frame(df: pd.DataFrame, baseline: pd.DataFrame | None = None) -> Plan:
     """The plan that turns ``baseline`` (default: the snapshot ``df`` was loaded from) into ``df``.
 
-    Nothing is sent. Raises ``ValidationError`` when there is no baseline to diff against or
-    when the edits cannot be written (the message names the column, customers and fix).
+    Nothing is sent. ``df.chartmogul.plan()`` calls this.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The edited frame of customers.
+    baseline : pandas.DataFrame, optional
+        The frame as loaded (default: the snapshot named in ``df.attrs["chartmogul"]``).
+
+    Returns
+    -------
+    Plan
+        What would change; nothing is sent.
+
+    Raises
+    ------
+    ValidationError
+        There is no baseline to diff against, or the edits cannot be written (the message
+        names the column, customers and fix).
+
+    Warns
+    -----
+    RemovalWarning
+        The plan removes more than 5% of an attribute's values (at least 10).
+
+    Examples
+    --------
+    >>> import cm_frames as cm
+    >>> emu = cm.Emulator(customers=20, seed=1).start()
+    >>> client = emu.client()
+    >>> df = cm.read_customers(client, progress=False)
+    >>> edited = df.copy()
+    >>> edited["tag.trial"] = edited.index == 5
+    >>> plan = plan_frame(edited)
+    >>> [(op.kind, op.customer_id, op.attribute) for op in plan]
+    [('AddTags', 5, 'tag.trial')]
+    >>> emu.stop()
     """
     if not isinstance(df, pd.DataFrame):
         raise ValidationError(f"expected a DataFrame of customers, got {type(df).__name__}")
@@ -108,31 +144,66 @@ def push(
     *,
     dry_run: bool = True,
     baseline: pd.DataFrame | None = None,
-    **apply_options: Any,
+    **apply_options: Unpack[ApplyOptions],
 ) -> Plan | ApplyResult:
     """Plan the frame's edits and, only with ``dry_run=False``, apply them.
 
-    With ``dry_run`` (the default) the plan is returned and nothing is sent. Otherwise the
-    plan is applied through ``client`` (default: the client that loaded the frame) with
-    ``apply_options`` (journal, check_conflicts, max_workers, progress) and the
-    ``ApplyResult`` returned.
+    ``df.chartmogul.push()`` calls this.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The edited frame of customers.
+    client : Client, optional
+        Default: the client that loaded the frame.
+    dry_run : bool, default True
+        Return the plan and send nothing.
+    baseline : pandas.DataFrame, optional
+        As for ``plan_frame``.
+    **apply_options
+        ``journal``, ``check_conflicts``, ``max_workers``, ``progress``
+        (``cm_frames.writeback.options.ApplyOptions``), checked with ``dry_run`` too.
+
+    Returns
+    -------
+    Plan or ApplyResult
+        The plan (dry run), or what the apply did.
+
+    Raises
+    ------
+    ValidationError
+        An unknown apply option, or anything ``plan_frame`` and ``Plan.apply`` raise.
+
+    Examples
+    --------
+    >>> import cm_frames as cm
+    >>> emu = cm.Emulator(customers=20, seed=1).start()
+    >>> client = emu.client()
+    >>> df = cm.read_customers(client, progress=False)
+    >>> edited = df.copy()
+    >>> edited["tag.trial"] = edited.index == 5
+    >>> push(edited).summary().operations
+    1
+    >>> push(edited, dry_run=False, progress=False).applied
+    1
+    >>> push(edited, retries=3)
+    Traceback (most recent call last):
+    ...
+    cm_frames.errors.ValidationError: push() got unknown option 'retries'; the apply options are journal, check_conflicts, max_workers, progress (and client=, dry_run=, baseline=)
+    >>> emu.stop()
     """
     from cm_frames.writeback.apply import apply_plan
 
-    _check_apply_options(apply_options, apply_plan)
+    _check_apply_options(apply_options)
     plan = plan_frame(df, baseline)
     if dry_run:
         return plan
     return apply_plan(plan, client_for_frame(df, client), **apply_options)
 
 
-def _check_apply_options(options: Mapping[str, Any], apply: Any) -> None:
+def _check_apply_options(options: Mapping[str, Any]) -> None:
     # Checked before planning, and with dry_run too: a misspelt option must not pass silently.
-    known = [
-        name
-        for name, parameter in inspect.signature(apply).parameters.items()
-        if parameter.kind is inspect.Parameter.KEYWORD_ONLY
-    ]
+    known = APPLY_OPTION_NAMES
     unknown = sorted(set(options) - set(known))
     if unknown:
         raise ValidationError(

@@ -11,14 +11,22 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 from typing import Any, ClassVar, TypeAlias, cast
 
+import numpy as np
+import numpy.typing as npt
+
+from cm_frames.api.endpoints import Section, by_email_path, section_path
 from cm_frames.errors import ValidationError
 from cm_frames.schema import CUSTOM_TYPES, INT64_MAX, INT64_MIN, CustomType
 
 __all__ = [
+    "CLASS_BY_KIND",
+    "INVERSE_CODES",
     "KINDS",
+    "OPERATION_CLASSES",
     "AddCustom",
     "AddTags",
     "CustomType",
@@ -37,9 +45,6 @@ __all__ = [
 ]
 
 CustomValue: TypeAlias = int | bool | str | datetime
-
-# Kind names in the order requests for one customer are sent (and operations are listed).
-KINDS = ("AddTags", "RemoveTags", "AddCustom", "UpdateCustom", "RemoveCustom")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -104,12 +109,49 @@ _EXPECTED = {
 
 @dataclass(frozen=True, slots=True)
 class Operation:
-    """One changed cell of one customer. Subclasses say what changed; this says for whom."""
+    """One changed cell of one customer. Subclasses say what changed; this says for whom.
+
+    Each subclass owns everything about its kind: its ``code`` (its position in ``KINDS``,
+    the order a customer's requests are sent in, and its code in a plan's columnar store), the
+    ``method`` and ``endpoint`` of its requests, whether it ``has_by_email`` (an endpoint that
+    writes every customer with one email), its ``inverse_class``, its record (``to_record``,
+    ``operation_from_record``), its request body and its old/new values for display.
+
+    Parameters
+    ----------
+    customer_id : int
+        The customer's ChartMogul id (the frame's index).
+    uuid : str
+        The customer's uuid when the plan was made: apply refuses to write if the id names
+        another customer by then.
+    email : str or None
+        The customer's email when the plan was made (by-email requests need it).
+
+    Examples
+    --------
+    >>> op = AddTags(25647, "cus_de305d54", "bob@example.com", "vip")
+    >>> op.kind, op.attribute, op.code, op.method, op.endpoint
+    ('AddTags', 'tag.vip', 0, 'POST', 'tags')
+    >>> op.inverse()
+    RemoveTags(customer_id=25647, uuid='cus_de305d54', email='bob@example.com', tag='vip')
+    """
 
     customer_id: int
     uuid: str
     email: str | None
 
+    #: The kind's position in ``KINDS``: its order among a customer's requests and its code
+    #: in a plan's columnar store.
+    code: ClassVar[int] = -1
+    #: The HTTP method of its requests.
+    method: ClassVar[str] = ""
+    #: ``"tags"`` or ``"custom"``: the attribute endpoint its requests go to (paths are built
+    #: by ``cm_frames.api.endpoints``).
+    endpoint: ClassVar[Section] = "tags"
+    #: Whether a by-email endpoint exists for it (only adding has one).
+    has_by_email: ClassVar[bool] = False
+    #: The class of ``inverse()`` (set below, once every class exists).
+    inverse_class: ClassVar[type[Operation]]
     _prefix: ClassVar[str] = ""
 
     @property
@@ -118,9 +160,19 @@ class Operation:
         return type(self).__name__
 
     @property
+    def name(self) -> str:
+        """The tag name or custom key it touches (``attribute`` without its prefix)."""
+        raise NotImplementedError
+
+    @property
+    def value_type(self) -> CustomType | None:
+        """The custom attribute's type, or None for a tag."""
+        return None
+
+    @property
     def attribute(self) -> str:
         """The frame column it touches: ``"tag.<name>"`` or ``"custom.<key>"``."""
-        return self._prefix + self._name()
+        return self._prefix + self.name
 
     @property
     def op_id(self) -> str:
@@ -131,16 +183,141 @@ class Operation:
         text = repr(tuple(self.to_record().values()))
         return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
-    def _name(self) -> str:
+    def old_new(self) -> tuple[Any, Any]:
+        """The cell's value before and after, typed: a tag as False/True, absent as None.
+
+        Returns
+        -------
+        tuple
+            ``(old, new)``, as a plan's ``to_frame()`` and an apply's results show them.
+
+        Examples
+        --------
+        >>> AddCustom(1, "cus_1", None, "seats", "Integer", 5).old_new()
+        (None, 5)
+        >>> RemoveTags(1, "cus_1", None, "vip").old_new()
+        (True, False)
+        """
+        raise NotImplementedError
+
+    @classmethod
+    def from_cell(
+        cls,
+        customer_id: int,
+        uuid: str,
+        email: str | None,
+        name: str,
+        type_: CustomType | None,
+        old: Any,
+        new: Any,
+    ) -> Operation:
+        """The operation of this kind for one changed cell (``old``/``new`` as ``old_new()``).
+
+        Parameters
+        ----------
+        customer_id, uuid, email
+            Who (see ``Operation``).
+        name : str
+            The tag name or custom key.
+        type_ : str or None
+            The custom attribute's type (ignored for tags).
+        old, new
+            The values before and after (those a kind does not hold are ignored).
+
+        Returns
+        -------
+        Operation
+            An instance of this class.
+
+        Examples
+        --------
+        >>> UpdateCustom.from_cell(1, "cus_1", None, "seats", "Integer", 5, 6)
+        UpdateCustom(customer_id=1, uuid='cus_1', email=None, key='seats', type='Integer', old=5, new=6)
+        """
         raise NotImplementedError
 
     def inverse(self) -> Operation:
-        """The operation that undoes this one."""
-        raise NotImplementedError
+        """The operation that undoes this one.
+
+        Returns
+        -------
+        Operation
+            An instance of ``inverse_class`` with old and new swapped.
+
+        Examples
+        --------
+        >>> UpdateCustom(1, "cus_1", None, "seats", "Integer", 5, 6).inverse().old_new()
+        (6, 5)
+        """
+        old, new = self.old_new()
+        return self.inverse_class.from_cell(
+            self.customer_id, self.uuid, self.email, self.name, self.value_type, new, old
+        )
 
     def to_record(self) -> dict[str, Any]:
-        """A JSON-safe dict with ``kind`` and every field (timestamps as ISO 8601 strings)."""
+        """A JSON-safe dict with ``kind`` and every field (timestamps as ISO 8601 strings).
+
+        Returns
+        -------
+        dict
+            What ``operation_from_record`` reads back, and what a plan file holds.
+
+        Examples
+        --------
+        >>> AddTags(1, "cus_1", None, "vip").to_record()
+        {'kind': 'AddTags', 'customer_id': 1, 'uuid': 'cus_1', 'email': None, 'tag': 'vip'}
+        """
         raise NotImplementedError
+
+    @classmethod
+    def request_body(cls, ops: Sequence[Operation]) -> dict[str, Any]:
+        """The JSON body of one request of this kind carrying ``ops`` (one customer's).
+
+        Parameters
+        ----------
+        ops : sequence of Operation
+            Operations of this class.
+
+        Returns
+        -------
+        dict
+            The body, in the shape of the API reference's example request for the endpoint.
+
+        Examples
+        --------
+        >>> RemoveCustom.request_body([RemoveCustom(1, "cus_1", None, "seats", "Integer", 5)])
+        {'custom': ['seats']}
+        """
+        raise NotImplementedError
+
+    @classmethod
+    def path(cls, customer_id: int) -> str:
+        """The endpoint of this kind for one customer, relative to the ``/v1/`` base.
+
+        Examples
+        --------
+        >>> AddTags.path(25647)
+        'customers/25647/attributes/tags'
+        """
+        return section_path(customer_id, cls.endpoint)
+
+    @classmethod
+    def email_path(cls) -> str:
+        """The by-email endpoint of this kind (only for ``has_by_email`` kinds).
+
+        Raises
+        ------
+        ValueError
+            The kind has no by-email endpoint.
+
+        Examples
+        --------
+        >>> AddCustom.email_path()
+        'customers/attributes/custom'
+        """
+        if not cls.has_by_email:
+            raise ValueError(f"{cls.__name__} has no by-email endpoint")
+        return by_email_path(cls.endpoint)
 
     def _who(self) -> dict[str, Any]:
         return {
@@ -150,57 +327,155 @@ class Operation:
             "email": self.email,
         }
 
+    def _signature(self) -> tuple[Any, ...]:
+        # What must be identical across the sharers of an email for a by-email request.
+        return (self.attribute,)
+
 
 @dataclass(frozen=True, slots=True)
-class AddTags(Operation):
-    """Add ``tag`` to the customer (``tag.<tag>`` False → True)."""
-
+class _TagOperation(Operation):
     tag: str
     _prefix: ClassVar[str] = "tag."
+    endpoint: ClassVar[Section] = "tags"
 
-    def _name(self) -> str:
+    @property
+    def name(self) -> str:
         return self.tag
 
-    def inverse(self) -> RemoveTags:
-        return RemoveTags(self.customer_id, self.uuid, self.email, self.tag)
+    @classmethod
+    def from_cell(
+        cls,
+        customer_id: int,
+        uuid: str,
+        email: str | None,
+        name: str,
+        type_: CustomType | None,
+        old: Any,
+        new: Any,
+    ) -> Operation:
+        return cls(customer_id, uuid, email, name)
 
     def to_record(self) -> dict[str, Any]:
         return {**self._who(), "tag": self.tag}
 
-
-@dataclass(frozen=True, slots=True)
-class RemoveTags(Operation):
-    """Remove ``tag`` from the customer (``tag.<tag>`` True → False)."""
-
-    tag: str
-    _prefix: ClassVar[str] = "tag."
-
-    def _name(self) -> str:
-        return self.tag
-
-    def inverse(self) -> AddTags:
-        return AddTags(self.customer_id, self.uuid, self.email, self.tag)
-
-    def to_record(self) -> dict[str, Any]:
-        return {**self._who(), "tag": self.tag}
+    @classmethod
+    def request_body(cls, ops: Sequence[Operation]) -> dict[str, Any]:
+        return {"tags": [op.name for op in ops]}
 
 
 @dataclass(frozen=True, slots=True)
-class AddCustom(Operation):
-    """Set custom attribute ``key`` (absent before) to ``value`` of ``type``."""
+class AddTags(_TagOperation):
+    """Add ``tag`` to the customer (``tag.<tag>`` False → True): POST .../attributes/tags.
 
+    Parameters
+    ----------
+    customer_id, uuid, email
+        Who (see ``Operation``).
+    tag : str
+        The tag to add.
+
+    Examples
+    --------
+    >>> op = AddTags(25647, "cus_de305d54", "bob@example.com", "vip")
+    >>> op.attribute, op.old_new(), op.has_by_email
+    ('tag.vip', (False, True), True)
+    >>> AddTags.request_body([op])
+    {'tags': ['vip']}
+    """
+
+    code: ClassVar[int] = 0
+    method: ClassVar[str] = "POST"
+    has_by_email: ClassVar[bool] = True
+
+    def old_new(self) -> tuple[Any, Any]:
+        return False, True
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveTags(_TagOperation):
+    """Remove ``tag`` from the customer (``tag.<tag>`` True → False): DELETE .../attributes/tags.
+
+    Parameters
+    ----------
+    customer_id, uuid, email
+        Who (see ``Operation``).
+    tag : str
+        The tag to remove.
+
+    Examples
+    --------
+    >>> op = RemoveTags(25647, "cus_de305d54", None, "engage")
+    >>> op.method, op.path(op.customer_id), op.inverse().kind
+    ('DELETE', 'customers/25647/attributes/tags', 'AddTags')
+    """
+
+    code: ClassVar[int] = 1
+    method: ClassVar[str] = "DELETE"
+
+    def old_new(self) -> tuple[Any, Any]:
+        return True, False
+
+
+@dataclass(frozen=True, slots=True)
+class _CustomOperation(Operation):
     key: str
     type: CustomType
-    value: CustomValue
     _prefix: ClassVar[str] = "custom."
+    endpoint: ClassVar[Section] = "custom"
 
-    def _name(self) -> str:
+    @property
+    def name(self) -> str:
         return self.key
 
-    def inverse(self) -> RemoveCustom:
-        return RemoveCustom(
-            self.customer_id, self.uuid, self.email, self.key, self.type, self.value
-        )
+    @property
+    def value_type(self) -> CustomType | None:
+        return self.type
+
+
+@dataclass(frozen=True, slots=True)
+class AddCustom(_CustomOperation):
+    """Set custom attribute ``key`` (absent before) to ``value`` of ``type``: a typed POST.
+
+    Parameters
+    ----------
+    customer_id, uuid, email
+        Who (see ``Operation``).
+    key : str
+        The custom attribute's key.
+    type : {"String", "Integer", "Timestamp", "Boolean"}
+        Its type.
+    value : int, bool, str or datetime
+        The value to set (a datetime with a time zone for a Timestamp).
+
+    Examples
+    --------
+    >>> op = AddCustom(25647, "cus_de305d54", None, "seats", "Integer", 5)
+    >>> op.old_new(), op.inverse().kind
+    ((None, 5), 'RemoveCustom')
+    >>> AddCustom.request_body([op])
+    {'custom': [{'type': 'Integer', 'key': 'seats', 'value': 5}]}
+    """
+
+    value: CustomValue
+    code: ClassVar[int] = 2
+    method: ClassVar[str] = "POST"
+    has_by_email: ClassVar[bool] = True
+
+    def old_new(self) -> tuple[Any, Any]:
+        return None, self.value
+
+    @classmethod
+    def from_cell(
+        cls,
+        customer_id: int,
+        uuid: str,
+        email: str | None,
+        name: str,
+        type_: CustomType | None,
+        old: Any,
+        new: Any,
+    ) -> Operation:
+        return cls(customer_id, uuid, email, name, cast(CustomType, type_), new)
 
     def to_record(self) -> dict[str, Any]:
         return {
@@ -210,24 +485,58 @@ class AddCustom(Operation):
             "value": encode_value(self.type, self.value),
         }
 
+    @classmethod
+    def request_body(cls, ops: Sequence[Operation]) -> dict[str, Any]:
+        return {"custom": [_typed_entry(cast(AddCustom, op)) for op in ops]}
+
+    def _signature(self) -> tuple[Any, ...]:
+        # Key, type and value (encoded, so True and 1 differ, and with the type, so "1" and 1
+        # differ too).
+        return (self.key, self.type, repr(encode_value(self.type, self.value)))
+
 
 @dataclass(frozen=True, slots=True)
-class UpdateCustom(Operation):
-    """Change custom attribute ``key`` from ``old`` to ``new``."""
+class UpdateCustom(_CustomOperation):
+    """Change custom attribute ``key`` from ``old`` to ``new``: PUT .../attributes/custom.
 
-    key: str
-    type: CustomType
+    Parameters
+    ----------
+    customer_id, uuid, email
+        Who (see ``Operation``).
+    key : str
+        The custom attribute's key.
+    type : {"String", "Integer", "Timestamp", "Boolean"}
+        Its type.
+    old, new : int, bool, str or datetime
+        The value when the plan was made (apply checks the server still has it) and the new one.
+
+    Examples
+    --------
+    >>> op = UpdateCustom(25647, "cus_de305d54", None, "seats", "Integer", 5, 6)
+    >>> op.method, UpdateCustom.request_body([op])
+    ('PUT', {'custom': {'seats': 6}})
+    """
+
     old: CustomValue
     new: CustomValue
-    _prefix: ClassVar[str] = "custom."
+    code: ClassVar[int] = 3
+    method: ClassVar[str] = "PUT"
 
-    def _name(self) -> str:
-        return self.key
+    def old_new(self) -> tuple[Any, Any]:
+        return self.old, self.new
 
-    def inverse(self) -> UpdateCustom:
-        return UpdateCustom(
-            self.customer_id, self.uuid, self.email, self.key, self.type, self.new, self.old
-        )
+    @classmethod
+    def from_cell(
+        cls,
+        customer_id: int,
+        uuid: str,
+        email: str | None,
+        name: str,
+        type_: CustomType | None,
+        old: Any,
+        new: Any,
+    ) -> Operation:
+        return cls(customer_id, uuid, email, name, cast(CustomType, type_), old, new)
 
     def to_record(self) -> dict[str, Any]:
         return {
@@ -238,21 +547,53 @@ class UpdateCustom(Operation):
             "new": encode_value(self.type, self.new),
         }
 
+    @classmethod
+    def request_body(cls, ops: Sequence[Operation]) -> dict[str, Any]:
+        updates = [cast(UpdateCustom, op) for op in ops]
+        return {"custom": {op.key: encode_value(op.type, op.new) for op in updates}}
+
 
 @dataclass(frozen=True, slots=True)
-class RemoveCustom(Operation):
-    """Remove custom attribute ``key``, whose value was ``old``."""
+class RemoveCustom(_CustomOperation):
+    """Remove custom attribute ``key``, whose value was ``old``: DELETE .../attributes/custom.
 
-    key: str
-    type: CustomType
+    Parameters
+    ----------
+    customer_id, uuid, email
+        Who (see ``Operation``).
+    key : str
+        The custom attribute's key.
+    type : {"String", "Integer", "Timestamp", "Boolean"}
+        Its type.
+    old : int, bool, str or datetime
+        The value when the plan was made (apply checks the server still has it; undo restores it).
+
+    Examples
+    --------
+    >>> op = RemoveCustom(25647, "cus_de305d54", None, "seats", "Integer", 5)
+    >>> op.old_new(), op.inverse()
+    ((5, None), AddCustom(customer_id=25647, uuid='cus_de305d54', email=None, key='seats', type='Integer', value=5))
+    """
+
     old: CustomValue
-    _prefix: ClassVar[str] = "custom."
+    code: ClassVar[int] = 4
+    method: ClassVar[str] = "DELETE"
 
-    def _name(self) -> str:
-        return self.key
+    def old_new(self) -> tuple[Any, Any]:
+        return self.old, None
 
-    def inverse(self) -> AddCustom:
-        return AddCustom(self.customer_id, self.uuid, self.email, self.key, self.type, self.old)
+    @classmethod
+    def from_cell(
+        cls,
+        customer_id: int,
+        uuid: str,
+        email: str | None,
+        name: str,
+        type_: CustomType | None,
+        old: Any,
+        new: Any,
+    ) -> Operation:
+        return cls(customer_id, uuid, email, name, cast(CustomType, type_), old)
 
     def to_record(self) -> dict[str, Any]:
         return {
@@ -262,18 +603,68 @@ class RemoveCustom(Operation):
             "old": encode_value(self.type, self.old),
         }
 
+    @classmethod
+    def request_body(cls, ops: Sequence[Operation]) -> dict[str, Any]:
+        return {"custom": [op.name for op in ops]}
 
-_CLASSES: dict[str, type[Operation]] = {
-    cls.__name__: cls for cls in (AddTags, RemoveTags, AddCustom, UpdateCustom, RemoveCustom)
-}
+
+def _typed_entry(op: AddCustom) -> dict[str, Any]:
+    return {"type": op.type, "key": op.key, "value": encode_value(op.type, op.value)}
+
+
+AddTags.inverse_class, RemoveTags.inverse_class = RemoveTags, AddTags
+AddCustom.inverse_class, RemoveCustom.inverse_class = RemoveCustom, AddCustom
+UpdateCustom.inverse_class = UpdateCustom
+
+# The tables, derived from the classes in this one place.
+#: Every operation class, by code.
+OPERATION_CLASSES: tuple[type[Operation], ...] = tuple(
+    sorted((AddTags, RemoveTags, AddCustom, UpdateCustom, RemoveCustom), key=lambda c: c.code)
+)
+assert [c.code for c in OPERATION_CLASSES] == list(range(len(OPERATION_CLASSES)))
+#: Kind names in code order: the order requests for one customer are sent (and listed).
+KINDS: tuple[str, ...] = tuple(c.__name__ for c in OPERATION_CLASSES)
+#: Kind name -> class.
+CLASS_BY_KIND: Mapping[str, type[Operation]] = MappingProxyType(
+    {c.__name__: c for c in OPERATION_CLASSES}
+)
+#: Code -> the code of its inverse (for inverting a columnar plan in one numpy take).
+INVERSE_CODES: npt.NDArray[np.int8] = np.array(
+    [c.inverse_class.code for c in OPERATION_CLASSES], dtype=np.int8
+)
+INVERSE_CODES.flags.writeable = False
 
 
 def operation_from_record(record: Mapping[str, Any], *, where: str = "operation") -> Operation:
-    """Rebuild an operation from ``to_record()`` output, typed; bad input is a ValidationError."""
+    """Rebuild an operation from ``to_record()`` output, typed.
+
+    Parameters
+    ----------
+    record : mapping
+        A dict as ``Operation.to_record()`` returns it (a plan file's ``operations`` entry).
+    where : str
+        How messages name the record, e.g. ``"operations[3]"``.
+
+    Returns
+    -------
+    Operation
+        The operation, values typed (a Timestamp as a UTC datetime).
+
+    Raises
+    ------
+    ValidationError
+        The record is not one ``to_record`` writes: the message says which field is wrong.
+
+    Examples
+    --------
+    >>> op = AddCustom(1, "cus_1", None, "seats", "Integer", 5)
+    >>> operation_from_record(op.to_record()) == op
+    True
+    """
     if not isinstance(record, Mapping):
         raise ValidationError(f"{where}: expected an object, got {type(record).__name__}")
     kind = record.get("kind")
-    cls = _CLASSES.get(kind) if isinstance(kind, str) else None
+    cls = CLASS_BY_KIND.get(kind) if isinstance(kind, str) else None
     if cls is None:
         raise ValidationError(
             f"{where}: unknown kind {kind!r} (expected one of {', '.join(KINDS)})"
@@ -285,15 +676,11 @@ def operation_from_record(record: Mapping[str, Any], *, where: str = "operation"
         raise ValidationError(f"{where}: uuid must be a string, got {uuid!r}")
     if email is not None and not isinstance(email, str):
         raise ValidationError(f"{where}: email must be a string or null, got {email!r}")
-    if cls is AddTags or cls is RemoveTags:
+    if issubclass(cls, _TagOperation):
         tag = record.get("tag")
         if not isinstance(tag, str):
             raise ValidationError(f"{where}: tag must be a string, got {tag!r}")
-        return (
-            AddTags(customer_id, uuid, email, tag)
-            if cls is AddTags
-            else RemoveTags(customer_id, uuid, email, tag)
-        )
+        return cls.from_cell(customer_id, uuid, email, tag, None, None, None)
     key, type_ = record.get("key"), record.get("type")
     if not isinstance(key, str):
         raise ValidationError(f"{where}: key must be a string, got {key!r}")
@@ -301,19 +688,21 @@ def operation_from_record(record: Mapping[str, Any], *, where: str = "operation"
         raise ValidationError(
             f"{where}: type must be one of {', '.join(CUSTOM_TYPES)}, got {type_!r}"
         )
-    if cls is AddCustom:
-        value = decode_value(type_, record.get("value"), where=f"{where} value")
-        return AddCustom(customer_id, uuid, email, key, type_, value)
-    old = decode_value(type_, record.get("old"), where=f"{where} old")
-    if cls is RemoveCustom:
-        return RemoveCustom(customer_id, uuid, email, key, type_, old)
-    new = decode_value(type_, record.get("new"), where=f"{where} new")
-    return UpdateCustom(customer_id, uuid, email, key, type_, old, new)
+    values = {
+        name: decode_value(type_, record.get(name), where=f"{where} {name}")
+        for name in _RECORD_FIELDS[cls]
+    }
+    old = values.get("old")
+    new = values.get("value", values.get("new"))
+    return cls.from_cell(customer_id, uuid, email, key, type_, old, new)
 
 
-def date_to_datetime(value: date) -> datetime:
-    """Midnight UTC of a calendar date (how a date-only value is written as a Timestamp)."""
-    return datetime(value.year, value.month, value.day, tzinfo=UTC)
+# The value fields of each custom kind's record (decoded in this order).
+_RECORD_FIELDS: Mapping[type[Operation], tuple[str, ...]] = {
+    AddCustom: ("value",),
+    UpdateCustom: ("old", "new"),
+    RemoveCustom: ("old",),
+}
 
 
 # --- requests --------------------------------------------------------------------------------
@@ -332,34 +721,6 @@ class Request:
     kind: str
 
 
-_ENDPOINTS = {
-    "AddTags": ("POST", "tags"),
-    "RemoveTags": ("DELETE", "tags"),
-    "AddCustom": ("POST", "custom"),
-    "UpdateCustom": ("PUT", "custom"),
-    "RemoveCustom": ("DELETE", "custom"),
-}
-
-# Only adding has a by-email endpoint.
-_BY_EMAIL_KINDS = ("AddTags", "AddCustom")
-
-
-def _body(kind: str, ops: Sequence[Operation]) -> dict[str, Any]:
-    # The shapes of the reference's example requests, one per endpoint.
-    if kind in ("AddTags", "RemoveTags"):
-        return {"tags": [op._name() for op in ops]}
-    if kind == "AddCustom":
-        return {"custom": [_typed_entry(cast(AddCustom, op)) for op in ops]}
-    if kind == "UpdateCustom":
-        updates = [cast(UpdateCustom, op) for op in ops]
-        return {"custom": {op.key: encode_value(op.type, op.new) for op in updates}}
-    return {"custom": [op._name() for op in ops]}
-
-
-def _typed_entry(op: AddCustom) -> dict[str, Any]:
-    return {"type": op.type, "key": op.key, "value": encode_value(op.type, op.value)}
-
-
 def retyping_request(op: UpdateCustom) -> Request:
     """``op`` sent as a typed POST, which sets the value and its type, instead of a PUT.
 
@@ -367,24 +728,16 @@ def retyping_request(op: UpdateCustom) -> Request:
     different JSON types reads as String, and text written onto a stored Integer or Boolean
     that way would be refused. POST on an existing key replaces the value and the type.
     """
-    entry = {"type": op.type, "key": op.key, "value": encode_value(op.type, op.new)}
+    as_added = AddCustom(op.customer_id, op.uuid, op.email, op.key, op.type, op.new)
     return Request(
-        method="POST",
-        path=f"customers/{op.customer_id}/attributes/custom",
-        body={"custom": [entry]},
+        method=AddCustom.method,
+        path=AddCustom.path(op.customer_id),
+        body=AddCustom.request_body([as_added]),
         op_ids=(op.op_id,),
         customer_ids=(op.customer_id,),
         by_email=False,
         kind=op.kind,
     )
-
-
-def _signature(op: Operation) -> tuple[Any, ...]:
-    # What must be identical across the sharers of an email: the tag, or key, type and value
-    # (encoded, so True and 1 differ, and with the type, so "1" and 1 differ too).
-    if isinstance(op, AddCustom):
-        return (op.key, op.type, repr(encode_value(op.type, op.value)))
-    return (op.attribute,)
 
 
 def by_email_merges(
@@ -402,13 +755,13 @@ def by_email_merges(
     for email, members in email_groups.items():
         if len(members) < 2:
             continue
-        for kind in _BY_EMAIL_KINDS:
+        for kind in (c.__name__ for c in OPERATION_CLASSES if c.has_by_email):
             signatures: set[frozenset[tuple[Any, ...]]] = set()
             for customer_id in members:
                 ops = [op for op in ops_by_customer.get(customer_id, ()) if op.kind == kind]
                 if not ops or any(op.email != email for op in ops):
                     break
-                signatures.add(frozenset(_signature(op) for op in ops))
+                signatures.add(frozenset(op._signature() for op in ops))
                 if len(signatures) > 1:
                     break
             else:
@@ -443,17 +796,16 @@ def group_requests(
     }
     requests: list[Request] = []
     sent: set[tuple[str, str]] = set()
-    kind_rank = {kind: rank for rank, kind in enumerate(KINDS)}
-    for customer_id, kind in sorted(groups, key=lambda k: (order[k[0]], kind_rank[k[1]])):
-        method, what = _ENDPOINTS[kind]
+    for customer_id, kind in sorted(groups, key=lambda k: (order[k[0]], CLASS_BY_KIND[k[1]].code)):
+        cls = CLASS_BY_KIND[kind]
         merge = merged_into.get((customer_id, kind))
         if merge is None:
             ops = groups[(customer_id, kind)]
             requests.append(
                 Request(
-                    method=method,
-                    path=f"customers/{customer_id}/attributes/{what}",
-                    body=_body(kind, ops),
+                    method=cls.method,
+                    path=cls.path(customer_id),
+                    body=cls.request_body(ops),
                     op_ids=tuple(op.op_id for op in ops),
                     customer_ids=(customer_id,),
                     by_email=False,
@@ -468,10 +820,10 @@ def group_requests(
         member_ops = [op for member in members for op in groups[(member, kind)]]
         requests.append(
             Request(
-                method=method,
-                path=f"customers/attributes/{what}",
+                method=cls.method,
+                path=cls.email_path(),
                 # Every sharer gets the same set: the body lists it once, from the first sharer.
-                body={"email": email, **_body(kind, groups[(customer_id, kind)])},
+                body={"email": email, **cls.request_body(groups[(customer_id, kind)])},
                 op_ids=tuple(op.op_id for op in member_ops),
                 customer_ids=members,
                 by_email=True,

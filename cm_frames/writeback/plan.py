@@ -4,9 +4,10 @@ A plan prints, renders HTML, flattens to a frame, round-trips through JSON, inve
 ``requests()`` says exactly what apply will send. Apply and the preview widget need no diff logic
 of their own.
 
-Internally a plan is columnar (``_Changes``: numpy codes per changed cell plus one value column
-per attribute) because a diff of 100k customers can hold 600k changed cells: counting, filtering
-and inverting stay vectorised, and operation objects are built only when asked for.
+Internally a plan is columnar (``cm_frames.writeback.changes.Changes``: numpy codes per changed
+cell plus one value column per attribute) because a diff of 100k customers can hold 600k changed
+cells: counting, filtering and inverting stay vectorised, and operation objects are built only
+when asked for.
 """
 
 from __future__ import annotations
@@ -17,37 +18,32 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, TypeAlias, cast
+from typing import TYPE_CHECKING, Any, Unpack
 
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 
 from cm_frames.errors import ValidationError
+from cm_frames.writeback.changes import Changes
 from cm_frames.writeback.checks import check_operations
 from cm_frames.writeback.operations import (
+    CLASS_BY_KIND,
     KINDS,
-    AddCustom,
-    AddTags,
-    CustomType,
     Operation,
     RemoveCustom,
     RemoveTags,
     Request,
-    UpdateCustom,
     by_email_merges,
     format_timestamp,
     group_requests,
     operation_from_record,
-    timestamp_from_micros,
 )
+from cm_frames.writeback.options import ApplyOptions
 
 if TYPE_CHECKING:
-    import os
-
     from cm_frames.api.client import Client
-    from cm_frames.writeback.apply import ApplyResult, ProgressCallback
+    from cm_frames.writeback.result import ApplyResult
 
 __all__ = ["IgnoredRows", "Plan", "PlanSummary", "SkippedEdit", "display_value"]
 
@@ -55,13 +51,6 @@ _FORMAT = "cm_frames.plan"
 _VERSION = 1
 _PREVIEW_ROWS = 20
 _SHOWN_REMOVALS = 5  # attributes named in the summary's removals line, largest first
-_ADD_TAGS, _REMOVE_TAGS, _ADD_CUSTOM, _UPDATE_CUSTOM, _REMOVE_CUSTOM = range(5)
-# Kind code -> the code of its inverse (AddTags <-> RemoveTags, AddCustom <-> RemoveCustom).
-_INVERSE_KIND = np.array([1, 0, 4, 3, 2], dtype=np.int8)
-
-IntArray: TypeAlias = npt.NDArray[np.int64]
-# One attribute's values in change order: an Arrow array (from a diff) or a list (from operations).
-ValueColumn: TypeAlias = "pa.Array[Any] | list[Any]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,183 +145,6 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-# --- the columnar store ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class _Changes:
-    """Changed cells, columnar, in operation order.
-
-    Per customer: ``customer_ids``, ``uuids``, ``emails``. Per attribute: ``names`` (tag name or
-    custom key), ``types`` (None for tags) and ``old``/``new`` value columns. Per change: ``cust``
-    and ``attr`` (positions into those), ``kind`` (index into ``KINDS``), ``vidx`` (position in
-    the attribute's value columns; unused for tags).
-    """
-
-    customer_ids: IntArray
-    uuids: pa.Array[Any] | list[str]
-    emails: pa.Array[Any] | list[str | None]
-    names: tuple[str, ...]
-    types: tuple[CustomType | None, ...]
-    old: tuple[ValueColumn, ...]
-    new: tuple[ValueColumn, ...]
-    cust: IntArray
-    kind: npt.NDArray[np.int8]
-    attr: IntArray
-    vidx: IntArray
-
-    def __len__(self) -> int:
-        return len(self.kind)
-
-    def attribute(self, a: int) -> str:
-        return ("tag." if self.types[a] is None else "custom.") + self.names[a]
-
-    def subset(self, mask: npt.NDArray[np.bool_]) -> _Changes:
-        return _replace(
-            self,
-            cust=self.cust[mask],
-            kind=self.kind[mask],
-            attr=self.attr[mask],
-            vidx=self.vidx[mask],
-        )
-
-    def inverted(self) -> _Changes:
-        # Same cells, inverse kinds, old and new swapped: an AddCustom's value becomes the
-        # RemoveCustom's old value, an UpdateCustom's new becomes the old to check against.
-        return _replace(self, kind=_INVERSE_KIND[self.kind], old=self.new, new=self.old)
-
-    def materialise(self, indices: IntArray | None = None) -> list[Operation]:
-        """Operation objects for all changes, or for those at ``indices``, in order."""
-        cust, kind, attr, vidx = self.cust, self.kind, self.attr, self.vidx
-        if indices is not None:
-            cust, kind, attr, vidx = cust[indices], kind[indices], attr[indices], vidx[indices]
-        olds: list[Any] = [None] * len(kind)
-        news: list[Any] = [None] * len(kind)
-        for a in np.unique(attr).tolist():
-            type_ = self.types[a]
-            if type_ is None:
-                continue
-            positions = np.flatnonzero(attr == a)
-            wanted = vidx[positions]
-            for target, column in ((olds, self.old[a]), (news, self.new[a])):
-                for p, value in zip(
-                    positions.tolist(), _take_values(column, wanted, type_), strict=True
-                ):
-                    target[p] = value
-        ids = self.customer_ids.tolist()
-        uuids = _as_list(self.uuids)
-        emails = _as_list(self.emails)
-        names, types = self.names, self.types
-        ops: list[Operation] = []
-        append = ops.append
-        for i, (c, k, a) in enumerate(
-            zip(cust.tolist(), kind.tolist(), attr.tolist(), strict=True)
-        ):
-            who = (ids[c], uuids[c], emails[c])
-            if k == _ADD_TAGS:
-                append(AddTags(*who, names[a]))
-            elif k == _REMOVE_TAGS:
-                append(RemoveTags(*who, names[a]))
-            elif k == _ADD_CUSTOM:
-                append(AddCustom(*who, names[a], types[a], news[i]))
-            elif k == _UPDATE_CUSTOM:
-                append(UpdateCustom(*who, names[a], types[a], olds[i], news[i]))
-            else:
-                append(RemoveCustom(*who, names[a], types[a], olds[i]))
-        return ops
-
-    @classmethod
-    def from_operations(cls, operations: Sequence[Operation]) -> _Changes:
-        customers: dict[int, int] = {}
-        ids: list[int] = []
-        uuids: list[str] = []
-        emails: list[str | None] = []
-        attributes: dict[tuple[str, CustomType | None], int] = {}
-        names: list[str] = []
-        types: list[CustomType | None] = []
-        olds: list[list[Any]] = []
-        news: list[list[Any]] = []
-        n = len(operations)
-        cust = np.empty(n, dtype=np.int64)
-        kind = np.empty(n, dtype=np.int8)
-        attr = np.empty(n, dtype=np.int64)
-        vidx = np.zeros(n, dtype=np.int64)
-        for i, op in enumerate(operations):
-            if not isinstance(op, Operation) or type(op) is Operation:
-                raise ValidationError(
-                    f"operations[{i}]: expected AddTags, RemoveTags, AddCustom, UpdateCustom "
-                    f"or RemoveCustom, got {type(op).__name__}"
-                )
-            c = customers.get(op.customer_id)
-            if c is None:
-                c = customers[op.customer_id] = len(ids)
-                ids.append(op.customer_id)
-                uuids.append(op.uuid)
-                emails.append(op.email)
-            elif (uuids[c], emails[c]) != (op.uuid, op.email):
-                raise ValidationError(
-                    f"operations[{i}]: customer {op.customer_id} appears with uuid/email "
-                    f"{op.uuid!r}/{op.email!r} but earlier with {uuids[c]!r}/{emails[c]!r}; "
-                    "one customer must have one uuid and email throughout a plan"
-                )
-            type_: CustomType | None = None
-            old: Any = None
-            new: Any = None
-            if isinstance(op, AddCustom):
-                type_, new = op.type, op.value
-            elif isinstance(op, UpdateCustom):
-                type_, old, new = op.type, op.old, op.new
-            elif isinstance(op, RemoveCustom):
-                type_, old = op.type, op.old
-            name = op._name()
-            a = attributes.get((name, type_))
-            if a is None:
-                a = attributes[(name, type_)] = len(names)
-                names.append(name)
-                types.append(type_)
-                olds.append([])
-                news.append([])
-            if type_ is not None:
-                vidx[i] = len(olds[a])
-                olds[a].append(old)
-                news[a].append(new)
-            cust[i], kind[i], attr[i] = c, KINDS.index(op.kind), a
-        return cls(
-            customer_ids=np.array(ids, dtype=np.int64),
-            uuids=uuids,
-            emails=emails,
-            names=tuple(names),
-            types=tuple(types),
-            old=tuple(olds),
-            new=tuple(news),
-            cust=cust,
-            kind=kind,
-            attr=attr,
-            vidx=vidx,
-        )
-
-
-def _replace(changes: _Changes, **fields: Any) -> _Changes:
-    current = {name: getattr(changes, name) for name in _Changes.__dataclass_fields__}
-    return _Changes(**{**current, **fields})
-
-
-def _as_list(values: pa.Array[Any] | list[Any]) -> list[Any]:
-    return values.to_pylist() if isinstance(values, pa.Array) else values
-
-
-def _take_values(column: ValueColumn, wanted: IntArray, type_: CustomType) -> list[Any]:
-    """Python values of ``column`` at ``wanted``: ints, bools, strs, UTC datetimes, or None."""
-    if not isinstance(column, pa.Array):
-        return [column[v] for v in wanted.tolist()]
-    taken = column.take(cast(pa.Int64Array, pa.array(wanted)))
-    if type_ != "Timestamp":
-        return taken.to_pylist()
-    # Via integer microseconds: exact, and always datetime.timezone.utc as the tzinfo.
-    micros = taken.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_pylist()
-    return [None if m is None else timestamp_from_micros(m) for m in micros]
-
-
 # --- the plan --------------------------------------------------------------------------------
 
 
@@ -343,6 +155,64 @@ class Plan:
     ``requests()`` is what apply sends; ``to_json()``/``from_json()`` keep it on disk. To undo
     an apply, use what it returned: ``result.undo(client)`` reverts exactly what that apply
     wrote. ``inverse()`` is the inverse of the whole plan, which is not the same thing.
+
+    Parameters
+    ----------
+    operations : iterable of Operation
+        The operations, checked against the wire rules and each other.
+    skipped : iterable of SkippedEdit
+        Edits that will not be sent (read-only columns).
+    ignored_rows : IgnoredRows
+        How many rows were added to or dropped from the frame.
+    source : mapping, optional
+        JSON-safe provenance (base URL, account hash, snapshot id): apply refuses a plan of
+        another account.
+    email_groups : mapping, optional
+        Emails shared by 2+ customers of the baseline, with all their ids (for by-email).
+
+    Raises
+    ------
+    ValidationError
+        An operation breaks a rule (a bad key, tag or value, two operations on one key of one
+        customer, one customer with two uuids): every problem, with its fix.
+
+    Examples
+    --------
+    A plan from operations:
+
+    >>> from cm_frames.writeback.operations import AddTags, UpdateCustom
+    >>> plan = Plan([
+    ...     AddTags(1, "cus_1", None, "vip"),
+    ...     UpdateCustom(1, "cus_1", None, "seats", "Integer", 5, 6),
+    ... ])
+    >>> print(plan.summary())
+    2 operations on 1 customer → 2 requests (about 0.1 s at 40 requests/s)
+    AddTags 1 · UpdateCustom 1
+    >>> [(r.method, r.path) for r in plan.requests()]
+    [('POST', 'customers/1/attributes/tags'), ('PUT', 'customers/1/attributes/custom')]
+    >>> Plan.from_json(plan.to_json()) == plan
+    True
+    >>> plan.inverse().operations[0]
+    RemoveTags(customer_id=1, uuid='cus_1', email=None, tag='vip')
+
+    A plan from an edited frame, applied to the bundled emulator and undone:
+
+    >>> import cm_frames as cm
+    >>> emu = cm.Emulator(customers=20, seed=1).start()
+    >>> client = emu.client()
+    >>> df = cm.read_customers(client, progress=False)
+    >>> edited = df.copy()
+    >>> edited["tag.trial"] = edited.index == 5
+    >>> plan = edited.chartmogul.plan()
+    >>> plan.to_frame()[["id", "kind", "attribute", "old", "new"]]
+       id     kind  attribute    old   new
+    0   5  AddTags  tag.trial  False  True
+    >>> result = plan.apply(client, progress=False)
+    >>> result.applied, result.ok
+    (1, True)
+    >>> result.undo(client, progress=False).applied
+    1
+    >>> emu.stop()
     """
 
     __slots__ = ("_changes", "_email_groups", "_ignored_rows", "_ops", "_skipped", "_source")
@@ -360,11 +230,11 @@ class Plan:
         # A hand-built or hand-edited plan meets the rules a diffed frame does, all reported
         # at once: otherwise apply would send the valid part and fail halfway.
         check_operations(ops)
-        self._init(_Changes.from_operations(ops), ops, skipped, ignored_rows, source, email_groups)
+        self._init(Changes.from_operations(ops), ops, skipped, ignored_rows, source, email_groups)
 
     def _init(
         self,
-        changes: _Changes,
+        changes: Changes,
         ops: tuple[Operation, ...] | None,
         skipped: Iterable[SkippedEdit],
         ignored_rows: IgnoredRows,
@@ -381,22 +251,46 @@ class Plan:
         }
 
     @classmethod
-    def _from_changes(
+    def from_changes(
         cls,
-        changes: _Changes,
+        changes: Changes,
         *,
         skipped: Iterable[SkippedEdit] = (),
         ignored_rows: IgnoredRows = IgnoredRows(),
         source: Mapping[str, Any] | None = None,
         email_groups: Mapping[str, Sequence[int]] | None = None,
     ) -> Plan:
+        """A plan of columnar changes, as ``diff`` makes them (no operation objects built).
+
+        Unlike ``Plan(operations)`` this does not check the operations against the wire
+        rules: the caller vouches for them (``diff`` has checked the frame they came from).
+
+        Parameters
+        ----------
+        changes : Changes
+            The changed cells (``cm_frames.writeback.changes.Changes``).
+        skipped, ignored_rows, source, email_groups
+            As for ``Plan``.
+
+        Returns
+        -------
+        Plan
+
+        Examples
+        --------
+        >>> from cm_frames.writeback.changes import Changes
+        >>> from cm_frames.writeback.operations import AddTags
+        >>> plan = Plan.from_changes(Changes.from_operations([AddTags(1, "cus_1", None, "vip")]))
+        >>> plan.operations
+        (AddTags(customer_id=1, uuid='cus_1', email=None, tag='vip'),)
+        """
         plan = cls.__new__(cls)
         plan._init(changes, None, skipped, ignored_rows, source, email_groups)
         return plan
 
-    def _derive(self, changes: _Changes) -> Plan:
+    def _derive(self, changes: Changes) -> Plan:
         """Another set of changes with this plan's skipped edits, ignored rows and provenance."""
-        return self._from_changes(
+        return self.from_changes(
             changes,
             skipped=self._skipped,
             ignored_rows=self._ignored_rows,
@@ -482,7 +376,7 @@ class Plan:
         pairs = np.unique(changes.cust * len(KINDS) + changes.kind).size
         requests = pairs - sum(len(ids) - 1 for ids in self._merges().values())
         seconds = requests / rate_limit if rate_limit else None
-        removing = np.isin(changes.kind, (_REMOVE_TAGS, _REMOVE_CUSTOM))
+        removing = np.isin(changes.kind, (RemoveTags.code, RemoveCustom.code))
         removed = np.bincount(changes.attr[removing], minlength=len(changes.names)).tolist()
         skipped_by_column: dict[str, int] = {}
         for skip in self._skipped:
@@ -504,32 +398,23 @@ class Plan:
             removals={changes.attribute(a): n for a, n in enumerate(removed) if n},
         )
 
-    def apply(
-        self,
-        client: Client,
-        *,
-        journal: str | os.PathLike[str] | None = None,
-        check_conflicts: bool = True,
-        max_workers: int | None = None,
-        progress: bool | ProgressCallback = True,
-    ) -> ApplyResult:
+    def apply(self, client: Client, **options: Unpack[ApplyOptions]) -> ApplyResult:
         """Send the plan through ``client``: journaled, conflict-checked, resumable.
 
         Parameters
         ----------
         client : Client
             A client of the account the plan was made from (checked before anything is sent).
-        journal : path, optional
-            The journal file (default: ``client.cache_dir/journals/<plan id>.jsonl``);
-            applying the same plan with the same journal resumes and resends nothing done.
-        check_conflicts : bool, default True
-            Compare each operation's old value with the server's first, and send nothing that
-            would overwrite a later change. The customers' identity (the uuid each id names)
-            is checked either way.
-        max_workers : int, optional
-            Customers written concurrently (default ``client.max_workers``, at most 20).
-        progress : bool or callable, default True
-            A tqdm bar, none, or ``callback(done, total)``.
+        **options
+            ``journal`` (path, optional): the journal file (default:
+            ``client.cache_dir/journals/<plan id>.jsonl``); applying the same plan with the
+            same journal resumes and resends nothing done. ``check_conflicts`` (bool, default
+            True): compare each operation's old value with the server's first, and send
+            nothing that would overwrite a later change; the customers' identity (the uuid
+            each id names) is checked either way. ``max_workers`` (int, optional): customers
+            written concurrently (default ``client.max_workers``, at most 20). ``progress``
+            (bool or callable, default True): a tqdm bar, none, or ``callback(done, total)``.
+            One definition: ``cm_frames.writeback.options.ApplyOptions``.
 
         Returns
         -------
@@ -546,14 +431,7 @@ class Plan:
         """
         from cm_frames.writeback.apply import apply_plan
 
-        return apply_plan(
-            self,
-            client,
-            journal=journal,
-            check_conflicts=check_conflicts,
-            max_workers=max_workers,
-            progress=progress,
-        )
+        return apply_plan(self, client, **options)
 
     # -- derived plans --
 
@@ -700,11 +578,12 @@ class Plan:
 
 def _kind_code(kind: str | type[Operation]) -> int:
     name = kind.__name__ if isinstance(kind, type) else kind
-    if name not in KINDS:
+    cls = CLASS_BY_KIND.get(name)
+    if cls is None:
         raise ValidationError(
             f"unknown operation kind {name!r}; expected one of {', '.join(KINDS)}"
         )
-    return KINDS.index(name)
+    return cls.code
 
 
 def _json_safe_source(source: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -757,21 +636,6 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _old_new(op: Operation) -> tuple[str | None, Any, Any]:
-    """(type, old, new) of an operation, typed: tags as booleans, absent as None."""
-    if isinstance(op, AddTags):
-        return None, False, True
-    if isinstance(op, RemoveTags):
-        return None, True, False
-    if isinstance(op, AddCustom):
-        return op.type, None, op.value
-    if isinstance(op, UpdateCustom):
-        return op.type, op.old, op.new
-    if isinstance(op, RemoveCustom):
-        return op.type, op.old, None
-    raise TypeError(f"not an operation: {op!r}")
-
-
 def display_value(value: Any) -> str | None:
     """A plan value as text: timestamps in ISO 8601 with ``Z``, others as they print."""
     if value is None or value is pd.NaT:
@@ -786,7 +650,7 @@ def _typed(value: Any) -> Any:
 
 def _operations_frame(operations: Sequence[Operation], *, as_text: bool = False) -> pd.DataFrame:
     """One row per operation. ``old``/``new`` hold typed values (object columns), or text."""
-    shown = [_old_new(op) for op in operations]
+    shown = [(op.value_type, *op.old_new()) for op in operations]
     columns: dict[str, pa.Array[Any]] = {
         "id": pa.array([op.customer_id for op in operations], pa.int64()),
         "email": pa.array([op.email for op in operations], pa.string()),

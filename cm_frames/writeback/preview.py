@@ -42,8 +42,9 @@ from cm_frames.read.load import client_for_frame
 from cm_frames.writeback.apply import apply_plan
 from cm_frames.writeback.frame import plan_frame
 from cm_frames.writeback.operations import KINDS
+from cm_frames.writeback.options import ProgressCallback
 from cm_frames.writeback.plan import Plan, display_value
-from cm_frames.writeback.result import ApplyResult, ProgressCallback
+from cm_frames.writeback.result import ApplyResult
 
 if TYPE_CHECKING:
     from cm_frames.api.client import Client

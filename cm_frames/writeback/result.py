@@ -7,30 +7,21 @@ retried and inverted without the sending machinery in view.
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, Unpack
 
 import pandas as pd
 import pyarrow as pa
 
 from cm_frames.errors import ValidationError
-from cm_frames.writeback.operations import (
-    AddCustom,
-    AddTags,
-    Operation,
-    RemoveCustom,
-    RemoveTags,
-    UpdateCustom,
-    format_timestamp,
-)
+from cm_frames.writeback.operations import Operation, format_timestamp
+from cm_frames.writeback.options import ApplyOptions, resolve
 from cm_frames.writeback.plan import Plan
 
 if TYPE_CHECKING:
-    import os
-
     from cm_frames.api.client import Client
 
 __all__ = [
@@ -44,7 +35,6 @@ __all__ = [
     "STATUSES",
     "ApplyResult",
     "OperationResult",
-    "ProgressCallback",
     "make_row",
 ]
 
@@ -60,9 +50,6 @@ ALREADY_IN_PLACE: Final = "already in place"
 SENT_EARLIER: Final = "sent by an earlier run whose answer was lost; the server has it"
 
 _SHOWN_ROWS = 20
-
-ProgressCallback: TypeAlias = Callable[[int, int], None]
-"""Called in the applying thread as ``callback(operations_done, operations_total)``."""
 
 
 # --- results ---------------------------------------------------------------------------------
@@ -88,20 +75,6 @@ class OperationResult:
     server: Any = None
 
 
-def _old_new(op: Operation) -> tuple[Any, Any]:
-    if isinstance(op, AddTags):
-        return False, True
-    if isinstance(op, RemoveTags):
-        return True, False
-    if isinstance(op, AddCustom):
-        return None, op.value
-    if isinstance(op, UpdateCustom):
-        return op.old, op.new
-    if isinstance(op, RemoveCustom):
-        return op.old, None
-    raise TypeError(f"not an operation: {op!r}")
-
-
 def make_row(
     op: Operation,
     status: str,
@@ -110,7 +83,7 @@ def make_row(
     note: str | None = None,
     server: Any = None,
 ) -> OperationResult:
-    old, new = _old_new(op)
+    old, new = op.old_new()
     return OperationResult(
         op.op_id, op.customer_id, op.kind, op.attribute, old, new, status, error, note, server
     )
@@ -123,6 +96,47 @@ class ApplyResult:
     ``OperationResult`` per operation (``to_frame()`` as a table); ``ok`` is True when nothing
     conflicted or failed. ``retry(client)`` re-applies only the failures (same journal);
     ``undo(client)`` reverts exactly what this apply wrote (``undo_plan()`` is that plan).
+
+    The status of an operation that was not sent because the server's value changed is
+    ``"conflict"`` (``CONFLICT``); ``conflicted`` counts them, and ``counts()`` lists them as
+    ``"conflicts"``.
+
+    Parameters
+    ----------
+    plan : Plan
+        The plan applied.
+    rows : sequence of OperationResult
+        One per operation considered, in plan order.
+    journal_path : Path or None
+        The journal (None when there was nothing to do).
+    requests_sent : int
+        How many requests went out.
+    seconds : float
+        How long the apply took.
+    options : mapping
+        The options it ran with (``ApplyOptions``; ``retry`` keeps its conflict check).
+
+    Examples
+    --------
+    >>> import cm_frames as cm
+    >>> emu = cm.Emulator(customers=20, seed=1).start()
+    >>> client = emu.client()
+    >>> df = cm.read_customers(client, progress=False)
+    >>> edited = df.copy()
+    >>> edited["tag.trial"] = edited.index == 5
+    >>> result = edited.chartmogul.plan().apply(client, progress=False)
+    >>> result.counts()
+    {'applied': 1, 'skipped': 0, 'conflicts': 0, 'failed': 0}
+    >>> result.to_frame()[["id", "kind", "attribute", "status"]]
+       id     kind  attribute   status
+    0   5  AddTags  tag.trial  applied
+    >>> again = edited.chartmogul.plan(baseline=df).apply(client, progress=False)
+    >>> again.by_status("skipped")[0].note
+    'already in place'
+    >>> undone = result.undo(client, progress=False)
+    >>> undone.plan.operations[0].kind
+    'RemoveTags'
+    >>> emu.stop()
     """
 
     def __init__(
@@ -178,28 +192,49 @@ class ApplyResult:
             raise ValidationError(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
         return tuple(row for row in self.rows if row.status == status)
 
-    def retry(
-        self,
-        client: Client,
-        *,
-        max_workers: int | None = None,
-        progress: bool | ProgressCallback = True,
-    ) -> ApplyResult:
-        """Apply the failed operations again (same plan, same journal); the rest are kept."""
+    def retry(self, client: Client, **options: Unpack[ApplyOptions]) -> ApplyResult:
+        """Apply the failed operations again (same plan, same journal); the rest are kept.
+
+        Parameters
+        ----------
+        client : Client
+            A client of the account the plan was applied to.
+        **options
+            ``max_workers`` and ``progress`` (see ``ApplyOptions``); the journal and the
+            conflict check are those of the apply being retried.
+
+        Returns
+        -------
+        ApplyResult
+            This result with the failed operations' rows replaced by the retry's (``self``
+            when nothing failed).
+
+        Raises
+        ------
+        TypeError
+            ``journal`` or ``check_conflicts`` (fixed by the apply being retried), or an
+            unknown option.
+
+        Examples
+        --------
+        >>> if result.failed:  # doctest: +SKIP
+        ...     result = result.retry(client)
+        """
+        fixed = [name for name in ("journal", "check_conflicts") if name in options]
+        if fixed:
+            raise TypeError(f"retry() got an unexpected keyword argument {fixed[0]!r}")
+        resolve(options, caller="retry")
         failed = frozenset(row.op_id for row in self.rows if row.status == FAILED)
         if not failed:
             return self
-        from cm_frames.writeback.apply import _apply  # apply imports this module
+        from cm_frames.writeback.apply import retry_operations  # apply imports this module
 
-        again = _apply(
-            self.plan,
-            client,
-            journal=self.journal_path,
-            check_conflicts=bool(self._options.get("check_conflicts", True)),
-            max_workers=max_workers,
-            progress=progress,
-            only=failed,
-        )
+        same: ApplyOptions = {
+            **options,
+            "journal": self.journal_path,
+            "check_conflicts": bool(self._options.get("check_conflicts", True)),
+        }
+        again = retry_operations(self.plan, client, failed, **same)
         redone = {row.op_id: row for row in again.rows}
         rows = [redone.get(row.op_id, row) for row in self.rows]
         return ApplyResult(
@@ -235,15 +270,7 @@ class ApplyResult:
         ops = [op for op in self.plan.operations if op.op_id in applied]
         return Plan(ops, source=self.plan.source, email_groups=self.plan.email_groups).inverse()
 
-    def undo(
-        self,
-        client: Client,
-        *,
-        journal: str | os.PathLike[str] | None = None,
-        check_conflicts: bool = True,
-        max_workers: int | None = None,
-        progress: bool | ProgressCallback = True,
-    ) -> ApplyResult:
+    def undo(self, client: Client, **options: Unpack[ApplyOptions]) -> ApplyResult:
         """Revert exactly what this apply wrote: ``self.undo_plan().apply(client, ...)``.
 
         A value a colleague had set before this apply (reported "already in place") is kept,
@@ -254,8 +281,9 @@ class ApplyResult:
         ----------
         client : Client
             A client of the account the plan was applied to.
-        journal, check_conflicts, max_workers, progress
-            As for ``Plan.apply``; the undo has a journal of its own (by default beside the
+        **options
+            ``journal``, ``check_conflicts``, ``max_workers``, ``progress``, as for
+            ``Plan.apply`` (see ``ApplyOptions``); the undo has a journal of its own (by default beside the
             cache, named after the undo plan), so it resumes like any apply.
 
         Returns
@@ -263,13 +291,8 @@ class ApplyResult:
         ApplyResult
             What the undo did, operation by operation (its own ``undo()`` re-applies).
         """
-        return self.undo_plan().apply(
-            client,
-            journal=journal,
-            check_conflicts=check_conflicts,
-            max_workers=max_workers,
-            progress=progress,
-        )
+        resolve(options, caller="undo")
+        return self.undo_plan().apply(client, **options)
 
     def to_frame(self) -> pd.DataFrame:
         """One row per operation: op_id, id, kind, attribute, old, new, status, error, note, server."""

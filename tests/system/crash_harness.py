@@ -54,14 +54,7 @@ import requests
 
 import cm_frames as cm
 from cm_frames.emulator import Emulator
-from cm_frames.writeback.apply import (
-    ALREADY_IN_PLACE,
-    APPLIED,
-    FROM_JOURNAL,
-    SENT_EARLIER,
-    SKIPPED,
-    apply_plan,
-)
+from cm_frames.writeback.apply import apply_plan
 from cm_frames.writeback.frame import plan_frame
 from cm_frames.writeback.operations import (
     AddCustom,
@@ -71,6 +64,13 @@ from cm_frames.writeback.operations import (
     RemoveTags,
     UpdateCustom,
     encode_value,
+)
+from cm_frames.writeback.result import (
+    ALREADY_IN_PLACE,
+    APPLIED,
+    FROM_JOURNAL,
+    SENT_EARLIER,
+    SKIPPED,
 )
 
 # The child: credentials come from the environment (never the command line), no rate limit

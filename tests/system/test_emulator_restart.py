@@ -35,7 +35,8 @@ from crash_harness import (
 import cm_frames as cm
 from cm_frames.emulator import Emulator
 from cm_frames.read.load import snapshot_store
-from cm_frames.writeback.apply import FAILED, FROM_JOURNAL, SENT_EARLIER, apply_plan
+from cm_frames.writeback.apply import apply_plan
+from cm_frames.writeback.result import FAILED, FROM_JOURNAL, SENT_EARLIER
 
 CUSTOMERS = 4000  # 20 pages of 200
 SEED = 11

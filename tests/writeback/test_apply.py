@@ -16,14 +16,6 @@ import pytest
 import cm_frames as cm
 from cm_frames.emulator import Emulator
 from cm_frames.writeback.apply import (
-    ALREADY_IN_PLACE,
-    APPLIED,
-    CONFLICT,
-    FAILED,
-    FROM_JOURNAL,
-    SENT_EARLIER,
-    SKIPPED,
-    ApplyResult,
     _Attributes,
     _compare,
     _needs_retyping,
@@ -35,6 +27,16 @@ from cm_frames.writeback.frame import plan_frame
 from cm_frames.writeback.journal import Journal, request_id
 from cm_frames.writeback.operations import AddCustom, AddTags, RemoveCustom, UpdateCustom
 from cm_frames.writeback.plan import Plan
+from cm_frames.writeback.result import (
+    ALREADY_IN_PLACE,
+    APPLIED,
+    CONFLICT,
+    FAILED,
+    FROM_JOURNAL,
+    SENT_EARLIER,
+    SKIPPED,
+    ApplyResult,
+)
 
 # --- fixtures and helpers ------------------------------------------------------------------
 

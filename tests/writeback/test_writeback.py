@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 
 import cm_frames as cm
 from cm_frames.emulator import Emulator
-from cm_frames.read.load import ATTRS_KEY
-from cm_frames.writeback.apply import ApplyResult
+from cm_frames.read.table import ATTRS_KEY
 from cm_frames.writeback.frame import plan_frame, push
 from cm_frames.writeback.plan import Plan
+from cm_frames.writeback.result import ApplyResult
 
 State = dict[int, tuple[frozenset[str], dict[str, Any]]]
 
