@@ -38,7 +38,9 @@ _SUFFIX = ".arrow"
 _METADATA_KEY = b"cm_frames"
 # Recently used snapshots stay in memory: a frame built from one shares its Arrow buffers,
 # so keeping the table costs nothing extra while the frame lives, and plan() needs no reload.
+# Bounded by count and by bytes, so tables whose frames are gone pin at most _MEMORY_BYTES.
 _MEMORY_SLOTS = 4
+_MEMORY_BYTES = 256 * 2**20
 # Snapshots kept per account: each is a whole load (56 MiB for 100k emulator customers), and only
 # recent ones serve as warm loads or as baselines of frames still being edited.
 KEEP_SNAPSHOTS = 5
@@ -70,6 +72,10 @@ class SnapshotStore:
 
     _memory: ClassVar[OrderedDict[tuple[str, str], Snapshot]] = OrderedDict()
     _memory_lock: ClassVar[threading.Lock] = threading.Lock()
+    #: At most this many snapshots, and this many bytes of their tables, stay in memory
+    #: (for every store of the process); a larger table is never kept.
+    memory_slots: ClassVar[int] = _MEMORY_SLOTS
+    memory_bytes: ClassVar[int] = _MEMORY_BYTES
 
     def __init__(
         self,
@@ -177,10 +183,14 @@ class SnapshotStore:
     def _remember(self, snapshot: Snapshot) -> None:
         key = (str(self.directory), snapshot.snapshot_id)
         with self._memory_lock:
+            self._memory.pop(key, None)
+            if snapshot.table.nbytes > self.memory_bytes:
+                return  # too big to keep: its frame shares the buffers while it lives
             self._memory[key] = snapshot
-            self._memory.move_to_end(key)
-            while len(self._memory) > _MEMORY_SLOTS:
-                self._memory.popitem(last=False)
+            held = sum(kept.table.nbytes for kept in self._memory.values())
+            while len(self._memory) > self.memory_slots or held > self.memory_bytes:
+                _, oldest = self._memory.popitem(last=False)
+                held -= oldest.table.nbytes
 
     @classmethod
     def forget_memory(cls) -> None:

@@ -133,3 +133,36 @@ def test_planning_against_a_pruned_snapshot_says_why(tmp_path: Path, table: pa.T
     info = {"snapshot_dir": str(tmp_path / "snaps"), "snapshot_id": new_snapshot_id()}
     with pytest.raises(ValidationError, match="pruned after 5 newer"):
         _load_baseline(info)
+
+
+def _big_table(rows: int) -> pa.Table:
+    """A table whose buffers come from Arrow's pool (a saved load's, not a memory map)."""
+    return pa.table({"id": pa.array(range(rows), pa.int64())})
+
+
+def test_memory_is_bounded_by_bytes_and_released_when_the_frames_are_gone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = 200_000  # 1.6 MB of int64
+    monkeypatch.setattr(SnapshotStore, "memory_bytes", 2 * rows * 8)
+    store = SnapshotStore(tmp_path / "snaps", keep=10)
+    before = pa.total_allocated_bytes()
+    ids = [store.save(_big_table(rows), {}, latest=False).snapshot_id for _ in range(5)]
+    # Nothing but the store refers to the tables now: it keeps two of the five, no more.
+    assert pa.total_allocated_bytes() - before <= 2 * rows * 8 + 2**16
+    kept = [key[1] for key in SnapshotStore._memory]
+    assert kept == ids[-2:]
+    assert store.load(ids[0]).table.num_rows == rows  # an evicted one comes back from disk
+
+
+def test_a_table_larger_than_the_bound_is_not_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(SnapshotStore, "memory_bytes", 1000)
+    store = SnapshotStore(tmp_path / "snaps")
+    before = pa.total_allocated_bytes()
+    table = _big_table(100_000)
+    snapshot = store.save(table, {}, latest=True)
+    del table, snapshot
+    assert not SnapshotStore._memory
+    assert pa.total_allocated_bytes() - before < 2**16  # the frame's memory is released
