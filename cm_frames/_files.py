@@ -16,9 +16,11 @@ from cm_frames.errors import ValidationError
 
 __all__ = [
     "WRITE_MARKER",
+    "create_private",
     "ensure_private_dir",
     "ensure_private_file",
     "touch_write_marker",
+    "write_private_text",
 ]
 
 # Touched after every successful write through any client of the account, in any process:
@@ -93,3 +95,43 @@ def touch_write_marker(directory: Path) -> None:
     os.close(os.open(marker, os.O_CREAT | os.O_WRONLY, 0o600))
     now = time.time_ns()
     os.utime(marker, ns=(now, now))
+
+
+def create_private(path: Path) -> None:
+    """Create (or truncate) ``path`` as 0600 before anything is written to it.
+
+    Opening an existing file keeps its mode, so the writer that follows never exposes the
+    data to other users, not even briefly.
+
+    Parameters
+    ----------
+    path : Path
+        The file (typically a temp file, replaced into place when complete).
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        # A leftover temp file (a crash mid-write under an older, laxer version) keeps its own
+        # mode when opened: tighten it before any data goes in.
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
+def write_private_text(path: Path, text: str) -> None:
+    """Replace ``path`` atomically with ``text`` (UTF-8), the file private (0600) throughout.
+
+    Written to ``path`` with the suffix ``.tmp`` first, then moved into place
+    (``os.replace``): a reader sees the old text or the new, never a part.
+
+    Parameters
+    ----------
+    path : Path
+        The file.
+    text : str
+        Its new content.
+    """
+    temp = path.with_suffix(".tmp")
+    create_private(temp)
+    temp.write_text(text, encoding="utf-8")
+    os.replace(temp, path)
