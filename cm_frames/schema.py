@@ -48,7 +48,6 @@ __all__ = [
     "column_group",
     "custom_column",
     "custom_type_for_dtype",
-    "infer_custom_type",
     "is_custom_key",
     "null_array",
     "parse_timestamps",
@@ -223,35 +222,6 @@ def parse_timestamps(strings: pa.Array[Any] | pa.ChunkedArray[Any]) -> pa.Array[
         return suffixed.cast(target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None  # matched the pattern but not the calendar (e.g. 2015-02-30)
-
-
-def infer_custom_type(values: Iterable[object]) -> CustomType:
-    """The type of one custom key from its untyped JSON values across customers (None = absent).
-
-    All ints (bools excluded) -> Integer (when every one fits signed 64-bit); all bools ->
-    Boolean; all strings parseable as ISO 8601 -> Timestamp; anything else, including mixes
-    (``123`` and ``"A-12"``; ``true`` and ``1``), floats and a key without any value -> String.
-    This is the per-value statement of the rule that ``frames.py`` applies column-wise.
-    """
-    kinds: set[type] = set()
-    strings: list[str] = []
-    for value in values:
-        if value is None:
-            continue
-        kinds.add(type(value))
-        if len(kinds) > 1:
-            return "String"
-        if type(value) is int and not INT64_MIN <= value <= INT64_MAX:
-            return "String"
-        if type(value) is str:
-            strings.append(value)
-    if kinds == {int}:
-        return "Integer"
-    if kinds == {bool}:
-        return "Boolean"
-    if kinds == {str} and parse_timestamps(pa.array(strings, pa.string())) is not None:
-        return "Timestamp"
-    return "String"
 
 
 def custom_type_for_dtype(dtype: np.dtype[Any] | ExtensionDtype) -> CustomType | None:

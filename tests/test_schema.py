@@ -18,7 +18,6 @@ from cm_frames.schema import (
     column_group,
     custom_column,
     custom_type_for_dtype,
-    infer_custom_type,
     is_custom_key,
     parse_timestamps,
     sort_columns,
@@ -163,29 +162,6 @@ def test_parse_timestamps_all_null() -> None:
     parsed = parse_timestamps(pa.array([None, None], pa.string()))
     assert parsed is not None
     assert parsed.null_count == 2
-
-
-@pytest.mark.parametrize(
-    ("values", "expected"),
-    [
-        ([213, None, 32], "Integer"),
-        ([INT64_MIN, INT64_MAX], "Integer"),
-        ([INT64_MAX + 1], "String"),  # beyond the API's Integer
-        ([True, False, None], "Boolean"),
-        (["2015-09-08 00:00:00", "2015-06-09T13:16:00-04:00"], "Timestamp"),
-        (["Gabi", "social media 1"], "String"),
-        ([123, "A-12"], "String"),
-        ([True, 1], "String"),  # a bool is not an int here
-        ([1, True], "String"),
-        ([1.5], "String"),
-        ([1, 2.0], "String"),
-        (["2015-09-08", "soon"], "String"),
-        ([], "String"),
-        ([None], "String"),
-    ],
-)
-def test_infer_custom_type(values: list[object], expected: str) -> None:
-    assert infer_custom_type(values) == expected
 
 
 @pytest.mark.parametrize(

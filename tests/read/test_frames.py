@@ -729,3 +729,32 @@ def test_whole_numbers_beyond_2_53_on_one_page_and_decimals_on_another_stay_exac
         assert values(df, "clearbit.m.x") == [None, 7.0, None, 0.25]
     same_page, _ = decode(page(*(orjson.loads(p)["entries"][0] for p in pages)))
     assert values(same_page, "stripe.n") == [str(big), "0.5"]  # what one page always gave
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ([213, None, 32], "Integer"),
+        ([schema.INT64_MIN, schema.INT64_MAX], "Integer"),
+        ([schema.INT64_MAX + 1], "String"),  # beyond the API's Integer
+        ([True, False, None], "Boolean"),
+        (["2015-09-08 00:00:00", "2015-06-09T13:16:00-04:00"], "Timestamp"),
+        (["Gabi", "social media 1"], "String"),
+        ([123, "A-12"], "String"),
+        ([True, 1], "String"),  # a bool is not an int here
+        ([1, True], "String"),
+        ([1.5], "String"),
+        ([1, 2.0], "String"),
+        (["2015-09-08", "soon"], "String"),
+        ([], None),  # no customer holds the key: no column, no type
+        ([None], "String"),
+    ],
+)
+def test_custom_type_of_a_key(values: list[object], expected: str | None) -> None:
+    """The type the read path gives one custom key from its JSON values across customers."""
+    entries: list[dict[str, Any]] = [
+        {"id": i, "uuid": f"cus_{i}", "attributes": {"custom": {"k": value}}}
+        for i, value in enumerate(values, start=1)
+    ] or [{"id": 1, "uuid": "cus_1", "attributes": {"custom": {}}}]
+    _, types = customers_to_frame(entries)
+    assert types.get("k") == expected
