@@ -42,7 +42,7 @@ __all__ = [
     "canonical_status",
     "resolve_custom",
     "resolve_external",
-    "tag_columns",
+    "tag_arrays",
 ]
 
 _STRING = pa.string()
@@ -154,7 +154,7 @@ def assemble(sections: Sections, *, keep_timestamp_text: bool = False) -> Assemb
     columns["customer_since"] = _customer_since(fixed.build("customer-since", _STRING), ids)
     columns["status"] = canonical_status(fixed.build("status", _STRING))
     tags = columns["tags"] = fixed.build("tags", _TAGS)
-    columns.update(tag_columns(tags))
+    columns.update(tag_arrays(tags))
 
     custom_types: dict[str, CustomType] = {}
     timestamp_text: dict[str, pa.Array[Any]] = {}
@@ -222,12 +222,28 @@ def canonical_status(strings: pa.Array[Any] | pa.ChunkedArray[Any]) -> pa.Array[
     return pa.DictionaryArray.from_arrays(indices, values).cast(STATUS.pyarrow_dtype)
 
 
-def tag_columns(tags: pa.Array[Any]) -> dict[str, pa.Array[Any]]:
+def tag_arrays(tags: pa.Array[Any]) -> dict[str, pa.Array[Any]]:
     """One bool column per tag seen (``tag.<name>``, sorted by name): True where the customer has it.
 
-    Arrow ``list_flatten`` + ``list_parent_indices`` + a numpy scatter (perf-notes: 0.03 s for
-    100k rows and 50 tags, against 3.2 s for str.get_dummies). Empty tag names make no column.
+    Arrow ``list_flatten`` + ``list_parent_indices`` + a numpy scatter, never a Python loop
+    over customers. Empty tag names make no column.
+
+    Parameters
+    ----------
+    tags : pyarrow.Array
+        The ``tags`` column: a list of strings per customer.
+
+    Returns
+    -------
+    dict of str to pyarrow.Array
+        ``tag.<name>`` -> a bool array as long as ``tags``.
+
+    Examples
+    --------
+    >>> sorted(tag_arrays(pa.array([["vip"], [], ["vip", "new"]])))
+    ['tag.new', 'tag.vip']
     """
+    # 0.03 s for 100k rows and 50 tags, against 3.2 s for str.get_dummies (perf notes).
     flat: pa.Array[Any] = pc.list_flatten(tags)
     parents = pc.list_parent_indices(tags)
     keep = cast(pa.BooleanArray, pc.fill_null(pc.not_equal(flat, pa.scalar("")), pa.scalar(False)))
