@@ -40,16 +40,14 @@ from cm_frames.api.cache import (
     open_cached_session,
     written_customers,
 )
-from cm_frames.api.http import error_message, is_loopback, normalise_base_url
+from cm_frames.api.http import describe_exception, error_message, is_loopback, normalise_base_url
 from cm_frames.api.limits import MAX_PER_PAGE, check_max_workers
 from cm_frames.api.paging import PageSequence, PageSummary, check_page, summarise_page
 from cm_frames.api.ratelimit import RequestLimiter
 from cm_frames.api.retry import (
     DEFAULT_BACKOFF,
-    RETRYABLE_STATUSES,
     Failure,
     RetryPolicy,
-    parse_retry_after,
 )
 from cm_frames.api.wire import (
     AttributesResponse,
@@ -669,7 +667,7 @@ class Client:
             # A certificate that fails verification now will fail again: no retry.
             _log_attempt(method, shown, "TLS error", attempt_start, cache_hit=False)
             raise TransportError(
-                f"TLS verification failed: {_describe(exc)}. The server's certificate is not "
+                f"TLS verification failed: {describe_exception(exc)}. The server's certificate is not "
                 "trusted (verification stays on: fix the URL or the CA bundle)",
                 method=method,
                 url=url,
@@ -680,18 +678,11 @@ class Client:
             requests.exceptions.ChunkedEncodingError,
         ) as exc:
             _log_attempt(method, shown, type(exc).__name__, attempt_start, cache_hit=False)
-            refused = _refused(exc)
-            return Failure(
-                None,
-                f"no answer from the API: {_describe(exc)}",
-                None,
-                reason=_short_reason(exc, refused),
-                refused=refused,
-            )
+            return Failure.no_answer(exc)
         except requests.RequestException as exc:
             _log_attempt(method, shown, type(exc).__name__, attempt_start, cache_hit=False)
             raise TransportError(
-                f"the request could not be sent: {_describe(exc)}", method=method, url=url
+                f"the request could not be sent: {describe_exception(exc)}", method=method, url=url
             ) from None
         status = response.status_code
         from_cache = bool(getattr(response, "from_cache", False))
@@ -699,10 +690,10 @@ class Client:
         if status < 400:
             return response
         message, body = error_message(response.content, response.reason or "")
-        if status not in RETRYABLE_STATUSES:
+        failure = Failure.for_status(status, message, body, response.headers.get("Retry-After"))
+        if failure is None:  # an answer about the request itself: sending it again cannot help
             raise error_for_status(status, message, method=method, url=url, body=body)
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        return Failure(status, message, body, retry_after=retry_after, reason=f"HTTP {status}")
+        return failure
 
     def _environment(self, url: str) -> Mapping[str, Any]:
         """Proxies and CA bundle from the environment, read once per client.
@@ -1294,45 +1285,6 @@ class Client:
 
 
 # ---------------------------------------------------------------------- request helpers
-
-
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    """``exc`` and what caused it: chained exceptions and urllib3's ``reason`` attributes."""
-    seen: set[int] = set()
-    stack: list[BaseException] = [exc]
-    while stack:
-        current = stack.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        linked = [current.__cause__, current.__context__, getattr(current, "reason", None)]
-        linked += list(current.args)
-        stack += [item for item in linked if isinstance(item, BaseException)]
-
-
-def _refused(exc: BaseException) -> bool:
-    return any(isinstance(cause, ConnectionRefusedError) for cause in _causes(exc))
-
-
-def _short_reason(exc: BaseException, refused: bool) -> str:
-    """The failure in a few words: what a progress bar has room for."""
-    if refused:
-        return "connection refused"
-    if isinstance(exc, requests.Timeout):
-        return "timed out"
-    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
-        return "answer cut off"
-    return "connection failed"
-
-
-def _describe(exc: BaseException) -> str:
-    """The cause of a requests exception, in words (its text has no credentials, only the URL)."""
-    cause: BaseException = exc
-    while cause.__context__ is not None and str(cause.__context__):
-        cause = cause.__context__
-    text = str(cause) or type(cause).__name__
-    return f"{type(exc).__name__}: {text}"
 
 
 def _safe_url(url: str | None) -> str:

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from cm_frames.errors import ValidationError
 
 __all__ = [
+    "describe_exception",
     "error_message",
     "is_loopback",
     "normalise_base_url",
@@ -126,3 +127,23 @@ def normalise_base_url(url: str) -> str:
         raise ValidationError(f"{where} must not have a query or fragment, got {url!r}")
     path = parts.path.rstrip("/") + "/"
     return f"{parts.scheme}://{parts.netloc}{path}"
+
+
+def describe_exception(exc: BaseException) -> str:
+    """The cause of a requests exception, in words (its text has no credentials, only the URL).
+
+    Parameters
+    ----------
+    exc : BaseException
+        The exception requests raised.
+
+    Returns
+    -------
+    str
+        ``"<its type>: <the text of its innermost cause>"``.
+    """
+    cause: BaseException = exc
+    while cause.__context__ is not None and str(cause.__context__):
+        cause = cause.__context__
+    text = str(cause) or type(cause).__name__
+    return f"{type(exc).__name__}: {text}"

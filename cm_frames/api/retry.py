@@ -13,11 +13,15 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import requests
+
+from cm_frames.api.http import describe_exception
 from cm_frames.api.ratelimit import RequestLimiter
 from cm_frames.errors import ChartMogulError, TransportError, error_for_status
 
@@ -164,6 +168,61 @@ class Failure:
         self.retry_after = retry_after
         self.reason = reason or message
         self.refused = refused
+
+    @classmethod
+    def no_answer(cls, exc: BaseException) -> Failure:
+        """The failure of an attempt that got no answer (connection error, timeout, cut off).
+
+        Parameters
+        ----------
+        exc : BaseException
+            What requests raised.
+
+        Returns
+        -------
+        Failure
+            Without a status; ``refused`` when the connection was refused.
+        """
+        refused = _refused(exc)
+        return cls(
+            None,
+            f"no answer from the API: {describe_exception(exc)}",
+            None,
+            reason=_short_reason(exc, refused),
+            refused=refused,
+        )
+
+    @classmethod
+    def for_status(
+        cls, status: int, message: str, body: Any, retry_after: str | None
+    ) -> Failure | None:
+        """The failure of an attempt answered with an error ``status``, if it is retryable.
+
+        Parameters
+        ----------
+        status : int
+            The HTTP status (400 or more).
+        message : str
+            The server's message.
+        body : object
+            The decoded error body.
+        retry_after : str or None
+            The ``Retry-After`` header.
+
+        Returns
+        -------
+        Failure or None
+            None when ``status`` is not in ``RETRYABLE_STATUSES``.
+        """
+        if status not in RETRYABLE_STATUSES:
+            return None
+        return cls(
+            status,
+            message,
+            body,
+            retry_after=parse_retry_after(retry_after),
+            reason=f"HTTP {status}",
+        )
 
     def refused_error(
         self,
@@ -427,3 +486,33 @@ class RetryLoop:
         return failure.error(
             self.method, self.url, self.attempt, self.elapsed, self.policy.retry_for
         )
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and what caused it: chained exceptions and urllib3's ``reason`` attributes."""
+    seen: set[int] = set()
+    stack: list[BaseException] = [exc]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        linked = [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        linked += list(current.args)
+        stack += [item for item in linked if isinstance(item, BaseException)]
+
+
+def _refused(exc: BaseException) -> bool:
+    return any(isinstance(cause, ConnectionRefusedError) for cause in _causes(exc))
+
+
+def _short_reason(exc: BaseException, refused: bool) -> str:
+    """The failure in a few words: what a progress bar has room for."""
+    if refused:
+        return "connection refused"
+    if isinstance(exc, requests.Timeout):
+        return "timed out"
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return "answer cut off"
+    return "connection failed"
