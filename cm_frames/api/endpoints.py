@@ -31,7 +31,6 @@ from cm_frames.errors import ValidationError
 
 __all__ = [
     "LIST",
-    "OPERATION_ENDPOINTS",
     "RESERVED_REFS",
     "SEARCH",
     "ParsedPath",
@@ -41,7 +40,6 @@ __all__ = [
     "by_email_path",
     "customer_path",
     "customer_ref",
-    "operation_endpoint",
     "parse_path",
     "section_path",
 ]
@@ -55,16 +53,6 @@ Section = Literal["tags", "custom"]
 RESERVED_REFS: Final = frozenset({"search", "attributes"})
 _REF = r"[A-Za-z0-9_-]+"
 _REF_PATTERN = re.compile(_REF)
-
-# The method and section of each write-back operation's endpoint (by ref or by email); only
-# the adding kinds have a by-email endpoint.
-OPERATION_ENDPOINTS: Final[dict[str, tuple[str, Section]]] = {
-    "AddTags": ("POST", "tags"),
-    "RemoveTags": ("DELETE", "tags"),
-    "AddCustom": ("POST", "custom"),
-    "UpdateCustom": ("PUT", "custom"),
-    "RemoveCustom": ("DELETE", "custom"),
-}
 
 
 def customer_ref(customer_id: int | str) -> str:
@@ -203,34 +191,6 @@ def by_email_path(section: Section) -> str:
     'customers/attributes/custom'
     """
     return f"{LIST}/attributes/{_section(section)}"
-
-
-def operation_endpoint(kind: str) -> tuple[str, Section]:
-    """The HTTP method and the section of a write-back operation's endpoint.
-
-    Parameters
-    ----------
-    kind : str
-        The operation's kind: ``"AddTags"``, ``"RemoveTags"``, ``"AddCustom"``,
-        ``"UpdateCustom"`` or ``"RemoveCustom"``.
-
-    Returns
-    -------
-    tuple of (str, str)
-        Such as ``("POST", "tags")``: build the path with ``section_path`` or, for the
-        adding kinds only, ``by_email_path``.
-
-    Raises
-    ------
-    KeyError
-        An unknown kind.
-
-    Examples
-    --------
-    >>> operation_endpoint("UpdateCustom")
-    ('PUT', 'custom')
-    """
-    return OPERATION_ENDPOINTS[kind]
 
 
 def _section(section: str) -> str:

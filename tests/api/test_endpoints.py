@@ -14,7 +14,6 @@ def test_paths_are_built_by_id_uuid_and_email() -> None:
     assert endpoints.attributes_path("cus_1-a") == "customers/cus_1-a/attributes"
     assert endpoints.section_path(7, "tags") == "customers/7/attributes/tags"
     assert endpoints.by_email_path("custom") == "customers/attributes/custom"
-    assert endpoints.operation_endpoint("RemoveTags") == ("DELETE", "tags")
 
 
 @pytest.mark.parametrize("bad", [-1, True, "search", "attributes", "a/b", "", 2.5])
