@@ -287,12 +287,23 @@ def test_plain_http_is_refused_except_to_loopback(emulator: Emulator, tmp_path: 
         ("max_workers", 0, "max_workers"),
         ("rate_limit", 0, "rate_limit must be a number > 0"),
         ("retry_for", -1, "retry_for must be a number >= 0"),
+        ("backoff", -0.5, "backoff must be a number >= 0"),
+        ("backoff", True, "backoff must be a number >= 0"),
         ("timeout", (1, 2, 3), "timeout must be"),
     ],
 )
 def test_bad_options_are_refused(tmp_path: Path, option: str, value: Any, message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         Client("t", "s", cache_dir=tmp_path, **{option: value})
+
+
+def test_backoff_is_the_base_delay_of_the_retries(tmp_path: Path) -> None:
+    with (
+        Client("t", "s", cache_dir=tmp_path) as default,
+        Client("t", "s", cache_dir=tmp_path, backoff=0.01) as quick,
+    ):
+        assert default.backoff == 0.25
+        assert quick.backoff == 0.01
 
 
 def test_repr_shows_url_token_prefix_and_cache_but_never_the_secret(client: Client) -> None:
