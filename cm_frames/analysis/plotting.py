@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final, Literal
 
 import matplotlib.dates as mdates
@@ -93,11 +93,19 @@ _MAX_CATEGORIES: Final = 15  # attribute(): more distinct values are folded into
 # --- small helpers ---------------------------------------------------------------------------------
 
 
-def _axes(ax: Axes | None, size: tuple[float, float]) -> Axes:
+def _axes(
+    ax: Axes | None, size: tuple[float, float], figsize: tuple[float, float] | None = None
+) -> Axes:
+    """``ax``, or new axes on a new figure of ``figsize`` (default: ``size``, fit to the plot)."""
     if ax is not None:
         return ax
-    _, new = plt.subplots(figsize=size, layout="constrained")
+    _, new = plt.subplots(figsize=figsize or size, layout="constrained")
     return new
+
+
+def _styled(style: Mapping[str, Any], **defaults: Any) -> dict[str, Any]:
+    """The keyword arguments of one matplotlib call: its defaults, overridden by ``style``."""
+    return {**defaults, **style}
 
 
 def _label(value: Any) -> str:
@@ -190,10 +198,11 @@ def _hbars(
     colors: Sequence[str],
     *,
     total: int,
+    style: Mapping[str, Any],
 ) -> None:
     """Horizontal bars in the given order, first at the top, each labelled "count (share)"."""
     positions = np.arange(len(labels))
-    bars = ax.barh(positions, np.asarray(counts), color=list(colors), height=0.7)
+    bars = ax.barh(positions, np.asarray(counts), **_styled(style, color=list(colors), height=0.7))
     ax.bar_label(bars, labels=[_count_text(int(c), total) for c in counts], padding=3, fontsize=9)
     ax.set_yticks(positions, labels=list(labels))
     ax.invert_yaxis()  # first (largest) bar on top
@@ -226,14 +235,20 @@ def _sorted_groups(
 
 
 def plot_segments(
-    df: pd.DataFrame, by: str | pd.Series, *, ax: Axes | None = None, title: str | None = None
+    df: pd.DataFrame,
+    by: str | pd.Series,
+    *,
+    ax: Axes | None = None,
+    title: str | None = None,
+    figsize: tuple[float, float] | None = None,
+    **kwargs: Any,
 ) -> Axes:
     """Customers per segment of ``by`` (a column name or a Series such as ``segment()``'s)."""
     groups = grouping(df, by)
     labels, codes, colors = _with_missing(groups)
     counts = np.bincount(codes, minlength=len(labels))
     order = _sorted_groups(counts, labels, groups.ordered)
-    ax = _axes(ax, _bar_height(len(order)))
+    ax = _axes(ax, _bar_height(len(order)), figsize)
     default_title = f"Customers by {groups.name}"
     if not len(df):
         return _empty(ax, "No customers", title or default_title)
@@ -243,6 +258,7 @@ def plot_segments(
         counts[order],
         [colors[i] for i in order],
         total=len(df),
+        style=kwargs,
     )
     ax.set_title(title or default_title)
     ax.set_xlabel("customers")
@@ -256,6 +272,8 @@ def plot_status(
     *,
     ax: Axes | None = None,
     title: str | None = None,
+    figsize: tuple[float, float] | None = None,
+    **kwargs: Any,
 ) -> Axes:
     """Customers per status; with ``by``, the status mix of each segment (100% stacked bars)."""
     statuses = grouping(df, "status")
@@ -263,7 +281,7 @@ def plot_status(
     status_counts = np.bincount(status_codes, minlength=len(status_labels))
     status_order = _sorted_groups(status_counts, status_labels, ordered=False)
     if by is None:
-        ax = _axes(ax, _bar_height(len(status_order)))
+        ax = _axes(ax, _bar_height(len(status_order)), figsize)
         if not len(df):
             return _empty(ax, "No customers", title or "Customers by status")
         _hbars(
@@ -272,6 +290,7 @@ def plot_status(
             status_counts[status_order],
             [status_colors[i] for i in status_order],
             total=len(df),
+            style=kwargs,
         )
         ax.set_title(title or "Customers by status")
         ax.set_xlabel("customers")
@@ -282,7 +301,7 @@ def plot_status(
     table = cross_counts(codes, len(labels), status_codes, len(status_labels))
     sizes = table.sum(axis=1)
     order = [i for i in _sorted_groups(sizes, labels, groups.ordered) if sizes[i] > 0]
-    ax = _axes(ax, _bar_height(len(order)))
+    ax = _axes(ax, _bar_height(len(order)), figsize)
     default_title = f"Status mix by {groups.name}"
     if not order:
         return _empty(ax, "No customers", title or default_title)
@@ -291,7 +310,11 @@ def plot_status(
     for s in status_order:
         shares = table[order, s] / sizes[order]
         bars = ax.barh(
-            positions, shares, left=left, color=status_colors[s], height=0.7, label=status_labels[s]
+            positions,
+            shares,
+            **_styled(
+                kwargs, left=left, color=status_colors[s], height=0.7, label=status_labels[s]
+            ),
         )
         # the share inside each piece wide enough to hold it
         texts = [f"{v:.0%}" if v >= 0.08 else "" for v in shares]
@@ -310,7 +333,13 @@ def plot_status(
 
 
 def plot_countries(
-    df: pd.DataFrame, top: int = 15, *, ax: Axes | None = None, title: str | None = None
+    df: pd.DataFrame,
+    top: int = 15,
+    *,
+    ax: Axes | None = None,
+    title: str | None = None,
+    figsize: tuple[float, float] | None = None,
+    **kwargs: Any,
 ) -> Axes:
     """The ``top`` countries by customers (``address.country``), plus a bar for no country."""
     if "address.country" not in df.columns:
@@ -335,13 +364,13 @@ def plot_countries(
         labels.append("(no country)")
         values.append(missing)
         colors.append(MISSING_COLOR)
-    ax = _axes(ax, _bar_height(len(labels)))
+    ax = _axes(ax, _bar_height(len(labels)), figsize)
     default_title = "Customers by country" + (
         f" (top {len(shown)} of {len(counts)})" if rest else ""
     )
     if not len(df):
         return _empty(ax, "No customers", title or default_title)
-    _hbars(ax, labels, values, colors, total=len(df))
+    _hbars(ax, labels, values, colors, total=len(df), style=kwargs)
     ax.set_title(title or default_title)
     ax.set_xlabel("customers")
     ax.set_ylabel("country")
@@ -354,14 +383,20 @@ def _check_top(top: int) -> None:
 
 
 def plot_tags(
-    df: pd.DataFrame, top: int = 20, *, ax: Axes | None = None, title: str | None = None
+    df: pd.DataFrame,
+    top: int = 20,
+    *,
+    ax: Axes | None = None,
+    title: str | None = None,
+    figsize: tuple[float, float] | None = None,
+    **kwargs: Any,
 ) -> Axes:
     """The ``top`` most common tags: customers carrying each (and their share of all)."""
     _check_top(top)
     counts = tag_counts(df)
     counts = counts[counts > 0]
     shown = counts.iloc[:top]
-    ax = _axes(ax, _bar_height(len(shown)))
+    ax = _axes(ax, _bar_height(len(shown)), figsize)
     default_title = "Most common tags" + (
         f" (top {len(shown)} of {len(counts)})" if len(counts) > len(shown) else ""
     )
@@ -373,6 +408,7 @@ def plot_tags(
         shown.to_numpy(),
         [PALETTE[0]] * len(shown),
         total=len(df),
+        style=kwargs,
     )
     ax.set_title(title or default_title)
     ax.set_xlabel("customers")
@@ -381,7 +417,13 @@ def plot_tags(
 
 
 def plot_co_occurrence(
-    df: pd.DataFrame, top: int = 15, *, ax: Axes | None = None, title: str | None = None
+    df: pd.DataFrame,
+    top: int = 15,
+    *,
+    ax: Axes | None = None,
+    title: str | None = None,
+    figsize: tuple[float, float] | None = None,
+    **kwargs: Any,
 ) -> Axes:
     """A heatmap of how many customers carry both of each pair among the ``top`` tags.
 
@@ -394,7 +436,7 @@ def plot_co_occurrence(
     keep = np.diag(matrix.to_numpy()) > 0
     matrix = matrix.loc[keep, keep]
     size = 0.45 * len(matrix) + 2.6
-    ax = _axes(ax, (size + 1.6, size))
+    ax = _axes(ax, (size + 1.6, size), figsize)
     default_title = f"Tags carried together (top {len(matrix)} tags)"
     if len(matrix) < 2:
         return _empty(ax, "Fewer than two tags in use", title or default_title)
@@ -403,7 +445,7 @@ def plot_co_occurrence(
     np.fill_diagonal(pairs, np.nan)
     cmap: Colormap = plt.get_cmap(_HEATMAP).with_extremes(bad="#EEEEEE")
     vmax = max(1.0, float(np.nanmax(pairs)))
-    image = ax.imshow(pairs, cmap=cmap, vmin=0, vmax=vmax, aspect="equal")
+    image = ax.imshow(pairs, **_styled(kwargs, cmap=cmap, vmin=0, vmax=vmax, aspect="equal"))
     names = [_label(t) for t in matrix.index]
     ticks = np.arange(len(names))
     ax.set_xticks(ticks, labels=names, rotation=45, ha="right", rotation_mode="anchor")
@@ -501,6 +543,8 @@ def plot_cohorts(
     *,
     ax: Axes | None = None,
     title: str | None = None,
+    figsize: tuple[float, float] | None = None,
+    **kwargs: Any,
 ) -> Axes:
     """New customers per period of ``customer_since`` (``freq`` as in ``cohort()``).
 
@@ -513,7 +557,7 @@ def plot_cohorts(
     starts = cohort(df, freq).to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))
     known = ~np.isnat(starts)
     default_title = f"New customers per {word}" + (f" by {groups.name}" if groups else "")
-    ax = _axes(ax, (10.0, 4.8))
+    ax = _axes(ax, (10.0, 4.8), figsize)
     if not known.any():
         return _empty(ax, "No customers with a customer_since date", title or default_title)
     periods = pd.period_range(
@@ -535,7 +579,9 @@ def plot_cohorts(
         if groups is not None and not table[:, g].any():
             continue
         bars = ax.bar(
-            positions, table[:, g], bottom=bottom, color=colors[g], width=0.8, label=labels[g]
+            positions,
+            table[:, g],
+            **_styled(kwargs, bottom=bottom, color=colors[g], width=0.8, label=labels[g]),
         )
         bottom += table[:, g]
     if bars is not None and len(positions) <= 24:  # totals on top while they stay legible
@@ -569,7 +615,12 @@ def _timeline_freq(first: pd.Timestamp, last: pd.Timestamp) -> str:
 
 
 def _timeline(
-    ax: Axes, values: pd.Series, groups: Grouping | None, column: str, title: str | None
+    ax: Axes,
+    values: pd.Series,
+    groups: Grouping | None,
+    column: str,
+    title: str | None,
+    style: Mapping[str, Any],
 ) -> Axes:
     instants = values.to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))
     known = ~np.isnat(instants)
@@ -594,7 +645,11 @@ def _timeline(
     for g, label in enumerate(labels):
         if groups is not None and not table[:, g].any():
             continue
-        ax.plot(x, table[:, g], color=colors[g], linewidth=1.8, label=label, drawstyle="steps-mid")
+        ax.plot(
+            x,
+            table[:, g],
+            **_styled(style, color=colors[g], linewidth=1.8, label=label, drawstyle="steps-mid"),
+        )
     locator = mdates.AutoDateLocator(maxticks=8)  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
@@ -654,6 +709,8 @@ def plot_attribute(
     *,
     ax: Axes | None = None,
     title: str | None = None,
+    figsize: tuple[float, float] | None = None,
+    **kwargs: Any,
 ) -> Axes:
     """One column's distribution, drawn for its type.
 
@@ -669,16 +726,16 @@ def plot_attribute(
     kind = _kind(values.dtype)
     if kind == "list":
         if name == "tags" and groups is None:
-            return plot_tags(df, ax=ax, title=title)
+            return plot_tags(df, ax=ax, title=title, figsize=figsize, **kwargs)
         raise ValidationError(
             f"plot.attribute({name!r}): a column of lists has no single value per customer; use "
             "plot.tags() for tags"
         )
     if kind == "number":
-        return _histogram(_axes(ax, (8.0, 4.5)), values, groups, name, title)
+        return _histogram(_axes(ax, (8.0, 4.5), figsize), values, groups, name, title, kwargs)
     if kind == "time":
-        return _timeline(_axes(ax, (10.0, 4.5)), values, groups, name, title)
-    return _category_bars(ax, grouping(df, name), groups, len(df), title)
+        return _timeline(_axes(ax, (10.0, 4.5), figsize), values, groups, name, title, kwargs)
+    return _category_bars(ax, grouping(df, name), groups, len(df), title, figsize, kwargs)
 
 
 def _histogram_bins(
@@ -698,7 +755,12 @@ def _histogram_bins(
 
 
 def _histogram(
-    ax: Axes, series: pd.Series, groups: Grouping | None, column: str, title: str | None
+    ax: Axes,
+    series: pd.Series,
+    groups: Grouping | None,
+    column: str,
+    title: str | None,
+    style: Mapping[str, Any],
 ) -> Axes:
     values = series.to_numpy(dtype="float64", na_value=np.nan)
     known = ~np.isnan(values)
@@ -710,18 +772,24 @@ def _histogram(
     array_edges, log = _histogram_bins(values[known], integer)
     edges = array_edges.tolist()
     if groups is None:
-        ax.hist(values[known], bins=edges, color=PALETTE[0], edgecolor="white", linewidth=0.5)
+        ax.hist(
+            values[known],
+            **_styled(style, bins=edges, color=PALETTE[0], edgecolor="white", linewidth=0.5),
+        )
     else:  # stacked like the cohorts: the segments add up to the customers with a value
         labels, codes, colors = _with_missing(groups)
         present = [g for g in range(len(labels)) if (known & (codes == g)).any()]
         ax.hist(
             [values[known & (codes == g)] for g in present],
-            bins=edges,
-            histtype="barstacked",
-            color=[colors[g] for g in present],
-            label=[labels[g] for g in present],
-            edgecolor="white",
-            linewidth=0.5,
+            **_styled(
+                style,
+                bins=edges,
+                histtype="barstacked",
+                color=[colors[g] for g in present],
+                label=[labels[g] for g in present],
+                edgecolor="white",
+                linewidth=0.5,
+            ),
         )
         _stack_legend(ax, groups.name)
     if log:
@@ -737,7 +805,13 @@ def _histogram(
 
 
 def _category_bars(
-    ax: Axes | None, values: Grouping, groups: Grouping | None, total: int, title: str | None
+    ax: Axes | None,
+    values: Grouping,
+    groups: Grouping | None,
+    total: int,
+    title: str | None,
+    figsize: tuple[float, float] | None,
+    style: Mapping[str, Any],
 ) -> Axes:
     column = values.name
     value_labels, value_codes, _ = _with_missing(values)
@@ -754,7 +828,7 @@ def _category_bars(
     if values.has_missing:
         rows.append([len(value_labels) - 1])
         row_labels.append(MISSING_LABEL)
-    ax = _axes(ax, _bar_height(len(rows)))
+    ax = _axes(ax, _bar_height(len(rows)), figsize)
     default_title = f"Customers by {column}"
     if not total:
         return _empty(ax, "No customers", title or default_title)
@@ -765,7 +839,7 @@ def _category_bars(
     if groups is None:
         colors = [PALETTE[0]] * len(shown) + [MISSING_COLOR] * (len(rows) - len(shown))
         row_counts = np.bincount(row_codes, minlength=len(rows))
-        _hbars(ax, row_labels, row_counts, colors, total=total)
+        _hbars(ax, row_labels, row_counts, colors, total=total, style=style)
     else:
         labels, codes, group_colors = _with_missing(groups)
         table = cross_counts(row_codes, len(rows), codes, len(labels))
@@ -775,7 +849,9 @@ def _category_bars(
             if not table[:, g].any():
                 continue
             ax.barh(
-                positions, table[:, g], left=left, color=group_colors[g], height=0.7, label=label
+                positions,
+                table[:, g],
+                **_styled(style, left=left, color=group_colors[g], height=0.7, label=label),
             )
             left += table[:, g]
         for position, row_total in zip(positions, left, strict=True):  # totals past each bar
@@ -803,16 +879,37 @@ def _category_bars(
 
 
 class PlotMethods:
-    """``df.chartmogul.plot``: the plots of this module bound to one frame."""
+    """``df.chartmogul.plot``: the plots of this module bound to one frame.
+
+    Every method takes ``ax=`` (draw there; default: a new figure), ``title=``, ``figsize=``
+    (the new figure's size in inches; default: sized to the plot) and passes any other keyword
+    to the matplotlib call that draws the data (``barh``, ``bar``, ``hist``, ``plot`` or
+    ``imshow``), overriding the defaults, as geopandas' ``plot`` does.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        A customer frame.
+
+    Examples
+    --------
+    >>> ax = df.chartmogul.plot.tags(top=10, figsize=(6, 4), alpha=0.8)  # doctest: +SKIP
+    """
 
     def __init__(self, frame: pd.DataFrame) -> None:
         self._frame = frame
 
     def segments(
-        self, by: str | pd.Series, *, ax: Axes | None = None, title: str | None = None
+        self,
+        by: str | pd.Series,
+        *,
+        ax: Axes | None = None,
+        title: str | None = None,
+        figsize: tuple[float, float] | None = None,
+        **kwargs: Any,
     ) -> Axes:
-        """Customers per segment (horizontal bars, counts and shares on them)."""
-        return plot_segments(self._frame, by, ax=ax, title=title)
+        """Customers per segment (horizontal bars, counts and shares on them): `plot_segments`."""
+        return plot_segments(self._frame, by, ax=ax, title=title, figsize=figsize, **kwargs)
 
     def cohorts(
         self,
@@ -821,13 +918,23 @@ class PlotMethods:
         *,
         ax: Axes | None = None,
         title: str | None = None,
+        figsize: tuple[float, float] | None = None,
+        **kwargs: Any,
     ) -> Axes:
-        """New customers per period of ``customer_since``, stacked by segment with ``by``."""
-        return plot_cohorts(self._frame, freq, by, ax=ax, title=title)
+        """New customers per period of ``customer_since``, stacked by segment: `plot_cohorts`."""
+        return plot_cohorts(self._frame, freq, by, ax=ax, title=title, figsize=figsize, **kwargs)
 
-    def tags(self, top: int = 20, *, ax: Axes | None = None, title: str | None = None) -> Axes:
-        """The most common tags."""
-        return plot_tags(self._frame, top, ax=ax, title=title)
+    def tags(
+        self,
+        top: int = 20,
+        *,
+        ax: Axes | None = None,
+        title: str | None = None,
+        figsize: tuple[float, float] | None = None,
+        **kwargs: Any,
+    ) -> Axes:
+        """The most common tags: `plot_tags`."""
+        return plot_tags(self._frame, top, ax=ax, title=title, figsize=figsize, **kwargs)
 
     def attribute(
         self,
@@ -836,9 +943,13 @@ class PlotMethods:
         *,
         ax: Axes | None = None,
         title: str | None = None,
+        figsize: tuple[float, float] | None = None,
+        **kwargs: Any,
     ) -> Axes:
-        """One column: histogram (numbers), bars (categories, booleans), timeline (timestamps)."""
-        return plot_attribute(self._frame, column, by, ax=ax, title=title)
+        """One column, drawn for its type: `plot_attribute`."""
+        return plot_attribute(
+            self._frame, column, by, ax=ax, title=title, figsize=figsize, **kwargs
+        )
 
     def status(
         self,
@@ -846,16 +957,32 @@ class PlotMethods:
         *,
         ax: Axes | None = None,
         title: str | None = None,
+        figsize: tuple[float, float] | None = None,
+        **kwargs: Any,
     ) -> Axes:
-        """Customers per status, or each segment's status mix with ``by``."""
-        return plot_status(self._frame, by, ax=ax, title=title)
+        """Customers per status, or each segment's status mix with ``by``: `plot_status`."""
+        return plot_status(self._frame, by, ax=ax, title=title, figsize=figsize, **kwargs)
 
-    def countries(self, top: int = 15, *, ax: Axes | None = None, title: str | None = None) -> Axes:
-        """Customers per country (``address.country``)."""
-        return plot_countries(self._frame, top, ax=ax, title=title)
+    def countries(
+        self,
+        top: int = 15,
+        *,
+        ax: Axes | None = None,
+        title: str | None = None,
+        figsize: tuple[float, float] | None = None,
+        **kwargs: Any,
+    ) -> Axes:
+        """Customers per country (``address.country``): `plot_countries`."""
+        return plot_countries(self._frame, top, ax=ax, title=title, figsize=figsize, **kwargs)
 
     def co_occurrence(
-        self, top: int = 15, *, ax: Axes | None = None, title: str | None = None
+        self,
+        top: int = 15,
+        *,
+        ax: Axes | None = None,
+        title: str | None = None,
+        figsize: tuple[float, float] | None = None,
+        **kwargs: Any,
     ) -> Axes:
-        """Heatmap of customers carrying both tags of each pair among the most common."""
-        return plot_co_occurrence(self._frame, top, ax=ax, title=title)
+        """Heatmap of customers carrying both tags of each pair: `plot_co_occurrence`."""
+        return plot_co_occurrence(self._frame, top, ax=ax, title=title, figsize=figsize, **kwargs)

@@ -412,3 +412,63 @@ def test_read_from_the_emulator_and_plot(emulator: Emulator, tmp_path: Path) -> 
     ax = df.chartmogul.plot.cohorts(freq="QS", by=df.chartmogul.segment({"vip": "`tag.vip`"}))
     assert sum(p.get_height() for p in bars(ax)) == len(df)
     save(ax, tmp_path, "read_and_plot")
+
+
+# --- figsize= and matplotlib keywords, as geopandas takes them --------------------------------------
+
+# Each plot's data artists, and a keyword the plot passes on to the call that draws them.
+_FUNCTIONS: dict[str, tuple[Callable[..., Axes], tuple[Any, ...]]] = {
+    "segments": (plotting.plot_segments, ("status",)),
+    "cohorts": (plotting.plot_cohorts, ()),
+    "tags": (plotting.plot_tags, ()),
+    "attribute": (plotting.plot_attribute, ("custom.seats",)),
+    "status": (plotting.plot_status, ()),
+    "countries": (plotting.plot_countries, ()),
+    "co_occurrence": (plotting.plot_co_occurrence, ()),
+}
+
+
+def _alphas(ax: Axes) -> set[float | None]:
+    artists = [*ax.patches, *ax.images, *ax.lines]
+    return {artist.get_alpha() for artist in artists}
+
+
+@pytest.mark.parametrize("name", PLOTS)
+def test_every_plot_method_takes_figsize_and_passes_kwargs_to_matplotlib(
+    small: pd.DataFrame, name: str
+) -> None:
+    method = getattr(small.chartmogul.plot, name)
+    _, args = _FUNCTIONS[name]
+    ax = method(*args, figsize=(3.5, 2.5), alpha=0.5)
+    assert tuple(ax.figure.get_size_inches()) == (3.5, 2.5)
+    assert _alphas(ax) == {0.5}
+
+
+@pytest.mark.parametrize("name", PLOTS)
+def test_every_plot_function_takes_figsize_and_passes_kwargs_to_matplotlib(
+    small: pd.DataFrame, name: str
+) -> None:
+    function, args = _FUNCTIONS[name]
+    ax = function(small, *args, figsize=(4.0, 3.0), alpha=0.25)
+    assert tuple(ax.figure.get_size_inches()) == (4.0, 3.0)
+    assert _alphas(ax) == {0.25}
+
+
+def test_kwargs_override_the_plots_own_style(small: pd.DataFrame) -> None:
+    ax = plotting.plot_tags(small, color="#123456")
+    assert {to_hex(bar.get_facecolor()) for bar in bars(ax)} == {"#123456"}
+
+
+def test_figsize_is_ignored_with_given_axes(small: pd.DataFrame) -> None:
+    fig, ax = plt.subplots(figsize=(5.0, 5.0))
+    plotting.plot_tags(small, ax=ax, figsize=(2.0, 2.0))
+    assert tuple(fig.get_size_inches()) == (5.0, 5.0)
+
+
+def test_attribute_timeline_and_stacks_pass_kwargs(small: pd.DataFrame) -> None:
+    timeline = plotting.plot_attribute(small, "customer_since", linewidth=4.0)
+    assert {line.get_linewidth() for line in timeline.lines} == {4.0}
+    stacked = plotting.plot_attribute(small, "custom.seats", by="status", alpha=0.5)
+    assert _alphas(stacked) == {0.5}
+    mix = plotting.plot_status(small, by="custom.plan", alpha=0.5)
+    assert _alphas(mix) == {0.5}
