@@ -86,7 +86,38 @@ def diff(
     ``plan.skipped``. Rows are matched by the index ``id``; rows added or dropped are only
     counted. ``custom_types`` are the baseline's custom attribute types (None: read them from the
     baseline's dtypes); ``source`` is JSON-safe provenance carried into the plan. Pure: nothing
-    is sent and neither frame is changed. Raises ``ValidationError`` listing every problem.
+    is sent and neither frame is changed.
+
+    Parameters
+    ----------
+    edited : pandas.DataFrame
+        The edited frame (index ``id``).
+    baseline : pandas.DataFrame
+        The frame as loaded.
+    custom_types : mapping, optional
+        Custom key -> ``"String"``, ``"Integer"``, ``"Timestamp"`` or ``"Boolean"``.
+    source : mapping, optional
+        JSON-safe provenance for the plan (apply checks it against the client).
+
+    Returns
+    -------
+    Plan
+
+    Raises
+    ------
+    ValidationError
+        Every problem at once (moved rows, bad names, values or tags), each with its fix.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> baseline = pd.DataFrame(
+    ...     {"uuid": ["cus_1", "cus_2"], "tag.vip": [False, True]},
+    ...     index=pd.Index([1, 2], name="id"),
+    ... )
+    >>> edited = baseline.assign(**{"tag.vip": [True, True]})
+    >>> diff(edited, baseline).operations
+    (AddTags(customer_id=1, uuid='cus_1', email=None, tag='vip'),)
     """
     problems = Problems()
     _check_structure(edited, "edited", problems)

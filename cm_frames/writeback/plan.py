@@ -55,7 +55,22 @@ _SHOWN_REMOVALS = 5  # attributes named in the summary's removals line, largest 
 
 @dataclass(frozen=True, slots=True)
 class SkippedEdit:
-    """Edits that will not be sent: ``column``, the customers edited there, and why."""
+    """Edits that will not be sent: ``column``, the customers edited there, and why.
+
+    Parameters
+    ----------
+    column : str
+        The frame column (a read-only one, such as ``name``).
+    customer_ids : tuple of int
+        The customers whose cell was edited.
+    reason : str
+        Why it is not sent.
+
+    Examples
+    --------
+    >>> SkippedEdit("name", (1, 2), "read-only").customer_ids
+    (1, 2)
+    """
 
     column: str
     customer_ids: tuple[int, ...]
@@ -64,7 +79,18 @@ class SkippedEdit:
 
 @dataclass(frozen=True, slots=True)
 class IgnoredRows:
-    """Rows added to or dropped from the frame: the API cannot create or delete customers."""
+    """Rows added to or dropped from the frame: the API cannot create or delete customers.
+
+    Parameters
+    ----------
+    added, dropped : int
+        How many rows the edited frame has that the baseline has not, and the reverse.
+
+    Examples
+    --------
+    >>> IgnoredRows(added=2)
+    IgnoredRows(added=2, dropped=0)
+    """
 
     added: int = 0
     dropped: int = 0
@@ -72,7 +98,35 @@ class IgnoredRows:
 
 @dataclass(frozen=True, slots=True)
 class PlanSummary:
-    """Counts that describe a plan; ``str()`` gives a readable paragraph."""
+    """Counts that describe a plan (``Plan.summary()``); ``str()`` gives a readable paragraph.
+
+    Parameters
+    ----------
+    operations, customers, requests : int
+        How many operations, customers touched and requests apply would send.
+    by_kind : mapping
+        Operations per kind, in ``KINDS`` order.
+    rate_limit, estimated_seconds : float or None
+        The requests per second assumed, and the time the requests take at that rate.
+    skipped_columns, skipped_cells : int
+        Columns with edits that are not sent, and those edits.
+    ignored_added, ignored_dropped : int
+        Rows added to or dropped from the frame.
+    skipped_by_column, removals : mapping
+        Per skipped column its edits; per attribute the values or tags the plan removes.
+
+    Examples
+    --------
+    >>> from cm_frames.writeback.operations import AddTags, RemoveCustom
+    >>> plan = Plan([
+    ...     AddTags(1, "cus_1", "a@example.com", "vip"),
+    ...     AddTags(2, "cus_2", "a@example.com", "vip"),
+    ...     RemoveCustom(2, "cus_2", "a@example.com", "seats", "Integer", 5),
+    ... ], email_groups={"a@example.com": [1, 2]})
+    >>> summary = plan.summary()
+    >>> summary.requests, summary.removals
+    (2, {'custom.seats': 1})
+    """
 
     operations: int
     by_kind: Mapping[str, int] = field(hash=False)
@@ -90,7 +144,13 @@ class PlanSummary:
     removals: Mapping[str, int] = field(default_factory=dict, hash=False)
 
     def lines(self) -> list[str]:
-        """The summary as short lines (shared by ``__str__`` and the HTML view)."""
+        """The summary as short lines (shared by ``__str__`` and the HTML view).
+
+        Returns
+        -------
+        list of str
+            The head line, then counts per kind, removals, skipped columns, ignored rows.
+        """
         head = (
             f"{self.operations:,} operation{_s(self.operations)} on {self.customers:,} "
             f"customer{_s(self.customers)} → {self.requests:,} request{_s(self.requests)}"
@@ -355,7 +415,32 @@ class Plan:
     # -- what apply sends --
 
     def requests(self, *, by_email: bool = True) -> list[Request]:
-        """The HTTP requests apply will send, in order (``by_email=False``: never by email)."""
+        """The HTTP requests apply will send, in order.
+
+            Parameters
+            ----------
+            by_email : bool, default True
+                Use the by-email endpoints where every sharer of an email gets the same change
+                (False: one request per customer and kind, always).
+
+            Returns
+            -------
+            list of Request
+                Per customer (in plan order) one request per kind, in ``KINDS`` order.
+
+            Examples
+            --------
+        >>> from cm_frames.writeback.operations import AddTags, RemoveCustom
+        >>> plan = Plan([
+        ...     AddTags(1, "cus_1", "a@example.com", "vip"),
+        ...     AddTags(2, "cus_2", "a@example.com", "vip"),
+        ...     RemoveCustom(2, "cus_2", "a@example.com", "seats", "Integer", 5),
+        ... ], email_groups={"a@example.com": [1, 2]})
+            >>> [(r.method, r.path, r.customer_ids) for r in plan.requests()]
+            [('POST', 'customers/attributes/tags', (1, 2)), ('DELETE', 'customers/2/attributes/custom', (2,))]
+            >>> len(plan.requests(by_email=False))
+            3
+        """
         return group_requests(self.operations, self._email_groups, by_email=by_email)
 
     def _merges(self) -> dict[tuple[str, str], tuple[int, ...]]:
@@ -370,7 +455,30 @@ class Plan:
         return by_email_merges(ops_by_customer, self._email_groups)
 
     def summary(self, rate_limit: float | None = 40) -> PlanSummary:
-        """Counts per kind, customers, requests and the time they take at ``rate_limit``/s."""
+        """Counts per kind, customers, requests and the time they take at ``rate_limit``/s.
+
+            Parameters
+            ----------
+            rate_limit : float or None, default 40
+                Requests per second for the estimate (ChartMogul allows 40); None: no estimate.
+
+            Returns
+            -------
+            PlanSummary
+
+            Examples
+            --------
+        >>> from cm_frames.writeback.operations import AddTags, RemoveCustom
+        >>> plan = Plan([
+        ...     AddTags(1, "cus_1", "a@example.com", "vip"),
+        ...     AddTags(2, "cus_2", "a@example.com", "vip"),
+        ...     RemoveCustom(2, "cus_2", "a@example.com", "seats", "Integer", 5),
+        ... ], email_groups={"a@example.com": [1, 2]})
+            >>> print(plan.summary(rate_limit=None))
+            3 operations on 2 customers → 2 requests
+            AddTags 2 · RemoveCustom 1
+            ⚠ removes 1 value: custom.seats 1 (NA, or False for a tag, where the baseline had a value)
+        """
         changes = self._changes
         counts = np.bincount(changes.kind, minlength=len(KINDS)).tolist()
         pairs = np.unique(changes.cust * len(KINDS) + changes.kind).size
@@ -443,6 +551,17 @@ class Plan:
         revert those too, overwriting that person's value. Undo with what the apply returned:
         ``result.undo(client)`` (or ``result.undo_plan()``), which reverts exactly what the
         apply wrote.
+
+        Returns
+        -------
+        Plan
+            Every operation's inverse (``Operation.inverse_class``), in the same order.
+
+        Examples
+        --------
+        >>> from cm_frames.writeback.operations import AddCustom
+        >>> Plan([AddCustom(1, "cus_1", None, "seats", "Integer", 5)]).inverse().operations
+        (RemoveCustom(customer_id=1, uuid='cus_1', email=None, key='seats', type='Integer', old=5),)
         """
         return self._derive(self._changes.inverted())
 
@@ -451,7 +570,37 @@ class Plan:
         exclude_attributes: Iterable[str] = (),
         kinds: Iterable[str | type[Operation]] | None = None,
     ) -> Plan:
-        """A plan without the given attribute columns, keeping only ``kinds`` (None: all)."""
+        """A plan without the given attribute columns, keeping only ``kinds`` (None: all).
+
+        Parameters
+        ----------
+        exclude_attributes : str or iterable of str
+            Frame columns (``"tag.x"``, ``"custom.k"``) whose operations are left out.
+        kinds : iterable of str or Operation classes, optional
+            The kinds to keep (``"AddTags"`` or ``AddTags``); None keeps all.
+
+        Returns
+        -------
+        Plan
+            With this plan's skipped edits, ignored rows and provenance.
+
+        Raises
+        ------
+        ValidationError
+            An unknown kind.
+
+        Examples
+        --------
+        >>> from cm_frames.writeback.operations import AddTags, RemoveCustom
+        >>> plan = Plan([
+        ...     AddTags(1, "cus_1", None, "vip"),
+        ...     RemoveCustom(1, "cus_1", None, "seats", "Integer", 5),
+        ... ])
+        >>> [op.kind for op in plan.filter(exclude_attributes="custom.seats")]
+        ['AddTags']
+        >>> [op.kind for op in plan.filter(kinds=[RemoveCustom])]
+        ['RemoveCustom']
+        """
         if isinstance(exclude_attributes, str):
             exclude_attributes = (exclude_attributes,)
         excluded = set(exclude_attributes)
@@ -526,7 +675,20 @@ class Plan:
     # -- JSON --
 
     def to_json(self) -> str:
-        """The whole plan as JSON: values typed (ints exact, timestamps ISO 8601 with Z)."""
+        """The whole plan as JSON: values typed (ints exact, timestamps ISO 8601 with Z).
+
+        Returns
+        -------
+        str
+            What ``Plan.from_json`` reads (``cm-frames apply`` takes such a file).
+
+        Examples
+        --------
+        >>> from cm_frames.writeback.operations import AddTags
+        >>> text = Plan([AddTags(1, "cus_1", None, "vip")]).to_json()
+        >>> Plan.from_json(text).operations
+        (AddTags(customer_id=1, uuid='cus_1', email=None, tag='vip'),)
+        """
         document = {
             "format": _FORMAT,
             "version": _VERSION,
@@ -546,7 +708,30 @@ class Plan:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Plan:
-        """The plan ``to_json()`` wrote; anything else is a ValidationError saying what is wrong."""
+        """The plan ``to_json()`` wrote, checked as ``Plan(operations)`` checks.
+
+        Parameters
+        ----------
+        text : str or bytes
+            The JSON.
+
+        Returns
+        -------
+        Plan
+
+        Raises
+        ------
+        ValidationError
+            Not a plan, another format version, or operations that break a rule: the message
+            says what is wrong.
+
+        Examples
+        --------
+        >>> Plan.from_json('{"format": "something else"}')
+        Traceback (most recent call last):
+        ...
+        cm_frames.errors.ValidationError: not a cm_frames plan: expected an object with format 'cm_frames.plan'
+        """
         try:
             document = json.loads(text)
         except ValueError as exc:
@@ -637,7 +822,23 @@ def _is_int(value: Any) -> bool:
 
 
 def display_value(value: Any) -> str | None:
-    """A plan value as text: timestamps in ISO 8601 with ``Z``, others as they print."""
+    """A plan value as text: timestamps in ISO 8601 with ``Z``, others as they print.
+
+    Parameters
+    ----------
+    value : object
+        A typed value of a plan (``to_frame()``'s ``old``/``new``), or None.
+
+    Returns
+    -------
+    str or None
+
+    Examples
+    --------
+    >>> from datetime import UTC, datetime
+    >>> display_value(datetime(2024, 1, 31, tzinfo=UTC)), display_value(5), display_value(None)
+    ('2024-01-31T00:00:00Z', '5', None)
+    """
     if value is None or value is pd.NaT:
         return None
     return format_timestamp(value) if isinstance(value, datetime) else str(value)

@@ -61,6 +61,26 @@ class OperationResult:
 
     ``error`` says why a conflict or failure did not happen; ``note`` qualifies the others
     ("from journal", "already in place"); ``server`` is the server's value in a conflict.
+
+    Parameters
+    ----------
+    op_id, customer_id, kind, attribute
+        The operation's (see ``Operation``).
+    old, new
+        Its values as ``Operation.old_new()`` gives them.
+    status : {"applied", "skipped", "conflict", "failed"}
+        What became of it.
+    error, note : str, optional
+        Why it conflicted or failed; what qualifies the other statuses.
+    server : object, optional
+        The server's value, where the check read one.
+
+    Examples
+    --------
+    >>> from cm_frames.writeback.operations import AddTags
+    >>> row = make_row(AddTags(1, "cus_1", None, "vip"), SKIPPED, note=ALREADY_IN_PLACE)
+    >>> row.status, row.old, row.new, row.note
+    ('skipped', False, True, 'already in place')
     """
 
     op_id: str
@@ -83,6 +103,27 @@ def make_row(
     note: str | None = None,
     server: Any = None,
 ) -> OperationResult:
+    """The result row of ``op`` with ``status`` (and why).
+
+    Parameters
+    ----------
+    op : Operation
+        The operation.
+    status : str
+        One of ``STATUSES``.
+    error, note, server
+        As in ``OperationResult``.
+
+    Returns
+    -------
+    OperationResult
+
+    Examples
+    --------
+    >>> from cm_frames.writeback.operations import RemoveCustom
+    >>> make_row(RemoveCustom(1, "cus_1", None, "n", "Integer", 5), APPLIED).old
+    5
+    """
     old, new = op.old_new()
     return OperationResult(
         op.op_id, op.customer_id, op.kind, op.attribute, old, new, status, error, note, server
@@ -161,18 +202,22 @@ class ApplyResult:
 
     @property
     def applied(self) -> int:
+        """How many operations this apply wrote (or an earlier run of its journal did)."""
         return self._counts[APPLIED]
 
     @property
     def skipped(self) -> int:
+        """How many operations were not sent because the value was already in place."""
         return self._counts[SKIPPED]
 
     @property
     def conflicted(self) -> int:
+        """How many operations have status ``"conflict"``: not sent, the server had changed."""
         return self._counts[CONFLICT]
 
     @property
     def failed(self) -> int:
+        """How many operations failed (``retry(client)`` sends them again)."""
         return self._counts[FAILED]
 
     @property
@@ -181,13 +226,34 @@ class ApplyResult:
         return self.conflicted == 0 and self.failed == 0
 
     def counts(self) -> dict[str, int]:
+        """The four counts by name: ``applied``, ``skipped``, ``conflicts``, ``failed``.
+
+        Returns
+        -------
+        dict
+            What the journal's last line records too.
+        """
         return {"applied": self.applied, "skipped": self.skipped} | {
             "conflicts": self.conflicted,
             "failed": self.failed,
         }
 
     def by_status(self, status: str) -> tuple[OperationResult, ...]:
-        """The rows with that status (applied, skipped, conflict, failed)."""
+        """The rows with that status.
+
+        Parameters
+        ----------
+        status : {"applied", "skipped", "conflict", "failed"}
+
+        Returns
+        -------
+        tuple of OperationResult
+
+        Raises
+        ------
+        ValidationError
+            Another status.
+        """
         if status not in STATUSES:
             raise ValidationError(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
         return tuple(row for row in self.rows if row.status == status)
@@ -295,7 +361,14 @@ class ApplyResult:
         return self.undo_plan().apply(client, **options)
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per operation: op_id, id, kind, attribute, old, new, status, error, note, server."""
+        """One row per operation, to filter and count with pandas.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns op_id, id, kind, attribute, old, new, status, error, note, server
+            (Arrow-backed; values as display text).
+        """
         rows = self.rows
         table = pa.table(
             {
@@ -317,6 +390,13 @@ class ApplyResult:
     # -- display --
 
     def summary_lines(self) -> list[str]:
+        """The summary as short lines (shared by ``repr`` and the HTML view).
+
+        Returns
+        -------
+        list of str
+            The counts, the requests and time, the journal, and what to do next.
+        """
         total = len(self.rows)
         from_journal = sum(1 for r in self.rows if r.note == FROM_JOURNAL)
         head = (

@@ -23,6 +23,7 @@ MODULES = [
     "cm_frames.writeback.result",
     "cm_frames.writeback.frame",
     "cm_frames.writeback.apply",
+    "cm_frames.writeback.diff",
 ]
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
