@@ -243,7 +243,39 @@ def plot_segments(
     figsize: tuple[float, float] | None = None,
     **kwargs: Any,
 ) -> Axes:
-    """Customers per segment of ``by`` (a column name or a Series such as ``segment()``'s)."""
+    """Customers per segment of ``by`` (a column name or a Series such as ``segment()``'s).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A customer frame (``cm.read_customers``).
+    by : str or pandas.Series
+        The segments: a column name, or a Series on the frame's index such as
+        ``df.chartmogul.segment(...)``'s.
+    ax : matplotlib.axes.Axes, optional
+        Draw here; by default on a new figure.
+    title : str, optional
+        The title (default: one naming what is counted).
+    figsize : (float, float), optional
+        The new figure's size in inches (default: sized to the plot); ignored with ``ax``.
+    **kwargs
+        Passed to the matplotlib call that draws the data (barh), overriding the plot's own
+        style (e.g. ``color``, ``alpha``, ``edgecolor``).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn on.
+
+    Raises
+    ------
+    ValidationError
+        When ``by`` names no column of the frame.
+
+    Examples
+    --------
+    >>> ax = plot_segments(df, "status")  # doctest: +SKIP
+    """
     groups = grouping(df, by)
     labels, codes, colors = _with_missing(groups)
     counts = np.bincount(codes, minlength=len(labels))
@@ -275,7 +307,39 @@ def plot_status(
     figsize: tuple[float, float] | None = None,
     **kwargs: Any,
 ) -> Axes:
-    """Customers per status; with ``by``, the status mix of each segment (100% stacked bars)."""
+    """Customers per status; with ``by``, the status mix of each segment (100% stacked bars).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A customer frame (``cm.read_customers``).
+    by : str or pandas.Series, optional
+        The segments: a column name, or a Series on the frame's index such as
+        ``df.chartmogul.segment(...)``'s.
+    ax : matplotlib.axes.Axes, optional
+        Draw here; by default on a new figure.
+    title : str, optional
+        The title (default: one naming what is counted).
+    figsize : (float, float), optional
+        The new figure's size in inches (default: sized to the plot); ignored with ``ax``.
+    **kwargs
+        Passed to the matplotlib call that draws the data (barh), overriding the plot's own
+        style (e.g. ``color``, ``alpha``, ``edgecolor``).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn on.
+
+    Raises
+    ------
+    ValidationError
+        When ``by`` names no column of the frame.
+
+    Examples
+    --------
+    >>> ax = plot_status(df, by=df.chartmogul.bucket("custom.seats", [0, 10, 100]))  # doctest: +SKIP
+    """
     statuses = grouping(df, "status")
     status_labels, status_codes, status_colors = _with_missing(statuses)
     status_counts = np.bincount(status_codes, minlength=len(status_labels))
@@ -341,7 +405,38 @@ def plot_countries(
     figsize: tuple[float, float] | None = None,
     **kwargs: Any,
 ) -> Axes:
-    """The ``top`` countries by customers (``address.country``), plus a bar for no country."""
+    """The ``top`` countries by customers (``address.country``), plus a bar for no country.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A customer frame (``cm.read_customers``).
+    top : int, default 15
+        How many to show.
+    ax : matplotlib.axes.Axes, optional
+        Draw here; by default on a new figure.
+    title : str, optional
+        The title (default: one naming what is counted).
+    figsize : (float, float), optional
+        The new figure's size in inches (default: sized to the plot); ignored with ``ax``.
+    **kwargs
+        Passed to the matplotlib call that draws the data (barh), overriding the plot's own
+        style (e.g. ``color``, ``alpha``, ``edgecolor``).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn on.
+
+    Raises
+    ------
+    ValidationError
+        When ``top`` is not a positive integer.
+
+    Examples
+    --------
+    >>> ax = plot_countries(df, top=10, figsize=(6, 4))  # doctest: +SKIP
+    """
     if "address.country" not in df.columns:
         raise ValidationError("plot.countries needs the 'address.country' column of the frame")
     _check_top(top)
@@ -391,7 +486,38 @@ def plot_tags(
     figsize: tuple[float, float] | None = None,
     **kwargs: Any,
 ) -> Axes:
-    """The ``top`` most common tags: customers carrying each (and their share of all)."""
+    """The ``top`` most common tags: customers carrying each (and their share of all).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A customer frame (``cm.read_customers``).
+    top : int, default 20
+        How many to show.
+    ax : matplotlib.axes.Axes, optional
+        Draw here; by default on a new figure.
+    title : str, optional
+        The title (default: one naming what is counted).
+    figsize : (float, float), optional
+        The new figure's size in inches (default: sized to the plot); ignored with ``ax``.
+    **kwargs
+        Passed to the matplotlib call that draws the data (barh), overriding the plot's own
+        style (e.g. ``color``, ``alpha``, ``edgecolor``).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn on.
+
+    Raises
+    ------
+    ValidationError
+        When ``top`` is not a positive integer.
+
+    Examples
+    --------
+    >>> ax = plot_tags(df, top=10, color="tab:green")  # doctest: +SKIP
+    """
     _check_top(top)
     counts = tag_counts(df)
     counts = counts[counts > 0]
@@ -429,6 +555,36 @@ def plot_co_occurrence(
 
     The colour scale is set by the pairs; the diagonal (each tag's own count) is grey, with the
     count written on it, so one common tag does not wash out every pair.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A customer frame (``cm.read_customers``).
+    top : int, default 15
+        How many to show.
+    ax : matplotlib.axes.Axes, optional
+        Draw here; by default on a new figure.
+    title : str, optional
+        The title (default: one naming what is counted).
+    figsize : (float, float), optional
+        The new figure's size in inches (default: sized to the plot); ignored with ``ax``.
+    **kwargs
+        Passed to the matplotlib call that draws the data (imshow), overriding the plot's own
+        style (e.g. ``color``, ``alpha``, ``edgecolor``).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn on.
+
+    Raises
+    ------
+    ValidationError
+        When ``top`` is not a positive integer.
+
+    Examples
+    --------
+    >>> ax = plot_co_occurrence(df, top=8, cmap="viridis")  # doctest: +SKIP
     """
     _check_top(top)
     matrix = co_occurrence(df)
@@ -550,6 +706,39 @@ def plot_cohorts(
 
     Every period between the first and the last cohort gets a bar, zero included; with ``by``
     the bars are stacked by segment, in the segments' colours.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A customer frame (``cm.read_customers``).
+    freq : str, default "QS"
+        The period: a pandas frequency alias as in ``cohort()`` (``"MS"``, ``"QS"``, ``"YS"``...).
+    by : str or pandas.Series, optional
+        The segments: a column name, or a Series on the frame's index such as
+        ``df.chartmogul.segment(...)``'s.
+    ax : matplotlib.axes.Axes, optional
+        Draw here; by default on a new figure.
+    title : str, optional
+        The title (default: one naming what is counted).
+    figsize : (float, float), optional
+        The new figure's size in inches (default: sized to the plot); ignored with ``ax``.
+    **kwargs
+        Passed to the matplotlib call that draws the data (bar), overriding the plot's own
+        style (e.g. ``color``, ``alpha``, ``edgecolor``).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn on.
+
+    Raises
+    ------
+    ValidationError
+        When ``freq`` is not a period alias or ``by`` names no column.
+
+    Examples
+    --------
+    >>> ax = plot_cohorts(df, "MS", by="status", alpha=0.9)  # doctest: +SKIP
     """
     alias = period_alias(freq)
     word = _PERIOD_WORDS[alias[0]]
@@ -719,6 +908,39 @@ def plot_attribute(
     timestamps: customers per day/week/month/year over time. With ``by``, one series per segment
     (stacked bars, a stacked histogram or one line each). ``column`` may be a custom key
     without the ``custom.`` prefix.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A customer frame (``cm.read_customers``).
+    column : str
+        The column (a custom key may omit its ``custom.`` prefix).
+    by : str or pandas.Series, optional
+        The segments: a column name, or a Series on the frame's index such as
+        ``df.chartmogul.segment(...)``'s.
+    ax : matplotlib.axes.Axes, optional
+        Draw here; by default on a new figure.
+    title : str, optional
+        The title (default: one naming what is counted).
+    figsize : (float, float), optional
+        The new figure's size in inches (default: sized to the plot); ignored with ``ax``.
+    **kwargs
+        Passed to the matplotlib call that draws the data (hist, plot or barh), overriding the plot's own
+        style (e.g. ``color``, ``alpha``, ``edgecolor``).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn on.
+
+    Raises
+    ------
+    ValidationError
+        When the frame has no such column, or it holds lists other than ``tags``.
+
+    Examples
+    --------
+    >>> ax = plot_attribute(df, "custom.seats", by="status")  # doctest: +SKIP
     """
     name = _resolve_column(df, column)
     values = df[name]

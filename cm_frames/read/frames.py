@@ -4,15 +4,15 @@ No HTTP here: the client hands over page bodies as bytes. Typical use::
 
     decoder = PageDecoder()
     for body in client.iter_pages(raw=True):
-        decoder.add_page(body)          # decodes as pages arrive (about 2 ms per page of 200)
+        decoder.add_page(body)          # decodes as pages arrive
     decoded = decoder.finish()          # unifies column types across pages
     df = decoded.to_frame()             # index ``id``; df.attrs["chartmogul"]["custom_types"]
 
-The frame follows ``schema.py`` (design.md, "The frame"). This module is the public face; the
-work is split into small modules: ``_decode.py`` (one page -> Arrow arrays), ``_columns.py``
-(those arrays gathered per column, compact in memory), ``_assemble.py`` (the cross-page type
-decisions), ``_pages.py`` (``PageDecoder``), ``_table.py`` (table <-> frame) and
-``parquet_stream.py`` (streaming to a Parquet dataset with bounded memory).
+The frame follows ``schema.py``. This module is the public face; the work is split into small
+modules of this package: ``decoder`` (one page -> Arrow arrays), ``columns`` (those arrays
+gathered per column, compact in memory), ``assemble`` (the cross-page type decisions),
+``pages`` (``PageDecoder``), ``table`` (table <-> frame) and ``parquet`` (streaming to a
+Parquet dataset with bounded memory).
 """
 
 from __future__ import annotations
