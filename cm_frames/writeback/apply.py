@@ -54,11 +54,7 @@ from cm_frames.errors import (
 from cm_frames.schema import parse_timestamps, render_json_text
 from cm_frames.writeback.journal import Journal, request_id
 from cm_frames.writeback.operations import (
-    AddCustom,
-    AddTags,
     Operation,
-    RemoveCustom,
-    RemoveTags,
     Request,
     UpdateCustom,
     format_timestamp,
@@ -509,29 +505,31 @@ def _check(
 
 
 def _compare(op: Operation, server: _Attributes) -> OperationResult | None:
-    """None when ``op`` should be sent; else its row (skipped: already there; or conflict)."""
-    if isinstance(op, AddTags | RemoveTags):
-        present = op.tag in server.tags
-        if present == isinstance(op, AddTags):
+    """None when ``op`` should be sent; else its row (skipped: already there; or conflict).
+
+    Read from each class's ``old_new()`` (a tag as False/True, an absent value as None), so
+    no kind is named here: the server holding ``new`` already is "already in place", holding
+    ``old`` is what the plan expects, anything else is a conflict (tags have no conflicts).
+    """
+    old, new = op.old_new()
+    type_ = op.value_type
+    if type_ is None:
+        present = op.name in server.tags
+        if present == new:
             return make_row(op, SKIPPED, note=ALREADY_IN_PLACE, server=present)
         return None
-    assert isinstance(op, AddCustom | UpdateCustom | RemoveCustom)
-    current = server.custom.get(op.key, _ABSENT)
-    if isinstance(op, AddCustom):
-        if current is _ABSENT:
-            return None
-        if _same(op.type, current, op.value):
-            return make_row(op, SKIPPED, note=ALREADY_IN_PLACE, server=current)
-        return _conflict(op, current, expected=None)
+    current = server.custom.get(op.name, _ABSENT)
     if current is _ABSENT:
-        if isinstance(op, RemoveCustom):
+        if new is None:
             return make_row(op, SKIPPED, note=ALREADY_IN_PLACE)
-        return _conflict(op, None, expected=op.old)
-    if _same(op.type, current, op.old):
+        if old is None:
+            return None
+        return _conflict(op, None, expected=old)
+    if old is not None and _same(type_, current, old):
         return None
-    if isinstance(op, UpdateCustom) and _same(op.type, current, op.new):
+    if new is not None and _same(type_, current, new):
         return make_row(op, SKIPPED, note=ALREADY_IN_PLACE, server=current)
-    return _conflict(op, current, expected=op.old)
+    return _conflict(op, current, expected=old)
 
 
 _DIGITS = re.compile(r"-?[0-9]+")
