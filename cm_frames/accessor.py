@@ -31,7 +31,27 @@ __all__ = ["ChartMogulAccessor"]
 
 @pd.api.extensions.register_dataframe_accessor("chartmogul")
 class ChartMogulAccessor:
-    """Customer-frame methods: load state, segment, plot, plan and write back."""
+    """Customer-frame methods: load state, segment, plot, plan and write back.
+
+    Registered as ``df.chartmogul`` on every DataFrame; it works on customer frames (those of
+    ``cm.read_customers``: an index named ``id`` and a ``uuid`` column) and never changes the
+    frame. Under mypy, ``cm_frames.mypy_plugin`` types ``df.chartmogul`` as this class.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        A customer frame.
+
+    Raises
+    ------
+    AttributeError
+        When the frame is not a customer frame (the message says how to restore one).
+
+    Examples
+    --------
+    >>> df = cm.read_customers(client)  # doctest: +SKIP
+    >>> df.chartmogul.tag_counts().head(3)  # doctest: +SKIP
+    """
 
     def __init__(self, frame: pd.DataFrame) -> None:
         if frame.index.name != "id" or "uuid" not in frame.columns:
@@ -46,7 +66,24 @@ class ChartMogulAccessor:
 
     # -- read path
     def refresh(self, client: Client | None = None, *, progress: bool = True) -> pd.DataFrame:
-        """The same customers as the server has them now (a new frame; this one is unchanged)."""
+        """The same customers as the server has them now (a new frame; this one is unchanged).
+
+        Parameters
+        ----------
+        client : Client, optional
+            The client to read with (default: the one the frame was loaded with).
+        progress : bool, default True
+            Show a progress bar while pages arrive.
+
+        Returns
+        -------
+        pandas.DataFrame
+            A fresh load of the same account (and the same ``email`` filter, if any).
+
+        Examples
+        --------
+        >>> df = df.chartmogul.refresh()  # doctest: +SKIP
+        """
         info = self._frame.attrs.get(ATTRS_KEY) or {}
         return read_customers(
             client_for_frame(self._frame, client),
@@ -56,7 +93,18 @@ class ChartMogulAccessor:
         )
 
     def to_arrow(self) -> pa.Table:
-        """The frame as an Arrow table, with ``id`` as its first column."""
+        """The frame as an Arrow table, with ``id`` as its first column.
+
+        Returns
+        -------
+        pyarrow.Table
+            The same columns and types (``id`` first instead of the index).
+
+        Examples
+        --------
+        >>> df.chartmogul.to_arrow().column_names[:2]  # doctest: +SKIP
+        ['id', 'uuid']
+        """
         return frame_to_table(self._frame)
 
     # -- segmentation (cm_frames.segments) and plots (cm_frames.plotting)
@@ -67,17 +115,89 @@ class ChartMogulAccessor:
         default: str = "other",
         name: str = "segment",
     ) -> pd.Series:
-        """Label each customer by the first rule it matches (categorical, rule order)."""
+        """Label each customer by the first rule it matches (``segments.segment``).
+
+        Parameters
+        ----------
+        rules : mapping of str to str, Series or callable
+            Label -> rule: a query string as for ``df.query`` (backticks around dotted names),
+            a boolean mask aligned with the frame, or a callable returning one. A null in a
+            mask does not match.
+        default : str, default "other"
+            The label of customers no rule matches.
+        name : str, default "segment"
+            The Series' name.
+
+        Returns
+        -------
+        pandas.Series
+            Categorical, categories in rule order then ``default``.
+
+        Raises
+        ------
+        ValidationError
+            When a rule names no column of the frame or is not a mask of it.
+
+        Examples
+        --------
+        >>> df.chartmogul.segment({"big": "`custom.seats` >= 50"})  # doctest: +SKIP
+        """
         return segments.segment(self._frame, rules, default=default, name=name)
 
     def bucket(
         self, column: str, bins: int | Sequence[float], labels: Sequence[str] | None = None
     ) -> pd.Series:
-        """Bin a numeric column into labelled ranges (categorical)."""
+        """Bin a numeric column into labelled ranges (``segments.bucket``).
+
+        Parameters
+        ----------
+        column : str
+            A numeric column.
+        bins : int or sequence of float
+            A number of equal-width bins, or increasing edges (each bin includes its left
+            edge; ``float("inf")`` as the last edge leaves the top bin open).
+        labels : sequence of str, optional
+            The bins' labels (default: their ranges, e.g. ``[10, 100)`` and ``≥ 100``).
+
+        Returns
+        -------
+        pandas.Series
+            An ordered categorical; customers without a value or outside the edges get null.
+
+        Raises
+        ------
+        ValidationError
+            When the column does not exist or is not numeric, or the bins are not increasing.
+
+        Examples
+        --------
+        >>> df.chartmogul.bucket("custom.seats", [0, 10, 100, float("inf")])  # doctest: +SKIP
+        """
         return segments.bucket(self._frame, column, bins, labels=labels)
 
     def cohort(self, freq: str = "MS") -> pd.Series:
-        """The period each customer started in, from ``customer_since``."""
+        """The period each customer started in, from ``customer_since`` (``segments.cohort``).
+
+        Parameters
+        ----------
+        freq : str, default "MS"
+            Period starts: ``"MS"`` months, ``"QS"`` quarters, ``"YS"`` years, ``"W"`` or
+            ``"W-MON"`` weeks starting Sunday or Monday, ``"D"`` days.
+
+        Returns
+        -------
+        pandas.Series
+            Each period's start (UTC timestamps); null without ``customer_since``.
+
+        Raises
+        ------
+        ValidationError
+            When ``freq`` is not such a period.
+
+        Examples
+        --------
+        >>> df.chartmogul.cohort("QS").value_counts()  # doctest: +SKIP
+        """
         return segments.cohort(self._frame, freq=freq)
 
     def filter(
@@ -88,7 +208,32 @@ class ChartMogulAccessor:
         status: str | Sequence[str] | None = None,
         **custom_equals: Any,
     ) -> pd.DataFrame:
-        """The customers with those tags, status and custom attribute values."""
+        """The customers with those tags, status and custom attribute values.
+
+        Parameters
+        ----------
+        tags_any, tags_all, tags_none : sequence of str, optional
+            At least one, all, or none of these tags (a single tag may be a string).
+        status : str or sequence of str, optional
+            One status or several.
+        **custom_equals
+            ``key=value``: the custom attribute ``key`` equals ``value`` (a list or set: any
+            of them; None: no value).
+
+        Returns
+        -------
+        pandas.DataFrame
+            The matching customers (a new frame).
+
+        Raises
+        ------
+        ValidationError
+            For unknown tags, statuses or keys (the message lists the known ones).
+
+        Examples
+        --------
+        >>> df.chartmogul.filter(tags_any=["vip"], status="Active", plan="pro")  # doctest: +SKIP
+        """
         return segments.filter_customers(
             self._frame,
             tags_any=tags_any,
@@ -99,31 +244,116 @@ class ChartMogulAccessor:
         )
 
     def tag_counts(self) -> pd.Series:
-        """How many customers carry each tag, most common first."""
+        """How many customers carry each tag, most common first (ties by name).
+
+        Returns
+        -------
+        pandas.Series
+            Tag -> customers, zeros included.
+
+        Examples
+        --------
+        >>> df.chartmogul.tag_counts().head()  # doctest: +SKIP
+        """
         return segments.tag_counts(self._frame)
 
     def tag_matrix(self) -> pd.DataFrame:
-        """One bool column per tag (the ``tag.*`` columns, named by tag)."""
+        """One bool column per tag (the ``tag.*`` columns, named by tag).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Customers x tags, True where the customer carries the tag.
+
+        Examples
+        --------
+        >>> df.chartmogul.tag_matrix().sum()  # doctest: +SKIP
+        """
         return segments.tag_matrix(self._frame)
 
     def co_occurrence(self) -> pd.DataFrame:
-        """Customers carrying each pair of tags (a symmetric tag × tag count matrix)."""
+        """Customers carrying each pair of tags (a symmetric tag × tag count matrix).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Tag x tag counts; the diagonal is each tag's own count.
+
+        Examples
+        --------
+        >>> df.chartmogul.co_occurrence().loc["vip", "eu"]  # doctest: +SKIP
+        """
         return segments.co_occurrence(self._frame)
 
     def profile(self, by: str | pd.Series) -> pd.DataFrame:
-        """One row per segment: size, share, status mix, top tags, medians."""
+        """One row per segment: size, share, status mix, top tags, medians (``segments.profile``).
+
+        Parameters
+        ----------
+        by : str or pandas.Series
+            The segments: a column name or a Series such as ``segment()``'s.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``customers``, ``share``, ``status.<status>``, ``top_tags`` and ``median.<column>``
+            per segment; customers without a segment form a last row with a null label.
+
+        Raises
+        ------
+        ValidationError
+            When ``by`` names no column of the frame.
+
+        Examples
+        --------
+        >>> df.chartmogul.profile(df.chartmogul.segment({"vip": "`tag.vip`"}))  # doctest: +SKIP
+        """
         return segments.profile(self._frame, by)
 
     @property
     def plot(self) -> PlotMethods:
-        """Deck-ready matplotlib plots: ``df.chartmogul.plot.cohorts(freq="QS")`` ..."""
+        """Deck-ready matplotlib plots of this frame (``analysis.plotting.PlotMethods``).
+
+        Returns
+        -------
+        PlotMethods
+            ``segments``, ``cohorts``, ``tags``, ``attribute``, ``status``, ``countries`` and
+            ``co_occurrence``; each takes ``ax=``, ``title=``, ``figsize=`` and matplotlib
+            keywords.
+
+        Examples
+        --------
+        >>> df.chartmogul.plot.cohorts(freq="QS", figsize=(8, 3))  # doctest: +SKIP
+        """
         from cm_frames.analysis.plotting import PlotMethods
 
         return PlotMethods(self._frame)
 
     # -- write-back (cm_frames.writeback, cm_frames.preview)
     def plan(self, baseline: pd.DataFrame | None = None) -> Plan:
-        """The changes between this frame and what was loaded (or ``baseline``); nothing sent."""
+        """The changes between this frame and what was loaded (or ``baseline``); nothing sent.
+
+        Parameters
+        ----------
+        baseline : pandas.DataFrame, optional
+            The frame to compare with (default: the snapshot this frame was loaded from).
+
+        Returns
+        -------
+        Plan
+            The operations that would make the server match this frame.
+
+        Raises
+        ------
+        ValidationError
+            When there is no baseline to diff against, or the edits cannot be written (the
+            message names the column, customers and fix).
+
+        Examples
+        --------
+        >>> plan = edited.chartmogul.plan()  # doctest: +SKIP
+        >>> result = plan.apply(client)  # doctest: +SKIP
+        """
         from cm_frames.writeback.frame import plan_frame
 
         return plan_frame(self._frame, baseline)
@@ -131,13 +361,47 @@ class ChartMogulAccessor:
     def push(
         self, client: Client | None = None, *, dry_run: bool = True, **apply_options: Any
     ) -> Any:
-        """Plan and, only with ``dry_run=False``, apply: returns the Plan or the ApplyResult."""
+        """Plan and, only with ``dry_run=False``, apply.
+
+        Parameters
+        ----------
+        client : Client, optional
+            The client to apply with (default: the one the frame was loaded with).
+        dry_run : bool, default True
+            Only plan; nothing is sent.
+        **apply_options
+            Passed to ``Plan.apply``.
+
+        Returns
+        -------
+        Plan or ApplyResult
+            The plan (dry run) or the result of applying it.
+
+        Examples
+        --------
+        >>> edited.chartmogul.push(dry_run=False)  # doctest: +SKIP
+        """
         from cm_frames.writeback.frame import push
 
         return push(self._frame, client, dry_run=dry_run, **apply_options)
 
     def preview(self, client: Client | None = None) -> ipywidgets.Widget:
-        """A dry-run widget: summary, changes, exclusions, then Apply and Undo buttons."""
+        """A dry-run widget: summary, changes, exclusions, then Apply and Undo buttons.
+
+        Parameters
+        ----------
+        client : Client, optional
+            The client Apply uses (default: the one the frame was loaded with).
+
+        Returns
+        -------
+        ipywidgets.Widget
+            The widget (display it in a notebook).
+
+        Examples
+        --------
+        >>> edited.chartmogul.preview()  # doctest: +SKIP
+        """
         from cm_frames.writeback.preview import preview
 
         return preview(self._frame, client)
