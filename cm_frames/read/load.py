@@ -75,8 +75,42 @@ def read_customers(
     lifetime returns the stored snapshot, unless a write came in between or ``refresh=True``;
     a client that has had no answer from the server yet first proves its credentials with
     one small request (``client.verify_credentials()``), so a wrong secret key raises
-    ``Unauthorized`` instead of reading the snapshot. With ``to=PATH`` pages stream into a Parquet dataset at PATH with bounded
-    memory instead, and the path is returned.
+    ``Unauthorized`` instead of reading the snapshot. With ``to=PATH`` pages stream into a
+    Parquet dataset at PATH with bounded memory instead, and the path is returned.
+
+    Parameters
+    ----------
+    client : Client, optional
+        The account to read (default: ``Client()``, credentials from the environment).
+    email : str, optional
+        Only the customers with this email address.
+    refresh : bool, default False
+        Fetch every page again instead of serving the stored snapshot.
+    progress : bool, default True
+        Show a progress bar while pages arrive.
+    to : str or Path, optional
+        Stream into a Parquet dataset at this directory instead of building a frame (read it
+        back with ``cm.read_parquet``); not with ``email``.
+
+    Returns
+    -------
+    pandas.DataFrame or Path
+        The customers (index ``id``, Arrow dtypes), or with ``to`` the dataset's path.
+
+    Raises
+    ------
+    ValidationError
+        For an empty ``email``, or ``to`` with ``email``.
+    Unauthorized
+        When the credentials are wrong or revoked.
+    ChartMogulError
+        When the service fails or answers pages that break the API's documented shape.
+
+    Examples
+    --------
+    >>> import cm_frames as cm
+    >>> df = cm.read_customers(cm.Client(), progress=False)  # doctest: +SKIP
+    >>> df.chartmogul.tag_counts().head(3)  # doctest: +SKIP
     """
     if client is None:
         from cm_frames.api.client import Client

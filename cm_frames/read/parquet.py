@@ -328,6 +328,27 @@ def read_parquet(path: str | os.PathLike[str]) -> pd.DataFrame:
     ``pd.read_parquet(path, dtype_backend="pyarrow")`` reads the same values, but cannot rebuild
     the ``id`` index or the frame's exact list/dictionary dtypes; DuckDB, Dask or Spark read the
     directory as it is.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The dataset's directory (``cm.read_customers(client, to=path)``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The customers, as ``read_customers`` would return them (custom types in
+        ``df.attrs["chartmogul"]``).
+
+    Raises
+    ------
+    FileNotFoundError
+        When there is no dataset at ``path``.
+
+    Examples
+    --------
+    >>> path = cm.read_customers(client, to="customers/")  # doctest: +SKIP
+    >>> df = cm.read_parquet(path)  # doctest: +SKIP
     """
     directory = Path(path)
     table = pads.dataset(directory, format="parquet").to_table()
