@@ -1130,7 +1130,35 @@ class PlotMethods:
         figsize: tuple[float, float] | None = None,
         **kwargs: Any,
     ) -> Axes:
-        """Customers per segment (horizontal bars, counts and shares on them): `plot_segments`."""
+        """Customers per segment (horizontal bars, counts and shares on them): `plot_segments`.
+
+        Parameters
+        ----------
+        by : str or pandas.Series
+            The segments: a column name or a Series such as ``segment()``'s.
+        ax : matplotlib.axes.Axes, optional
+            Draw here; by default on a new figure.
+        title : str, optional
+            The title.
+        figsize : (float, float), optional
+            The new figure's size in inches; ignored with ``ax``.
+        **kwargs
+            Passed to the matplotlib call that draws the data.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            The axes drawn on.
+
+        Raises
+        ------
+        ValidationError
+            As `plot_segments` does.
+
+        Examples
+        --------
+        >>> ax = df.chartmogul.plot.segments("status")  # doctest: +SKIP
+        """
         return plot_segments(self._frame, by, ax=ax, title=title, figsize=figsize, **kwargs)
 
     def cohorts(
@@ -1143,7 +1171,37 @@ class PlotMethods:
         figsize: tuple[float, float] | None = None,
         **kwargs: Any,
     ) -> Axes:
-        """New customers per period of ``customer_since``, stacked by segment: `plot_cohorts`."""
+        """New customers per period of ``customer_since``, stacked by segment: `plot_cohorts`.
+
+        Parameters
+        ----------
+        freq : str, default "QS"
+            The period, as in ``cohort()``.
+        by : str or pandas.Series, optional
+            Stack the bars by these segments.
+        ax : matplotlib.axes.Axes, optional
+            Draw here; by default on a new figure.
+        title : str, optional
+            The title.
+        figsize : (float, float), optional
+            The new figure's size in inches; ignored with ``ax``.
+        **kwargs
+            Passed to the matplotlib call that draws the data.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            The axes drawn on.
+
+        Raises
+        ------
+        ValidationError
+            As `plot_cohorts` does.
+
+        Examples
+        --------
+        >>> ax = df.chartmogul.plot.cohorts("MS", by="status")  # doctest: +SKIP
+        """
         return plot_cohorts(self._frame, freq, by, ax=ax, title=title, figsize=figsize, **kwargs)
 
     def tags(
@@ -1155,7 +1213,35 @@ class PlotMethods:
         figsize: tuple[float, float] | None = None,
         **kwargs: Any,
     ) -> Axes:
-        """The most common tags: `plot_tags`."""
+        """The most common tags: `plot_tags`.
+
+        Parameters
+        ----------
+        top : int, default 20
+            How many tags to show.
+        ax : matplotlib.axes.Axes, optional
+            Draw here; by default on a new figure.
+        title : str, optional
+            The title.
+        figsize : (float, float), optional
+            The new figure's size in inches; ignored with ``ax``.
+        **kwargs
+            Passed to the matplotlib call that draws the data.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            The axes drawn on.
+
+        Raises
+        ------
+        ValidationError
+            As `plot_tags` does.
+
+        Examples
+        --------
+        >>> ax = df.chartmogul.plot.tags(top=10, color="tab:green")  # doctest: +SKIP
+        """
         return plot_tags(self._frame, top, ax=ax, title=title, figsize=figsize, **kwargs)
 
     def attribute(
@@ -1168,7 +1254,37 @@ class PlotMethods:
         figsize: tuple[float, float] | None = None,
         **kwargs: Any,
     ) -> Axes:
-        """One column, drawn for its type: `plot_attribute`."""
+        """One column, drawn for its type: `plot_attribute`.
+
+        Parameters
+        ----------
+        column : str
+            The column (a custom key may omit its ``custom.`` prefix).
+        by : str or pandas.Series, optional
+            One series per segment.
+        ax : matplotlib.axes.Axes, optional
+            Draw here; by default on a new figure.
+        title : str, optional
+            The title.
+        figsize : (float, float), optional
+            The new figure's size in inches; ignored with ``ax``.
+        **kwargs
+            Passed to the matplotlib call that draws the data.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            The axes drawn on.
+
+        Raises
+        ------
+        ValidationError
+            As `plot_attribute` does.
+
+        Examples
+        --------
+        >>> ax = df.chartmogul.plot.attribute("seats", figsize=(6, 3))  # doctest: +SKIP
+        """
         return plot_attribute(
             self._frame, column, by, ax=ax, title=title, figsize=figsize, **kwargs
         )
@@ -1182,7 +1298,35 @@ class PlotMethods:
         figsize: tuple[float, float] | None = None,
         **kwargs: Any,
     ) -> Axes:
-        """Customers per status, or each segment's status mix with ``by``: `plot_status`."""
+        """Customers per status, or each segment's status mix with ``by``: `plot_status`.
+
+        Parameters
+        ----------
+        by : str or pandas.Series, optional
+            Show each segment's status mix instead.
+        ax : matplotlib.axes.Axes, optional
+            Draw here; by default on a new figure.
+        title : str, optional
+            The title.
+        figsize : (float, float), optional
+            The new figure's size in inches; ignored with ``ax``.
+        **kwargs
+            Passed to the matplotlib call that draws the data.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            The axes drawn on.
+
+        Raises
+        ------
+        ValidationError
+            As `plot_status` does.
+
+        Examples
+        --------
+        >>> ax = df.chartmogul.plot.status()  # doctest: +SKIP
+        """
         return plot_status(self._frame, by, ax=ax, title=title, figsize=figsize, **kwargs)
 
     def countries(
@@ -1194,7 +1338,35 @@ class PlotMethods:
         figsize: tuple[float, float] | None = None,
         **kwargs: Any,
     ) -> Axes:
-        """Customers per country (``address.country``): `plot_countries`."""
+        """Customers per country (``address.country``): `plot_countries`.
+
+        Parameters
+        ----------
+        top : int, default 15
+            How many countries to show.
+        ax : matplotlib.axes.Axes, optional
+            Draw here; by default on a new figure.
+        title : str, optional
+            The title.
+        figsize : (float, float), optional
+            The new figure's size in inches; ignored with ``ax``.
+        **kwargs
+            Passed to the matplotlib call that draws the data.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            The axes drawn on.
+
+        Raises
+        ------
+        ValidationError
+            As `plot_countries` does.
+
+        Examples
+        --------
+        >>> ax = df.chartmogul.plot.countries(top=10)  # doctest: +SKIP
+        """
         return plot_countries(self._frame, top, ax=ax, title=title, figsize=figsize, **kwargs)
 
     def co_occurrence(
@@ -1206,5 +1378,33 @@ class PlotMethods:
         figsize: tuple[float, float] | None = None,
         **kwargs: Any,
     ) -> Axes:
-        """Heatmap of customers carrying both tags of each pair: `plot_co_occurrence`."""
+        """Heatmap of customers carrying both tags of each pair: `plot_co_occurrence`.
+
+        Parameters
+        ----------
+        top : int, default 15
+            How many of the most common tags to pair.
+        ax : matplotlib.axes.Axes, optional
+            Draw here; by default on a new figure.
+        title : str, optional
+            The title.
+        figsize : (float, float), optional
+            The new figure's size in inches; ignored with ``ax``.
+        **kwargs
+            Passed to the matplotlib call that draws the data.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            The axes drawn on.
+
+        Raises
+        ------
+        ValidationError
+            As `plot_co_occurrence` does.
+
+        Examples
+        --------
+        >>> ax = df.chartmogul.plot.co_occurrence(cmap="viridis")  # doctest: +SKIP
+        """
         return plot_co_occurrence(self._frame, top, ax=ax, title=title, figsize=figsize, **kwargs)
