@@ -88,7 +88,23 @@ def _column(df: pd.DataFrame, column: str, *, parameter: str) -> pd.Series:
 
 
 def tag_columns(df: pd.DataFrame) -> list[str]:
-    """The ``tag.*`` columns of a frame, in frame order."""
+    """The ``tag.*`` columns of a frame, in frame order.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A customer frame (``cm.read_customers``).
+
+    Returns
+    -------
+    list of str
+        Their names (``tag.vip``, ...).
+
+    Examples
+    --------
+    >>> tag_columns(df)  # doctest: +SKIP
+    ['tag.eu', 'tag.vip']
+    """
     return [c for c in df.columns if isinstance(c, str) and c.startswith(TAG_PREFIX)]
 
 
@@ -240,6 +256,31 @@ def segment(
     variables), a boolean mask aligned with the frame, or a callable taking the frame and
     returning such a mask. A null in a mask (a customer without the attribute) does not match.
     The result is categorical, categories in rule order then ``default``.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A customer frame (``cm.read_customers``).
+    rules : mapping of str to str, Series or callable
+        Label -> rule (query string, boolean mask, or a callable returning a mask).
+    default : str, default "other"
+        The label of customers no rule matches.
+    name : str, default "segment"
+        The Series' name.
+
+    Returns
+    -------
+    pandas.Series
+        Categorical labels, categories in rule order then ``default``.
+
+    Raises
+    ------
+    ValidationError
+        When a rule names no column of the frame, or is not a boolean mask of it.
+
+    Examples
+    --------
+    >>> segment(df, {"big": "`custom.seats` >= 50", "vip": "`tag.vip`"})  # doctest: +SKIP
     """
     labels = list(rules)
     for label in labels:
@@ -301,6 +342,31 @@ def bucket(
     edges; each bin includes its left edge (``[10, 50)``: 10 to 49.99...), and with a number of
     bins the last one includes the maximum. Use ``float("inf")`` as the last edge for an open
     top bin (labelled ``≥ 1,000``). Customers without a value, or outside the edges, get null.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A customer frame (``cm.read_customers``).
+    column : str
+        A numeric column.
+    bins : int or sequence of float
+        A number of equal-width bins, or increasing edges.
+    labels : sequence of str, optional
+        The bins' labels (default: their ranges, ``[10, 100)`` and ``≥ 100``).
+
+    Returns
+    -------
+    pandas.Series
+        An ordered categorical; null without a value or outside the edges.
+
+    Raises
+    ------
+    ValidationError
+        When the column does not exist or is not numeric, or the bins are not increasing.
+
+    Examples
+    --------
+    >>> bucket(df, "custom.seats", [0, 10, 100, float("inf")])  # doctest: +SKIP
     """
     series = _column(df, column, parameter="bucket column")
     if not _is_number(series.dtype):
@@ -389,6 +455,27 @@ def cohort(df: pd.DataFrame, freq: str = "MS") -> pd.Series:
     ``freq`` is an offset alias of period starts: ``"MS"`` months, ``"QS"`` quarters, ``"YS"``
     years, ``"W"``/``"W-MON"`` weeks starting Sunday/Monday, ``"D"`` days. The result keeps the
     frame's timestamp dtype; customers without ``customer_since`` get null.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A customer frame (``cm.read_customers``).
+    freq : str, default "MS"
+        Period starts: ``"MS"``, ``"QS"``, ``"YS"``, ``"W"``, ``"W-MON"`` or ``"D"``.
+
+    Returns
+    -------
+    pandas.Series
+        The start of each customer's period (UTC timestamps).
+
+    Raises
+    ------
+    ValidationError
+        When ``freq`` is not a single period starting on a date.
+
+    Examples
+    --------
+    >>> cohort(df, "QS").value_counts().sort_index()  # doctest: +SKIP
     """
     since = _column(df, "customer_since", parameter="cohort")
     alias = period_alias(freq)
@@ -511,6 +598,31 @@ def filter_customers(
     ``status``: one status or several. Each keyword ``key=value`` keeps customers whose custom
     attribute ``key`` equals ``value`` (a list or set: any of them; None: no value). Unknown
     tags, statuses or keys raise ValidationError listing the known ones.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A customer frame (``cm.read_customers``).
+    tags_any, tags_all, tags_none : str or sequence of str, optional
+        At least one, all, or none of these tags.
+    status : str or sequence of str, optional
+        One status or several.
+    **custom_equals
+        ``key=value`` on custom attributes (a list or set: any of them; None: no value).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The matching customers (a new frame).
+
+    Raises
+    ------
+    ValidationError
+        For unknown tags, statuses or keys (the message lists the known ones).
+
+    Examples
+    --------
+    >>> filter_customers(df, tags_any=["vip"], status="Active")  # doctest: +SKIP
     """
     keep = np.ones(len(df), dtype=bool)
     any_tags = _names(tags_any)
@@ -556,7 +668,22 @@ def _tag_bits(df: pd.DataFrame) -> tuple[list[str], BoolArray]:
 
 
 def tag_counts(df: pd.DataFrame) -> pd.Series:
-    """How many customers carry each tag, most common first (ties by name); zeros included."""
+    """How many customers carry each tag, most common first (ties by name); zeros included.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A customer frame (``cm.read_customers``).
+
+    Returns
+    -------
+    pandas.Series
+        Tag -> customers carrying it, named ``customers``.
+
+    Examples
+    --------
+    >>> tag_counts(df).head(3)  # doctest: +SKIP
+    """
     columns = tag_columns(df)
     # Series.sum skips nulls; on Arrow bools it is one pyarrow kernel per column
     counts = [int(df[c].sum()) for c in columns]
@@ -574,7 +701,22 @@ def _most_common_first(counts: pd.Series) -> pd.Series:
 
 
 def tag_matrix(df: pd.DataFrame) -> pd.DataFrame:
-    """One Arrow bool column per tag, named by the tag (nulls read as False), index as ``df``."""
+    """One Arrow bool column per tag, named by the tag (nulls read as False), index as ``df``.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A customer frame (``cm.read_customers``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One bool column per tag, named by the tag.
+
+    Examples
+    --------
+    >>> tag_matrix(df).sum()  # doctest: +SKIP
+    """
     columns = tag_columns(df)
     data = {
         c.removeprefix(TAG_PREFIX): df[c].fillna(False).astype(pd.ArrowDtype(pa.bool_()))
@@ -589,6 +731,20 @@ def co_occurrence(df: pd.DataFrame) -> pd.DataFrame:
     """Customers carrying each pair of tags: a symmetric tag × tag matrix of counts.
 
     The diagonal is each tag's own count; tags are ordered most common first.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A customer frame (``cm.read_customers``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Tag x tag counts, most common tags first.
+
+    Examples
+    --------
+    >>> co_occurrence(df).loc["vip", "eu"]  # doctest: +SKIP
     """
     order = tag_counts(df).index
     names, bits = _tag_bits(df)
@@ -701,6 +857,28 @@ def profile(df: pd.DataFrame, by: str | pd.Series) -> pd.DataFrame:
     ``median.<column>`` for each numeric ``custom.*`` and ``clearbit.*`` column (customers
     without a value are left out of the median). Customers whose key is missing form a last
     row with a null label.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A customer frame (``cm.read_customers``).
+    by : str or pandas.Series
+        The segments: a column name or a Series on the frame's index such as ``segment()``'s.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per segment: ``customers``, ``share``, ``status.<status>``, ``top_tags``,
+        ``median.<column>``.
+
+    Raises
+    ------
+    ValidationError
+        When ``by`` names no column of the frame.
+
+    Examples
+    --------
+    >>> profile(df, "status")  # doctest: +SKIP
     """
     groups = grouping(df, by)
     codes = groups.codes.copy()
