@@ -52,6 +52,26 @@ class Emulator:
     SQLite file: a file that already holds data is used as it is, so writes survive a
     restart (and, with ``secret=None``, the stored secret is adopted). ``port=0`` picks a
     free port. The constructor does not start the server: ``start()`` or ``with`` does.
+
+    Parameters
+    ----------
+    customers : int or list of dict, default 1000
+        How many customers to generate, or the customer objects themselves (wire format).
+    seed : int, default 0
+        The seed of the generated customers and of fault injection.
+    db : str or PathLike, optional
+        A SQLite file to keep the state in (default: in memory).
+    token, secret : str, optional
+        The main account's credentials (default: ``DEFAULT_TOKEN`` and a random secret).
+    host : str, default "127.0.0.1"
+        The address to listen on.
+    port : int, default 0
+        The port (0: a free one).
+
+    Examples
+    --------
+    >>> with Emulator(customers=50) as emulator:  # doctest: +SKIP
+    ...     df = cm.read_customers(emulator.client(), progress=False)
     """
 
     def __init__(
@@ -89,11 +109,39 @@ class Emulator:
 
     @property
     def running(self) -> bool:
+        """Whether the server is serving (between ``start()`` and ``stop()``).
+
+        Returns
+        -------
+        bool
+            True while it serves.
+
+        Examples
+        --------
+        >>> Emulator().running
+        False
+        """
         return self._server is not None
 
     @property
     def url(self) -> str:
-        """The /v1/ base URL, with its trailing slash."""
+        """The /v1/ base URL, with its trailing slash.
+
+        Returns
+        -------
+        str
+            E.g. ``http://127.0.0.1:54321/v1/``.
+
+        Raises
+        ------
+        RuntimeError
+            When the emulator is not running.
+
+        Examples
+        --------
+        >>> Emulator().start().url  # doctest: +SKIP
+        'http://127.0.0.1:54321/v1/'
+        """
         if self._server is None:
             raise RuntimeError(
                 "the emulator is not running: call start() or use `with Emulator(...)`"
@@ -102,6 +150,18 @@ class Emulator:
         return f"http://{host}:{self.port}/v1/"
 
     def start(self) -> Emulator:
+        """Open the state and serve on a background thread (a no-op when running).
+
+        Returns
+        -------
+        Emulator
+            This emulator, so ``Emulator().start()`` chains.
+
+        Examples
+        --------
+        >>> emulator = Emulator(customers=10).start()  # doctest: +SKIP
+        >>> emulator.stop()  # doctest: +SKIP
+        """
         with self._lifecycle:
             if self._server is not None:
                 return self
@@ -143,7 +203,16 @@ class Emulator:
             self.secret = stored_secret
 
     def stop(self) -> None:
-        """Stop serving, close every connection, release the port and close SQLite."""
+        """Stop serving, close every connection, release the port and close SQLite.
+
+        Returns
+        -------
+        None
+
+        Examples
+        --------
+        >>> emulator.stop()  # doctest: +SKIP
+        """
         with self._lifecycle:
             server, thread, state = self._server, self._thread, self._state
             self._server = self._thread = self._state = None
@@ -199,6 +268,36 @@ class Emulator:
         given), then holds every request (``hanging_requests()`` counts them) until the next
         ``set_faults``/``clear_faults`` or ``stop()``: a server that stopped answering. Then
         each goes on; at a stop it lands but its answer is lost with its connection.
+
+        Parameters
+        ----------
+        error_rate, throttle_rate, drop_rate : float, default 0
+            The share of requests answered 500, answered 429, or whose connection is dropped.
+        latency_ms : float, default 0
+            Added to every answer.
+        retry_after_s : int, default 0
+            The ``Retry-After`` of throttled answers.
+        corrupt : str, optional
+            One of ``faults.CORRUPTIONS``.
+        corrupt_pages, corrupt_methods : sequence, optional
+            Limit ``corrupt`` to these page numbers, or to these methods.
+        hang_after : int, optional
+            Let this many more requests through, then hold every request.
+        hang_methods : sequence of str, optional
+            Count only these methods towards ``hang_after``.
+
+        Returns
+        -------
+        None
+
+        Raises
+        ------
+        ValueError
+            For a rate outside 0..1, an unknown corruption or a negative count.
+
+        Examples
+        --------
+        >>> emulator.set_faults(throttle_rate=0.2, retry_after_s=1)  # doctest: +SKIP
         """
         self._faults.configure(
             FaultSettings(
@@ -216,17 +315,64 @@ class Emulator:
         )
 
     def clear_faults(self) -> None:
+        """No more faults (held requests go on).
+
+        Returns
+        -------
+        None
+
+        Examples
+        --------
+        >>> emulator.clear_faults()  # doctest: +SKIP
+        """
         self._faults.clear()
 
     def faults(self) -> dict[str, Any]:
+        """The fault settings in force, as JSON.
+
+        Returns
+        -------
+        dict
+            ``set_faults``' parameters and their values.
+
+        Examples
+        --------
+        >>> emulator.faults()["error_rate"]  # doctest: +SKIP
+        0
+        """
         return self._faults.settings.to_json()
 
     def hanging_requests(self) -> int:
-        """How many /v1 requests ``hang_after`` is holding now."""
+        """How many /v1 requests ``hang_after`` is holding now.
+
+        Returns
+        -------
+        int
+            The count.
+
+        Examples
+        --------
+        >>> emulator.hanging_requests()  # doctest: +SKIP
+        0
+        """
         return self._faults.hanging
 
     def reset(self) -> None:
-        """Every account back to its seeded customers; faults and request log cleared."""
+        """Every account back to its seeded customers; faults and request log cleared.
+
+        Returns
+        -------
+        None
+
+        Raises
+        ------
+        RuntimeError
+            When the emulator is not running.
+
+        Examples
+        --------
+        >>> emulator.reset()  # doctest: +SKIP
+        """
         self._running_state().reset()
         self._faults.clear()
         self._log.clear()
@@ -236,16 +382,61 @@ class Emulator:
 
         ``status`` is 0 for a request whose connection was dropped by fault injection, and
         None for one still being answered.
+
+        Returns
+        -------
+        list of dict
+            One entry per request.
+
+        Examples
+        --------
+        >>> [e["path"] for e in emulator.request_log()][:1]  # doctest: +SKIP
+        ['/v1/customers']
         """
         return self._log.entries()
 
     def clear_request_log(self) -> None:
+        """Forget the requests logged so far.
+
+        Returns
+        -------
+        None
+
+        Examples
+        --------
+        >>> emulator.clear_request_log()  # doctest: +SKIP
+        """
         self._log.clear()
 
     def add_account(
         self, token: str, secret: str, *, customers: SeedCustomers = 0, seed: int = 0
     ) -> None:
-        """Add (or replace) an account, isolated from the others; ids stay unique."""
+        """Add (or replace) an account, isolated from the others; ids stay unique.
+
+        Parameters
+        ----------
+        token, secret : str
+            The account's credentials.
+        customers : int or list of dict, default 0
+            Its customers, as for the constructor.
+        seed : int, default 0
+            The seed of generated customers.
+
+        Returns
+        -------
+        None
+
+        Raises
+        ------
+        ValueError
+            For an empty token or secret.
+        RuntimeError
+            When the emulator is not running.
+
+        Examples
+        --------
+        >>> emulator.add_account("other", "s3cret", customers=5)  # doctest: +SKIP
+        """
         if not token or not secret:
             raise ValueError("add_account: token and secret must be non-empty strings")
         state = self._running_state()
@@ -253,7 +444,26 @@ class Emulator:
         state.put_account(token, secret, spec)
 
     def remove_account(self, token: str) -> None:
-        """Remove an account added with ``add_account`` (its customers and their ids go too)."""
+        """Remove an account added with ``add_account`` (its customers and their ids go too).
+
+        Parameters
+        ----------
+        token : str
+            The account's token.
+
+        Returns
+        -------
+        None
+
+        Raises
+        ------
+        ValueError
+            For the emulator's main account.
+
+        Examples
+        --------
+        >>> emulator.remove_account("other")  # doctest: +SKIP
+        """
         if token == self.token:
             raise ValueError(f"remove_account: {token!r} is the emulator's main account")
         if not self._running_state().remove_account(token):
@@ -284,6 +494,16 @@ class Emulator:
         -------
         Client
             Close it (or use ``with``) when done.
+
+        Raises
+        ------
+        RuntimeError
+            When the emulator is not running.
+
+        Examples
+        --------
+        >>> with emulator.client() as client:  # doctest: +SKIP
+        ...     df = cm.read_customers(client)
         """
         # Imported here only: the emulator and the client meet over HTTP, never by import.
         from cm_frames.api.client import Client
