@@ -37,7 +37,17 @@ class DecodedCustomers:
     timestamp_text: Mapping[str, pa.Array[Any]]
 
     def to_frame(self) -> pd.DataFrame:
-        """The DataFrame, with ``attrs["chartmogul"]["custom_types"]`` set."""
+        """The DataFrame, with ``attrs["chartmogul"]["custom_types"]`` set.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The customer frame (index ``id``, Arrow dtypes).
+
+        Examples
+        --------
+        >>> df = decoder.finish().to_frame()  # doctest: +SKIP
+        """
         frame = table_to_frame(self.table)
         frame.attrs[ATTRS_KEY] = {"custom_types": dict(self.custom_types)}
         return frame
@@ -53,18 +63,33 @@ class PageDecoder:
 
     Each page is parsed and converted when added (its Python objects die before the call
     returns, so the garbage collector never scans them); only the custom attributes wait, as
-    flat key/value lists, to be converted every ``batch_rows`` customers: that conversion has a
-    fixed cost per call (measured best around 1,000 rows). Every ``compact_rows`` customers the
-    pieces of each column are concatenated (``_columns.py``: fewer, larger arrays keep the
-    allocator's memory reusable; with 100k customers the extra peak of a cold
-    ``read_customers`` fell from 3.5x the frame's memory to 2.1x, benchmarks/bench_read.py).
+    flat key/value lists, to be converted every ``batch_rows`` customers (that conversion has
+    a fixed cost per call). Every ``compact_rows`` customers the pieces of each column are
+    concatenated (``columns``: fewer, larger arrays keep the allocator's memory reusable).
     ``finish()`` then decides each column's type over all pages and builds the table one
     column at a time.
 
     Pages must fit together: a customer seen on an earlier page (or twice on one), or a page
     with more entries than its ``per_page``, raises ``ChartMogulError`` naming the customer
-    and the pages (``_page_checks.py``), never a silent dedupe. The ids seen stay known
-    across ``finish()`` (a Parquet stream finishes every part), like the page count.
+    and the pages, never a silent dedupe. The ids seen stay known across ``finish()`` (a
+    Parquet stream finishes every part), like the page count.
+
+    Parameters
+    ----------
+    batch_rows : int, default 1000
+        Convert the pending custom attributes every this many customers.
+    compact_rows : int, default 10000
+        Concatenate each column's pieces every this many customers.
+    keep_timestamp_text : bool, default False
+        Keep the original strings of Timestamp custom columns (``timestamp_text``).
+
+    Examples
+    --------
+    >>> decoder = PageDecoder()
+    >>> decoder.add_page(b'{"entries": [{"id": 1, "uuid": "cus_1"}], "has_more": false}')
+    1
+    >>> decoder.finish().to_frame().index.tolist()
+    [1]
     """
 
     def __init__(
@@ -74,6 +99,9 @@ class PageDecoder:
         compact_rows: int = 10_000,
         keep_timestamp_text: bool = False,
     ) -> None:
+        # benchmarks/bench_read.py: the custom conversion's cost per call is lowest around
+        # 1,000 rows; compacting every 10,000 cut the extra peak of a cold read of 100k
+        # customers from 3.5x the frame's memory to 2.1x.
         self._batch_rows = batch_rows
         self._compact_rows = compact_rows
         self._keep_timestamp_text = keep_timestamp_text
@@ -86,23 +114,88 @@ class PageDecoder:
 
     @property
     def count(self) -> int:
-        """Customers added so far."""
+        """Customers added so far.
+
+        Returns
+        -------
+        int
+            The count.
+
+        Examples
+        --------
+        >>> PageDecoder().count
+        0
+        """
         return self._count
 
     @property
     def pages(self) -> int:
-        """Pages added so far (empty ones included)."""
+        """Pages added so far (empty ones included).
+
+        Returns
+        -------
+        int
+            The count.
+
+        Examples
+        --------
+        >>> PageDecoder().pages
+        0
+        """
         return self._pages
 
     def add_page(self, body: bytes | bytearray | memoryview | str) -> int:
-        """Decode one page body; returns how many customers it held."""
+        """Decode one page body; returns how many customers it held.
+
+        Parameters
+        ----------
+        body : bytes, bytearray, memoryview or str
+            A page's JSON: a list page or a search result.
+
+        Returns
+        -------
+        int
+            The page's number of customers.
+
+        Raises
+        ------
+        ChartMogulError
+            When the page is not valid JSON of the documented shape, or does not fit the
+            pages before it.
+
+        Examples
+        --------
+        >>> PageDecoder().add_page(b'{"entries": [], "has_more": false}')
+        0
+        """
         with gc_paused():
             # The page's objects must be freed before the collector is back on (else it
             # scans them all): nothing here keeps a reference past add_entries.
             return self.add_entries(load_entries(body, where=f"page {self._pages + 1}"))
 
     def add_entries(self, entries: list[Any]) -> int:
-        """Add customers already decoded from JSON (one page's list of customer objects)."""
+        """Add customers already decoded from JSON (one page's list of customer objects).
+
+        Parameters
+        ----------
+        entries : list
+            The page's customer objects.
+
+        Returns
+        -------
+        int
+            How many were added.
+
+        Raises
+        ------
+        ChartMogulError
+            As ``add_page`` does.
+
+        Examples
+        --------
+        >>> PageDecoder().add_entries([{"id": 7, "uuid": "cus_7"}])
+        1
+        """
         with gc_paused():
             self._pages += 1
             page = decode_page(entries, self._pending_custom, where=f"page {self._pages}")
@@ -127,7 +220,20 @@ class PageDecoder:
             self._sections.custom.add(decode_custom(pending))
 
     def finish(self) -> DecodedCustomers:
-        """Unify column types across pages and build the table. The decoder is then empty."""
+        """Unify column types across pages and build the table. The decoder is then empty.
+
+        Returns
+        -------
+        DecodedCustomers
+            The table, the custom types and the count.
+
+        Examples
+        --------
+        >>> decoder = PageDecoder()
+        >>> _ = decoder.add_entries([{"id": 7, "uuid": "cus_7"}])
+        >>> decoder.finish().count
+        1
+        """
         with gc_paused():
             self._convert_custom()
             sections, self._sections = self._sections, Sections()

@@ -27,6 +27,25 @@ def table_to_frame(table: pa.Table) -> pd.DataFrame:
     the status dictionary is re-encoded canonically (sorted), so a round trip through Parquet
     compares ``.equals`` with the original. Attributes stored by ``frame_to_table`` come back in
     ``df.attrs``.
+
+    Parameters
+    ----------
+    table : pyarrow.Table
+        A flat customer table with an ``id`` column.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The customer frame (zero copy where Arrow allows).
+
+    Raises
+    ------
+    ChartMogulError
+        When the table has no ``id`` column, or nulls in it.
+
+    Examples
+    --------
+    >>> df = table_to_frame(df.chartmogul.to_arrow())  # doctest: +SKIP
     """
     if INDEX_NAME not in table.column_names:
         raise ChartMogulError(
@@ -75,6 +94,26 @@ def frame_to_table(frame: pd.DataFrame) -> pa.Table:
     ``df.attrs`` (JSON-safe by contract) travel in the schema metadata. No pandas metadata is
     written: pandas cannot rebuild dictionary or list ArrowDtypes from it (read_parquet raises),
     so readers should use ``table_to_frame``.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        A customer frame (index ``id``).
+
+    Returns
+    -------
+    pyarrow.Table
+        ``id`` first, then the frame's columns, ``df.attrs`` in the schema metadata.
+
+    Raises
+    ------
+    ChartMogulError
+        When the frame's index is not named ``id``.
+
+    Examples
+    --------
+    >>> frame_to_table(df).column_names[0]  # doctest: +SKIP
+    'id'
     """
     if frame.index.name != INDEX_NAME:
         raise ChartMogulError(
