@@ -32,13 +32,8 @@ _CUSTOM_OPERATIONS = (AddCustom, UpdateCustom, RemoveCustom)
 
 
 def _values(op: Operation) -> list[tuple[str, object]]:
-    if isinstance(op, AddCustom):
-        return [("value", op.value)]
-    if isinstance(op, UpdateCustom):
-        return [("old", op.old), ("new", op.new)]
-    if isinstance(op, RemoveCustom):
-        return [("old", op.old)]
-    return []
+    # Each class names its value fields (as its record does).
+    return [(field, getattr(op, field)) for field in op.value_fields]
 
 
 def operation_problems(operations: Sequence[object]) -> list[str]:

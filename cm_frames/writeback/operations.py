@@ -150,6 +150,8 @@ class Operation:
     endpoint: ClassVar[Section] = "tags"
     #: Whether a by-email endpoint exists for it (only adding has one).
     has_by_email: ClassVar[bool] = False
+    #: The names of its value fields, as in its record (``"value"``, ``"old"``, ``"new"``).
+    value_fields: ClassVar[tuple[str, ...]] = ()
     #: The class of ``inverse()`` (set below, once every class exists).
     inverse_class: ClassVar[type[Operation]]
     _prefix: ClassVar[str] = ""
@@ -457,6 +459,7 @@ class AddCustom(_CustomOperation):
     """
 
     value: CustomValue
+    value_fields: ClassVar[tuple[str, ...]] = ("value",)
     code: ClassVar[int] = 2
     method: ClassVar[str] = "POST"
     has_by_email: ClassVar[bool] = True
@@ -519,6 +522,7 @@ class UpdateCustom(_CustomOperation):
 
     old: CustomValue
     new: CustomValue
+    value_fields: ClassVar[tuple[str, ...]] = ("old", "new")
     code: ClassVar[int] = 3
     method: ClassVar[str] = "PUT"
 
@@ -576,6 +580,7 @@ class RemoveCustom(_CustomOperation):
     """
 
     old: CustomValue
+    value_fields: ClassVar[tuple[str, ...]] = ("old",)
     code: ClassVar[int] = 4
     method: ClassVar[str] = "DELETE"
 
@@ -690,19 +695,11 @@ def operation_from_record(record: Mapping[str, Any], *, where: str = "operation"
         )
     values = {
         name: decode_value(type_, record.get(name), where=f"{where} {name}")
-        for name in _RECORD_FIELDS[cls]
+        for name in cls.value_fields
     }
     old = values.get("old")
     new = values.get("value", values.get("new"))
     return cls.from_cell(customer_id, uuid, email, key, type_, old, new)
-
-
-# The value fields of each custom kind's record (decoded in this order).
-_RECORD_FIELDS: Mapping[type[Operation], tuple[str, ...]] = {
-    AddCustom: ("value",),
-    UpdateCustom: ("old", "new"),
-    RemoveCustom: ("old",),
-}
 
 
 # --- requests --------------------------------------------------------------------------------
