@@ -49,7 +49,23 @@ _STALE_TEMP_S = 3600
 
 
 def new_snapshot_id(now: datetime | None = None) -> str:
-    """A sortable, unique id: UTC time to the microsecond plus random bits."""
+    """A sortable, unique id: UTC time to the microsecond plus random bits.
+
+    Parameters
+    ----------
+    now : datetime, optional
+        The time to stamp (default: now, UTC).
+
+    Returns
+    -------
+    str
+        E.g. ``20260102T030405000006Z-a1b2c3``.
+
+    Examples
+    --------
+    >>> new_snapshot_id(datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC))[:22]
+    '20260102T030405000006Z'
+    """
     now = now or datetime.now(UTC)
     return f"{now:%Y%m%dT%H%M%S%fZ}-{secrets.token_hex(3)}"
 
@@ -68,6 +84,25 @@ class SnapshotStore:
 
     ``write_marker`` is the file the account's clients touch after each write (by default
     ``writes.marker`` in the directory above, the account's cache directory).
+
+    Parameters
+    ----------
+    directory : Path or str
+        Where the snapshots are kept.
+    write_marker : Path or str, optional
+        The account's write marker (default: ``writes.marker`` beside ``directory``).
+    keep : int, default KEEP_SNAPSHOTS
+        How many snapshots ``prune`` keeps.
+
+    Raises
+    ------
+    ValueError
+        When ``keep`` is below 1.
+
+    Examples
+    --------
+    >>> store = SnapshotStore(client.cache_dir / "snapshots")  # doctest: +SKIP
+    >>> snapshot = store.latest(max_age_s=3600)  # doctest: +SKIP
     """
 
     _memory: ClassVar[OrderedDict[tuple[str, str], Snapshot]] = OrderedDict()
@@ -93,7 +128,26 @@ class SnapshotStore:
         )
 
     def save(self, table: pa.Table, metadata: dict[str, Any], *, latest: bool) -> Snapshot:
-        """Write a new snapshot atomically; with ``latest`` it becomes the one warm reads serve."""
+        """Write a new snapshot atomically; with ``latest`` it becomes the one warm reads serve.
+
+        Parameters
+        ----------
+        table : pyarrow.Table
+            The load.
+        metadata : dict
+            JSON-safe metadata saved with it (``snapshot_id`` is added).
+        latest : bool
+            Point ``latest.json`` at it.
+
+        Returns
+        -------
+        Snapshot
+            The saved snapshot.
+
+        Examples
+        --------
+        >>> store.save(table, {"customers": 3}, latest=True).snapshot_id  # doctest: +SKIP
+        """
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         snapshot_id = new_snapshot_id()
         metadata = {**metadata, "snapshot_id": snapshot_id}
@@ -118,6 +172,16 @@ class SnapshotStore:
 
         The snapshot ``latest.json`` points at is always kept. Returns the ids deleted. A frame
         loaded from a deleted snapshot can no longer be planned against it; plan() says so.
+
+        Returns
+        -------
+        list of str
+            The ids deleted.
+
+        Examples
+        --------
+        >>> store.prune()  # doctest: +SKIP
+        []
         """
         try:
             pointer = json.loads((self.directory / _LATEST).read_text())
@@ -138,7 +202,27 @@ class SnapshotStore:
         return doomed
 
     def load(self, snapshot_id: str) -> Snapshot:
-        """The snapshot with that id; ``FileNotFoundError`` when it was cleared."""
+        """The snapshot with that id; ``FileNotFoundError`` when it was cleared.
+
+        Parameters
+        ----------
+        snapshot_id : str
+            The id (``Snapshot.snapshot_id``).
+
+        Returns
+        -------
+        Snapshot
+            From memory when recently used, else memory-mapped from its file.
+
+        Raises
+        ------
+        FileNotFoundError
+            When there is no such snapshot.
+
+        Examples
+        --------
+        >>> store.load(snapshot.snapshot_id).table.num_rows  # doctest: +SKIP
+        """
         key = (str(self.directory), snapshot_id)
         with self._memory_lock:
             cached = self._memory.get(key)
@@ -157,7 +241,22 @@ class SnapshotStore:
         return snapshot
 
     def latest(self, *, max_age_s: float | None) -> Snapshot | None:
-        """The newest full load if it is younger than ``max_age_s`` and no write came after it."""
+        """The newest full load if it is younger than ``max_age_s`` and no write came after it.
+
+        Parameters
+        ----------
+        max_age_s : float or None
+            The oldest a snapshot may be, in seconds (None: any age).
+
+        Returns
+        -------
+        Snapshot or None
+            The snapshot, or None when there is none to serve.
+
+        Examples
+        --------
+        >>> store.latest(max_age_s=3600) is None  # doctest: +SKIP
+        """
         try:
             pointer = json.loads((self.directory / _LATEST).read_text())
             created_ns = int(pointer["created_ns"])
