@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, overload
 
 import pandas as pd
 
+from cm_frames.api import endpoints
 from cm_frames.errors import ValidationError
 from cm_frames.read.frames import ATTRS_KEY, PageDecoder, ParquetStreamWriter, table_to_frame
 from cm_frames.read.snapshot import Snapshot, SnapshotStore
@@ -185,9 +186,7 @@ def _page_bodies(
         # requests-cache would cost about 5.5 ms a page (perf-notes), most of a cold load.
         yield from client.iter_pages(raw=True, cache=False, refresh=refresh)
     else:
-        yield client.request_raw(
-            "GET", "customers/search", params={"email": email}, refresh=refresh
-        )
+        yield client.request_raw("GET", endpoints.SEARCH, params={"email": email}, refresh=refresh)
 
 
 def _stream_to_parquet(client: Client, path: Path, *, refresh: bool, progress: bool) -> Path:

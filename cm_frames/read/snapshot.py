@@ -23,11 +23,10 @@ from typing import Any, ClassVar
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-from cm_frames._files import WRITE_MARKER
+from cm_frames._files import WRITE_MARKER, create_private, write_private_text
 
 __all__ = [
     "KEEP_SNAPSHOTS",
-    "WRITE_MARKER",
     "Snapshot",
     "SnapshotStore",
     "new_snapshot_id",
@@ -155,7 +154,7 @@ class SnapshotStore:
         table = table.replace_schema_metadata(schema.metadata)
         final = self.directory / f"{snapshot_id}{_SUFFIX}"
         temp = final.with_suffix(".tmp")
-        _create_private(temp)
+        create_private(temp)
         with pa.OSFile(str(temp), "wb") as sink, ipc.new_file(sink, table.schema) as writer:
             writer.write_table(table)
         os.replace(temp, final)
@@ -163,7 +162,7 @@ class SnapshotStore:
         self._remember(snapshot)
         if latest:
             pointer = {"snapshot_id": snapshot_id, "created_ns": time.time_ns()}
-            _write_private_text(self.directory / _LATEST, json.dumps(pointer))
+            write_private_text(self.directory / _LATEST, json.dumps(pointer))
         self.prune()
         return snapshot
 
@@ -296,26 +295,3 @@ class SnapshotStore:
         """Drop the in-memory copies (tests use it to prove a load comes from disk)."""
         with cls._memory_lock:
             cls._memory.clear()
-
-
-def _create_private(path: Path) -> None:
-    """Create (or truncate) ``path`` as 0600 before anything is written to it.
-
-    Opening an existing file keeps its mode, so the writer that follows never exposes the
-    data to other users, not even briefly.
-    """
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        # A leftover temp file (a crash mid-write under an older, laxer version) keeps its own
-        # mode when opened: tighten it before any data goes in.
-        if os.fstat(fd).st_mode & 0o077:
-            os.fchmod(fd, 0o600)
-    finally:
-        os.close(fd)
-
-
-def _write_private_text(path: Path, text: str) -> None:
-    temp = path.with_suffix(".tmp")
-    _create_private(temp)
-    temp.write_text(text, encoding="utf-8")
-    os.replace(temp, path)
