@@ -25,10 +25,9 @@ import pandas as pd
 
 from cm_frames.read.pages import DecodedCustomers, PageDecoder
 from cm_frames.read.parquet import ParquetStreamWriter, StreamSummary, read_parquet
-from cm_frames.read.table import ATTRS_KEY, frame_to_table, table_to_frame
+from cm_frames.read.table import frame_to_table, table_to_frame
 
 __all__ = [
-    "ATTRS_KEY",
     "DecodedCustomers",
     "PageDecoder",
     "ParquetStreamWriter",

@@ -18,15 +18,16 @@ import pandas as pd
 
 from cm_frames.api import endpoints
 from cm_frames.errors import ValidationError
-from cm_frames.read.frames import ATTRS_KEY, PageDecoder, ParquetStreamWriter, table_to_frame
+from cm_frames.read.frames import PageDecoder, ParquetStreamWriter, table_to_frame
 from cm_frames.read.snapshot import Snapshot, SnapshotStore
+from cm_frames.read.table import ATTRS_KEY
 
 if TYPE_CHECKING:
     from collections.abc import Generator, Iterator
 
     from cm_frames.api.client import Client, RetryNotice
 
-__all__ = ["ATTRS_KEY", "client_for_frame", "read_customers", "snapshot_store"]
+__all__ = ["client_for_frame", "read_customers", "snapshot_store"]
 
 
 # Frames remember which client loaded them (by account), so ``df.chartmogul.refresh()`` and

@@ -20,12 +20,12 @@ from cm_frames import schema
 from cm_frames.errors import ChartMogulError
 from cm_frames.read.decoder import _flatten_dicts, decode_section
 from cm_frames.read.frames import (
-    ATTRS_KEY,
     PageDecoder,
     customers_to_frame,
     frame_to_table,
     table_to_frame,
 )
+from cm_frames.read.table import ATTRS_KEY
 
 REFERENCE = Path(__file__).parents[1] / "data" / "reference"
 UTC = dt.UTC
