@@ -37,6 +37,20 @@ class ApiSession(requests.Session):
         return super().request(method, urljoin(self.base_url, str(url)), *args, **kwargs)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_user_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The user cache directory (platformdirs reads XDG_CACHE_HOME) in the session's temp dir.
+
+    A test that builds a client without ``cache_dir=`` must not write snapshots or journals
+    into the cache of the person running the tests (some did, into ~/.cache/cm_frames).
+    Children (kernels, subprocesses) inherit the variable.
+    """
+    path = tmp_path_factory.mktemp("user-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(path))
+        yield path
+
+
 @pytest.fixture(scope="session")
 def emulator_server() -> Iterator[Emulator]:
     """One running emulator for the whole session (started once, stopped at the end)."""
