@@ -114,7 +114,7 @@ def _warn_of_large_removals(plan: Plan, baseline: pd.DataFrame) -> None:
     The usual cause is ``edited[col] = series`` with a Series of some rows only: pandas
     aligns it on the index and every other row becomes NA, which the plan reads as "remove".
     """
-    removals = plan.summary(rate_limit=None).removals
+    removals = plan.removals
     heavy = []
     for column, removed in removals.items():
         if column not in baseline.columns or removed < REMOVAL_WARNING_MIN:

@@ -175,8 +175,7 @@ class PlanSummary:
                 "(NA, or False for a tag, where the baseline had a value)"
             )
         if self.skipped_columns:
-            columns = self.skipped_by_column or {}
-            named = ", ".join(f"{name} ({n:,})" for name, n in columns.items())
+            named = ", ".join(f"{name} ({n:,})" for name, n in self.skipped_by_column.items())
             out.append(
                 f"skipped (never sent): {self.skipped_cells:,} edit{_s(self.skipped_cells)} in "
                 f"{self.skipped_columns} column{_s(self.skipped_columns)}"
@@ -454,38 +453,48 @@ class Plan:
             ops_by_customer.setdefault(op.customer_id, []).append(op)
         return by_email_merges(ops_by_customer, self._email_groups)
 
+    @property
+    def removals(self) -> dict[str, int]:
+        """Per attribute column, how many values (RemoveCustom) or tags (RemoveTags) it removes.
+
+        Vectorised and cheap (no operation objects, no request grouping): ``plan()``'s
+        ``RemovalWarning`` reads it without building a whole summary.
+        """
+        changes = self._changes
+        removing = np.isin(changes.kind, (RemoveTags.code, RemoveCustom.code))
+        removed = np.bincount(changes.attr[removing], minlength=len(changes.names)).tolist()
+        return {changes.attribute(a): n for a, n in enumerate(removed) if n}
+
     def summary(self, rate_limit: float | None = 40) -> PlanSummary:
         """Counts per kind, customers, requests and the time they take at ``rate_limit``/s.
 
-            Parameters
-            ----------
-            rate_limit : float or None, default 40
-                Requests per second for the estimate (ChartMogul allows 40); None: no estimate.
+        Parameters
+        ----------
+        rate_limit : float or None, default 40
+            Requests per second for the estimate (ChartMogul allows 40); None: no estimate.
 
-            Returns
-            -------
-            PlanSummary
+        Returns
+        -------
+        PlanSummary
 
-            Examples
-            --------
+        Examples
+        --------
         >>> from cm_frames.writeback.operations import AddTags, RemoveCustom
         >>> plan = Plan([
         ...     AddTags(1, "cus_1", "a@example.com", "vip"),
         ...     AddTags(2, "cus_2", "a@example.com", "vip"),
         ...     RemoveCustom(2, "cus_2", "a@example.com", "seats", "Integer", 5),
         ... ], email_groups={"a@example.com": [1, 2]})
-            >>> print(plan.summary(rate_limit=None))
-            3 operations on 2 customers → 2 requests
-            AddTags 2 · RemoveCustom 1
-            ⚠ removes 1 value: custom.seats 1 (NA, or False for a tag, where the baseline had a value)
+        >>> print(plan.summary(rate_limit=None))
+        3 operations on 2 customers → 2 requests
+        AddTags 2 · RemoveCustom 1
+        ⚠ removes 1 value: custom.seats 1 (NA, or False for a tag, where the baseline had a value)
         """
         changes = self._changes
         counts = np.bincount(changes.kind, minlength=len(KINDS)).tolist()
         pairs = np.unique(changes.cust * len(KINDS) + changes.kind).size
         requests = pairs - sum(len(ids) - 1 for ids in self._merges().values())
         seconds = requests / rate_limit if rate_limit else None
-        removing = np.isin(changes.kind, (RemoveTags.code, RemoveCustom.code))
-        removed = np.bincount(changes.attr[removing], minlength=len(changes.names)).tolist()
         skipped_by_column: dict[str, int] = {}
         for skip in self._skipped:
             skipped_by_column[skip.column] = skipped_by_column.get(skip.column, 0) + len(
@@ -503,7 +512,7 @@ class Plan:
             ignored_added=self.ignored_rows.added,
             ignored_dropped=self.ignored_rows.dropped,
             skipped_by_column=skipped_by_column,
-            removals={changes.attribute(a): n for a, n in enumerate(removed) if n},
+            removals=self.removals,
         )
 
     def apply(self, client: Client, **options: Unpack[ApplyOptions]) -> ApplyResult:
