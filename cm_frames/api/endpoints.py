@@ -139,7 +139,7 @@ def attributes_path(customer_id: int | str) -> str:
     ValidationError
         ``customer_id`` is neither an id nor a uuid.
     """
-    return f"{customer_path(customer_id)}/attributes"
+    return f"{LIST}/{customer_ref(customer_id)}/attributes"
 
 
 def section_path(customer_id: int | str, section: Section) -> str:
@@ -166,7 +166,8 @@ def section_path(customer_id: int | str, section: Section) -> str:
     >>> section_path(25647, "tags")
     'customers/25647/attributes/tags'
     """
-    return f"{attributes_path(customer_id)}/{_section(section)}"
+    # One f-string, not attributes_path(): plan.requests() builds one path per request.
+    return f"{LIST}/{customer_ref(customer_id)}/attributes/{_section(section)}"
 
 
 def by_email_path(section: Section) -> str:
