@@ -36,7 +36,27 @@ _clients: weakref.WeakValueDictionary[str, Client] = weakref.WeakValueDictionary
 
 
 def snapshot_store(client: Client) -> SnapshotStore:
-    """The snapshot store of the client's account (beside its HTTP cache)."""
+    """Return the snapshot store of the client's account (beside its HTTP cache).
+
+    Parameters
+    ----------
+    client : Client
+        The account whose loads the store keeps.
+
+    Returns
+    -------
+    SnapshotStore
+        The store in ``client.cache_dir``'s ``snapshots`` directory.
+
+    Examples
+    --------
+    >>> import cm_frames as cm
+    >>> with cm.Emulator(customers=5, seed=1) as emu:
+    ...     client = emu.client()
+    ...     _ = cm.read_customers(client, progress=False)
+    ...     snapshot_store(client).latest(max_age_s=None) is not None
+    True
+    """
     return SnapshotStore(Path(client.cache_dir) / "snapshots")
 
 
@@ -110,9 +130,17 @@ def read_customers(
 
     Examples
     --------
+    Against the real service, credentials from the environment:
+
     >>> import cm_frames as cm
     >>> df = cm.read_customers(cm.Client(), progress=False)  # doctest: +SKIP
-    >>> df.chartmogul.tag_counts().head(3)  # doctest: +SKIP
+
+    The same against the bundled emulator:
+
+    >>> with cm.Emulator(customers=20, seed=1) as emu:
+    ...     df = cm.read_customers(emu.client(), progress=False)
+    >>> len(df), df.index.name, str(df["email"].dtype)
+    (20, 'id', 'string[pyarrow]')
     """
     if client is None:
         from cm_frames.api.client import Client
@@ -161,7 +189,38 @@ def read_customers(
 
 
 def client_for_frame(df: pd.DataFrame, client: Client | None = None) -> Client:
-    """The client a frame was loaded with (if still alive), else one built from the environment."""
+    """Return the client a frame was loaded with (if still alive), else one from the environment.
+
+    The accessor's write-back methods call this, so ``df.chartmogul.plan().apply()`` needs
+    no client in the session that loaded ``df``.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A frame ``read_customers`` returned (its ``attrs`` name the account).
+    client : Client, optional
+        Returned as it is when given.
+
+    Returns
+    -------
+    Client
+        ``client``; else the live client that loaded ``df``; else ``Client(base_url=...)``
+        of the frame's base URL, with credentials from the environment.
+
+    Raises
+    ------
+    MissingCredentials
+        When a new client is needed and the environment has no credentials.
+
+    Examples
+    --------
+    >>> import cm_frames as cm
+    >>> with cm.Emulator(customers=5, seed=1) as emu:
+    ...     client = emu.client()
+    ...     df = cm.read_customers(client, progress=False)
+    ...     client_for_frame(df) is client
+    True
+    """
     if client is not None:
         return client
     info = df.attrs.get(ATTRS_KEY) or {}

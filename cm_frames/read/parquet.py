@@ -66,7 +66,36 @@ _FORMAT_VERSION: Final = 1
 
 @dataclass(frozen=True, slots=True)
 class StreamSummary:
-    """What ``ParquetStreamWriter.close()`` wrote."""
+    """What ``ParquetStreamWriter.close()`` wrote.
+
+    Attributes
+    ----------
+    path : Path
+        The dataset's directory.
+    count : int
+        How many customers it holds.
+    parts : int
+        How many ``part-*.parquet`` files (at least one, also for no customers).
+    rewritten : int
+        How many parts ``close()`` rewrote to the unified schema.
+    custom_types : dict of str to CustomType
+        The type of every custom key, over all parts (also in ``_cm_frames.json``).
+    columns : tuple of str
+        The dataset's columns, the ``id`` index left out.
+
+    Examples
+    --------
+    >>> import json, tempfile
+    >>> page = json.dumps({"entries": [
+    ...     {"id": 1, "uuid": "cus_1", "attributes": {"tags": ["vip"], "custom": {"seats": 3}}},
+    ...     {"id": 2, "uuid": "cus_2", "attributes": {"tags": [], "custom": {}}},
+    ... ], "has_more": False})
+    >>> with ParquetStreamWriter(tempfile.mkdtemp()) as writer:
+    ...     _ = writer.add_page(page)
+    >>> summary = writer.summary
+    >>> summary.count, summary.parts, summary.custom_types
+    (2, 1, {'seats': 'Integer'})
+    """
 
     path: Path
     count: int
@@ -106,6 +135,43 @@ class ParquetStreamWriter:
     ``path`` is created if needed; it must not already hold a dataset unless ``overwrite=True``
     (which deletes only this writer's kind of files: ``part-*.parquet`` and ``_cm_frames.json``).
     Memory holds at most ``pages_per_part`` decoded pages, whatever the number of pages.
+    Used as a context manager, leaving the block closes the writer (``summary`` is then set),
+    or on an exception aborts it (its files are deleted).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The dataset's directory.
+    pages_per_part : int, default 50
+        Pages decoded into each part file.
+    overwrite : bool, default False
+        Replace a dataset already at ``path``.
+
+    Raises
+    ------
+    ValidationError
+        When ``pages_per_part`` is below 1, or ``path`` holds a dataset and not ``overwrite``.
+
+    See Also
+    --------
+    read_customers : With ``to=path``, streams an account's pages through this writer.
+    read_parquet : Reads the dataset back into the frame.
+
+    Examples
+    --------
+    >>> import json, tempfile
+    >>> page = json.dumps({"entries": [
+    ...     {"id": 1, "uuid": "cus_1", "attributes": {"tags": ["vip"], "custom": {"seats": 3}}},
+    ...     {"id": 2, "uuid": "cus_2", "attributes": {"tags": [], "custom": {}}},
+    ... ], "has_more": False})
+    >>> writer = ParquetStreamWriter(tempfile.mkdtemp(), pages_per_part=1)
+    >>> writer.add_page(page)
+    2
+    >>> writer.close().parts
+    1
+    >>> df = read_parquet(writer.path)
+    >>> df["custom.seats"].tolist(), df["tag.vip"].tolist()
+    ([3, <NA>], [True, False])
     """
 
     def __init__(
@@ -134,7 +200,33 @@ class ParquetStreamWriter:
     # --- writing ---------------------------------------------------------------------------
 
     def add_page(self, body: bytes | bytearray | memoryview | str) -> int:
-        """Decode one page body (list page or search result); returns its number of customers."""
+        """Decode one page body (a list page or a search result).
+
+        Parameters
+        ----------
+        body : bytes, bytearray, memoryview or str
+            The page's JSON, as the API sent it.
+
+        Returns
+        -------
+        int
+            How many customers the page held.
+
+        Raises
+        ------
+        ChartMogulError
+            When the writer is closed, or the page breaks the API's documented shape.
+
+        Examples
+        --------
+        >>> import json, tempfile
+        >>> page = json.dumps({"entries": [
+        ...     {"id": 1, "uuid": "cus_1", "attributes": {"tags": ["vip"], "custom": {"seats": 3}}},
+        ...     {"id": 2, "uuid": "cus_2", "attributes": {"tags": [], "custom": {}}},
+        ... ], "has_more": False})
+        >>> ParquetStreamWriter(tempfile.mkdtemp()).add_page(page)
+        2
+        """
         if self._state.closed:
             raise ChartMogulError(f"The writer of {self.path} is closed; start a new one")
         count = self._decoder.add_page(body)
@@ -184,7 +276,24 @@ class ParquetStreamWriter:
     # --- closing ---------------------------------------------------------------------------
 
     def close(self) -> StreamSummary:
-        """Write the last part, unify every part's schema, write ``_cm_frames.json``."""
+        """Write the last part, unify every part's schema, write ``_cm_frames.json``.
+
+        Calling it again returns the same summary.
+
+        Returns
+        -------
+        StreamSummary
+            What was written (also kept as ``self.summary``).
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> writer = ParquetStreamWriter(tempfile.mkdtemp())
+        >>> writer.close().count  # no pages: an empty, still readable dataset
+        0
+        >>> writer.close() is writer.summary
+        True
+        """
         if self.summary is not None:
             return self.summary
         if self._state.pages_in_part or self._decoder.count:
@@ -221,7 +330,21 @@ class ParquetStreamWriter:
         return self.summary
 
     def abort(self) -> None:
-        """Stop and delete every file this writer created (also after a failed ``close()``)."""
+        """Stop and delete every file this writer created (also after a failed ``close()``).
+
+        Examples
+        --------
+        >>> import json, tempfile
+        >>> page = json.dumps({"entries": [
+        ...     {"id": 1, "uuid": "cus_1", "attributes": {"tags": ["vip"], "custom": {"seats": 3}}},
+        ...     {"id": 2, "uuid": "cus_2", "attributes": {"tags": [], "custom": {}}},
+        ... ], "has_more": False})
+        >>> writer = ParquetStreamWriter(tempfile.mkdtemp(), pages_per_part=1)
+        >>> _ = writer.add_page(page)
+        >>> writer.abort()
+        >>> sorted(writer.path.iterdir())
+        []
+        """
         self._state.closed = True
         for part in self._state.parts:
             part.path.unlink(missing_ok=True)
@@ -347,8 +470,13 @@ def read_parquet(path: str | os.PathLike[str]) -> pd.DataFrame:
 
     Examples
     --------
-    >>> path = cm.read_customers(client, to="customers/")  # doctest: +SKIP
-    >>> df = cm.read_parquet(path)  # doctest: +SKIP
+    >>> import tempfile
+    >>> import cm_frames as cm
+    >>> with cm.Emulator(customers=20, seed=1) as emu:
+    ...     path = cm.read_customers(emu.client(), to=tempfile.mkdtemp(), progress=False)
+    >>> df = cm.read_parquet(path)
+    >>> len(df), df.index.name
+    (20, 'id')
     """
     directory = Path(path)
     table = pads.dataset(directory, format="parquet").to_table()
