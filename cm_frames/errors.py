@@ -15,7 +15,6 @@ __all__ = [
     "ChartMogulError",
     "NotFound",
     "PagingError",
-    "PlanConflict",
     "RateLimited",
     "RemovalWarning",
     "RequestFailed",
@@ -169,10 +168,6 @@ class RemovalWarning(UserWarning):
     column), and a Series assigned from a subset of rows leaves every other row NA. Silence it
     with ``warnings.simplefilter("ignore", cm.RemovalWarning)`` when the removal is intended.
     """
-
-
-class PlanConflict(ChartMogulError):
-    """The server's value no longer matches the plan's baseline; the operation was not sent."""
 
 
 _STATUS_ERRORS: dict[int, type[APIError]] = {

@@ -184,7 +184,7 @@ def test_apply_sends_the_plan_and_journals_it(
     assert main(["apply", str(plan_file), "--journal", str(journal)]) == 0
 
     out = capsys.readouterr().out
-    assert "3 applied · 0 skipped · 0 conflicts · 0 failed" in out
+    assert "3 applied · 0 skipped · 0 conflicted · 0 failed" in out
     assert f"journal: {journal}" in out
     assert journal.stat().st_size > 0
     assert len(_writes(emulator)) == 3

@@ -8,7 +8,7 @@
    check they are all sent again).
 2. Conflict check (on by default): re-read the touched customers (one GET per customer, or
    the whole account page by page when that is fewer requests) and compare each operation's
-   baseline value with the server's, typed. A changed value is a ``conflict`` and is not sent
+   baseline value with the server's, typed. A changed value is ``conflicted`` and is not sent
    (nobody's later change is overwritten); a value already equal to the target is ``skipped``.
 3. Group what survives into requests (``group_requests``: per customer and kind, by email only
    where every sharer still gets the same change) and send them: one worker per customer
@@ -66,7 +66,7 @@ from cm_frames.writeback.plan import Plan
 from cm_frames.writeback.result import (
     ALREADY_IN_PLACE,
     APPLIED,
-    CONFLICT,
+    CONFLICTED,
     FAILED,
     FROM_JOURNAL,
     SENT_EARLIER,
@@ -559,7 +559,7 @@ def _conflict(op: Operation, current: Any, *, expected: Any) -> OperationResult:
         f"made when it was {then}; not sent, so that later change is kept (reload the frame and "
         "plan again to overwrite it)"
     )
-    return make_row(op, CONFLICT, error=error, server=current)
+    return make_row(op, CONFLICTED, error=error, server=current)
 
 
 def _json(value: Any) -> str:

@@ -682,7 +682,7 @@ def _progress_text(
         f"{count:,} {what}"
         for count, what in (
             (shown.skipped, "skipped"),
-            (shown.conflicted, "conflicts"),
+            (shown.conflicted, "conflicted"),
             (shown.failed, "failed"),
         )
         if count

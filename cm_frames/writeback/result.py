@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ALREADY_IN_PLACE",
     "APPLIED",
-    "CONFLICT",
+    "CONFLICTED",
     "FAILED",
     "FROM_JOURNAL",
     "SENT_EARLIER",
@@ -40,9 +40,9 @@ __all__ = [
 
 APPLIED: Final = "applied"
 SKIPPED: Final = "skipped"
-CONFLICT: Final = "conflict"
+CONFLICTED: Final = "conflicted"
 FAILED: Final = "failed"
-STATUSES: Final = (APPLIED, SKIPPED, CONFLICT, FAILED)
+STATUSES: Final = (APPLIED, SKIPPED, CONFLICTED, FAILED)
 
 FROM_JOURNAL: Final = "from journal"
 ALREADY_IN_PLACE: Final = "already in place"
@@ -57,7 +57,7 @@ _SHOWN_ROWS = 20
 
 @dataclass(frozen=True, slots=True)
 class OperationResult:
-    """What became of one operation: ``status`` is applied, skipped, conflict or failed.
+    """What became of one operation: ``status`` is applied, skipped, conflicted or failed.
 
     ``error`` says why a conflict or failure did not happen; ``note`` qualifies the others
     ("from journal", "already in place"); ``server`` is the server's value in a conflict.
@@ -68,7 +68,7 @@ class OperationResult:
         The operation's (see ``Operation``).
     old, new
         Its values as ``Operation.old_new()`` gives them.
-    status : {"applied", "skipped", "conflict", "failed"}
+    status : {"applied", "skipped", "conflicted", "failed"}
         What became of it.
     error, note : str, optional
         Why it conflicted or failed; what qualifies the other statuses.
@@ -138,9 +138,9 @@ class ApplyResult:
     conflicted or failed. ``retry(client)`` re-applies only the failures (same journal);
     ``undo(client)`` reverts exactly what this apply wrote (``undo_plan()`` is that plan).
 
-    The status of an operation that was not sent because the server's value changed is
-    ``"conflict"`` (``CONFLICT``); ``conflicted`` counts them, and ``counts()`` lists them as
-    ``"conflicts"``.
+    One word per status: an operation that was not sent because the server's value changed
+    has status ``"conflicted"`` (``CONFLICTED``), ``conflicted`` counts them, and ``counts()``
+    lists them under ``"conflicted"``, as it does the other three.
 
     Parameters
     ----------
@@ -167,7 +167,7 @@ class ApplyResult:
     >>> edited["tag.trial"] = edited.index == 5
     >>> result = edited.chartmogul.plan().apply(client, progress=False)
     >>> result.counts()
-    {'applied': 1, 'skipped': 0, 'conflicts': 0, 'failed': 0}
+    {'applied': 1, 'skipped': 0, 'conflicted': 0, 'failed': 0}
     >>> result.to_frame()[["id", "kind", "attribute", "status"]]
        id     kind  attribute   status
     0   5  AddTags  tag.trial  applied
@@ -212,8 +212,8 @@ class ApplyResult:
 
     @property
     def conflicted(self) -> int:
-        """How many operations have status ``"conflict"``: not sent, the server had changed."""
-        return self._counts[CONFLICT]
+        """How many operations have status ``"conflicted"``: not sent, the server had changed."""
+        return self._counts[CONFLICTED]
 
     @property
     def failed(self) -> int:
@@ -226,24 +226,21 @@ class ApplyResult:
         return self.conflicted == 0 and self.failed == 0
 
     def counts(self) -> dict[str, int]:
-        """The four counts by name: ``applied``, ``skipped``, ``conflicts``, ``failed``.
+        """The four counts by status, named as the attributes that hold them.
 
         Returns
         -------
         dict
             What the journal's last line records too.
         """
-        return {"applied": self.applied, "skipped": self.skipped} | {
-            "conflicts": self.conflicted,
-            "failed": self.failed,
-        }
+        return dict(self._counts)
 
     def by_status(self, status: str) -> tuple[OperationResult, ...]:
         """The rows with that status.
 
         Parameters
         ----------
-        status : {"applied", "skipped", "conflict", "failed"}
+        status : {"applied", "skipped", "conflicted", "failed"}
 
         Returns
         -------
@@ -400,8 +397,8 @@ class ApplyResult:
         total = len(self.rows)
         from_journal = sum(1 for r in self.rows if r.note == FROM_JOURNAL)
         head = (
-            f"{self.applied:,} applied · {self.skipped:,} skipped · {self.conflicted:,} "
-            f"conflict{_s(self.conflicted)} · {self.failed:,} failed"
+            f"{self.applied:,} applied · {self.skipped:,} skipped · "
+            f"{self.conflicted:,} conflicted · {self.failed:,} failed"
         )
         lines = [
             head,
@@ -415,12 +412,12 @@ class ApplyResult:
             lines.append("to send the failed operations again: result.retry(client)")
         if self.conflicted:
             lines.append(
-                "conflicts were not sent: the server changed after the load (reload, plan again)"
+                "conflicted operations were not sent: the server changed after the load (reload, plan again)"
             )
         return lines
 
     def _not_applied(self) -> list[OperationResult]:
-        order = {FAILED: 0, CONFLICT: 1, SKIPPED: 2}
+        order = {FAILED: 0, CONFLICTED: 1, SKIPPED: 2}
         rows = [r for r in self.rows if r.status != APPLIED]
         return sorted(rows, key=lambda r: order[r.status])
 

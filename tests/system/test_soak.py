@@ -107,7 +107,7 @@ def test_the_plan_holds_exactly_the_edits_of_every_kind(soak: SoakRun) -> None:
 
 def test_apply_under_faults_reports_every_operation_applied(soak: SoakRun) -> None:
     result = soak.result
-    assert result.counts() == {"applied": OPERATIONS, "skipped": 0, "conflicts": 0, "failed": 0}
+    assert result.counts() == {"applied": OPERATIONS, "skipped": 0, "conflicted": 0, "failed": 0}
     assert result.ok
     assert {row.status for row in result.rows} == {"applied"}
     assert result.requests_sent == len(soak.plan.requests())

@@ -30,7 +30,7 @@ from cm_frames.writeback.plan import Plan
 from cm_frames.writeback.result import (
     ALREADY_IN_PLACE,
     APPLIED,
-    CONFLICT,
+    CONFLICTED,
     FAILED,
     FROM_JOURNAL,
     SENT_EARLIER,
@@ -314,7 +314,7 @@ def test_a_later_change_on_the_server_is_a_conflict_and_is_kept(
     result = plan.apply(client, progress=False)
 
     assert not result.ok
-    [conflict] = result.by_status(CONFLICT)
+    [conflict] = result.by_status(CONFLICTED)
     assert conflict.customer_id == changed
     assert (conflict.old, conflict.new, conflict.server) == (original, 1, 31337)
     assert "31337" in conflict.error
@@ -353,9 +353,9 @@ def test_conflict_rules_per_operation_kind(
         (no_tag[0], "tag.vip"): SKIPPED,
         (no_tag[1], "tag.vip"): APPLIED,
         (no_key[0], "custom.nps"): SKIPPED,
-        (no_key[1], "custom.nps"): CONFLICT,
+        (no_key[1], "custom.nps"): CONFLICTED,
         (has_key[0], "custom.seats"): SKIPPED,
-        (has_key[1], "custom.seats"): CONFLICT,
+        (has_key[1], "custom.seats"): CONFLICTED,
     }
     assert _server(api, no_key[1])["custom"]["nps"] == 3
     assert _server(api, has_key[1])["custom"]["seats"] == 999
@@ -390,7 +390,7 @@ def test_typed_comparison_of_server_values() -> None:
     assert _compare(update, naive_utc) is None  # naive is UTC, as the reader reads it
     conflict = _compare(update, later)
     assert conflict is not None
-    assert conflict.status == CONFLICT
+    assert conflict.status == CONFLICTED
 
     number = UpdateCustom(1, "u", None, "n", "Integer", 1, 2)
     assert _compare(number, _Attributes(frozenset(), {"n": True})) is not None  # True is not 1

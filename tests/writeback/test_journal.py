@@ -105,6 +105,29 @@ def test_a_complete_run_ends_the_episode(tmp_path: Path) -> None:
     assert read_journal(path).done == frozenset()  # applying again starts afresh
 
 
+def test_a_journal_with_the_old_count_name_still_resumes_and_closes(tmp_path: Path) -> None:
+    # Journals written before the counts were renamed say "conflicts" where they now say
+    # "conflicted"; the counts are a record for people, the episode turns on "complete" only.
+    path = tmp_path / "p.jsonl"
+    header = {"event": "plan", "format": FORMAT, "version": 1, "plan_id": "plan-1"}
+    finished = {"event": "finished", "run": 1, "applied": 1, "skipped": 0, "conflicts": 1}
+    lines = [
+        header,
+        {"event": "run", "run": 1, "requests": 2},
+        {"event": "done", "run": 1, "request": "r1", "op_ids": ["a"], "status": 200},
+        finished | {"complete": False, "failed": 1},
+    ]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    state = read_journal(path)
+    assert (state.plan_id, state.runs, state.done) == ("plan-1", 1, {"a"})
+    with Journal.open(path, "plan-1", operations=1) as journal:
+        assert journal.run == 2
+    path.write_text(
+        path.read_text() + json.dumps(finished | {"complete": True, "failed": 0}) + "\n"
+    )
+    assert read_journal(path).done == frozenset()
+
+
 def test_only_one_apply_at_a_time_may_hold_a_journal(tmp_path: Path) -> None:
     path = tmp_path / "p.jsonl"
     with (
