@@ -272,7 +272,7 @@ class ChartMogulAccessor:
         return segments.tag_matrix(self._frame)
 
     def co_occurrence(self) -> pd.DataFrame:
-        """Customers carrying each pair of tags (a symmetric tag × tag count matrix).
+        """Count the customers carrying each pair of tags (a symmetric tag × tag matrix).
 
         Returns
         -------

@@ -243,7 +243,7 @@ def plot_segments(
     figsize: tuple[float, float] | None = None,
     **kwargs: Any,
 ) -> Axes:
-    """Customers per segment of ``by`` (a column name or a Series such as ``segment()``'s).
+    """Plot the customers per segment of ``by`` (a column name or a Series such as ``segment()``'s).
 
     Parameters
     ----------
@@ -307,7 +307,7 @@ def plot_status(
     figsize: tuple[float, float] | None = None,
     **kwargs: Any,
 ) -> Axes:
-    """Customers per status; with ``by``, the status mix of each segment (100% stacked bars).
+    """Plot the customers per status; with ``by``, the status mix of each segment (100% stacked bars).
 
     Parameters
     ----------
@@ -1130,7 +1130,7 @@ class PlotMethods:
         figsize: tuple[float, float] | None = None,
         **kwargs: Any,
     ) -> Axes:
-        """Customers per segment (horizontal bars, counts and shares on them): `plot_segments`.
+        """Plot the customers per segment (horizontal bars, counts and shares on them): `plot_segments`.
 
         Parameters
         ----------
@@ -1298,7 +1298,7 @@ class PlotMethods:
         figsize: tuple[float, float] | None = None,
         **kwargs: Any,
     ) -> Axes:
-        """Customers per status, or each segment's status mix with ``by``: `plot_status`.
+        """Plot the customers per status, or each segment's status mix with ``by``: `plot_status`.
 
         Parameters
         ----------
@@ -1338,7 +1338,7 @@ class PlotMethods:
         figsize: tuple[float, float] | None = None,
         **kwargs: Any,
     ) -> Axes:
-        """Customers per country (``address.country``): `plot_countries`.
+        """Plot the customers per country (``address.country``): `plot_countries`.
 
         Parameters
         ----------

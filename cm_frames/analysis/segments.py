@@ -415,10 +415,35 @@ _MONTHS: Final = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP",
 
 
 def period_alias(freq: str) -> str:
-    """The pandas period alias whose periods start where ``freq``'s labels fall.
+    """Return the pandas period alias whose periods start where ``freq``'s labels fall.
 
     ``"MS"`` -> ``"M"``, ``"QS"`` -> ``"Q-DEC"``, ``"W-MON"`` -> ``"W-SUN"`` (weeks starting Monday end
     on Sunday). Only single periods starting on a date are supported (not ``"2MS"`` or ``"ME"``).
+
+    Parameters
+    ----------
+    freq : str
+        A pandas frequency of periods labelled by their first day: ``"D"``, ``"W"``,
+        ``"W-MON"``, ``"MS"``, ``"QS"``, ``"QS-FEB"``, ``"YS"``, ``"YS-JUL"``.
+
+    Returns
+    -------
+    str
+        The alias to give ``Series.dt.to_period``.
+
+    Raises
+    ------
+    ValidationError
+        When ``freq`` is not one period starting on a date.
+
+    Examples
+    --------
+    >>> period_alias("MS"), period_alias("QS"), period_alias("W-MON")
+    ('M', 'Q-DEC', 'W-SUN')
+    >>> period_alias("ME")
+    Traceback (most recent call last):
+    ...
+    cm_frames.errors.ValidationError: freq='ME': cohorts are periods starting on a date; ...
     """
     bad = ValidationError(
         f"freq={freq!r}: cohorts are periods starting on a date; use 'D' (day), 'W' (weeks "
@@ -728,7 +753,7 @@ def tag_matrix(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def co_occurrence(df: pd.DataFrame) -> pd.DataFrame:
-    """Customers carrying each pair of tags: a symmetric tag × tag matrix of counts.
+    """Count the customers carrying each pair of tags: a symmetric tag × tag matrix.
 
     The diagonal is each tag's own count; tags are ordered most common first.
 
@@ -765,9 +790,30 @@ def co_occurrence(df: pd.DataFrame) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class Grouping:
-    """Customers split by a key: ``codes[i]`` is the position of customer i's group in
-    ``labels``, or -1 when its key is missing. ``ordered``: the labels have a natural order
-    (an ordered categorical such as a bucket) rather than one to sort by size."""
+    """Customers split by a key, as ``grouping()`` returns them.
+
+    ``codes[i]`` is the position of customer i's group in ``labels``, or -1 when its key is
+    missing.
+
+    Attributes
+    ----------
+    name : str
+        The key's name (the column, or the Series' name).
+    labels : list
+        The groups' labels, in order.
+    codes : numpy.ndarray of intp
+        Each customer's group: a position in ``labels``, -1 for a missing key.
+    ordered : bool
+        The labels have a natural order (numbers, dates, an ordered categorical such as a
+        bucket) rather than one to sort by size.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> groups = Grouping("plan", ["basic", "pro"], np.array([1, 0, -1]), ordered=False)
+    >>> groups.has_missing
+    True
+    """
 
     name: str
     labels: list[Any]
@@ -776,14 +822,41 @@ class Grouping:
 
     @property
     def has_missing(self) -> bool:
+        """Whether some customer's key is missing (code -1)."""
         return bool((self.codes < 0).any())
 
 
 def grouping(df: pd.DataFrame, by: str | pd.Series) -> Grouping:
-    """The groups of ``by``: a column name, or a Series aligned with the frame (e.g. segment()).
+    """Return the groups of ``by``: a column name, or a Series aligned with the frame.
 
     A categorical key keeps its categories and their order, empty ones included (a segment
     nobody matched is worth seeing); any other key is grouped by its sorted distinct values.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A customer frame.
+    by : str or pandas.Series
+        A column name, or a Series on the frame's index (``segment()``, ``bucket()``,
+        ``cohort()``).
+
+    Returns
+    -------
+    Grouping
+        The labels and each customer's code.
+
+    Raises
+    ------
+    ValidationError
+        When ``by`` names no column, is not aligned with the frame, or holds lists.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"custom.plan": ["pro", "basic", None, "pro"]})
+    >>> groups = grouping(df, "custom.plan")
+    >>> groups.labels, groups.codes.tolist(), groups.ordered
+    (['basic', 'pro'], [1, 0, -1, 1], False)
     """
     if isinstance(by, str):
         key = _column(df, by, parameter="by")
@@ -818,7 +891,28 @@ def grouping(df: pd.DataFrame, by: str | pd.Series) -> Grouping:
 
 
 def numeric_profile_columns(df: pd.DataFrame) -> list[str]:
-    """The numeric (not bool) ``custom.*`` and ``clearbit.*`` columns ``profile`` takes medians of."""
+    """Return the numeric (not bool) ``custom.*`` and ``clearbit.*`` columns of a frame.
+
+    They are the columns ``profile`` takes medians of.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A customer frame.
+
+    Returns
+    -------
+    list of str
+        The column names, in the frame's order.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"custom.seats": [3, 5], "custom.vip": [True, False],
+    ...                    "clearbit.metrics.employees": [10.0, 2000.0], "name": ["a", "b"]})
+    >>> numeric_profile_columns(df)
+    ['custom.seats', 'clearbit.metrics.employees']
+    """
     return [
         c
         for c in df.columns
@@ -831,9 +925,32 @@ def numeric_profile_columns(df: pd.DataFrame) -> list[str]:
 def cross_counts(
     rows: npt.NDArray[np.intp], n_rows: int, columns: npt.NDArray[np.intp], n_columns: int
 ) -> npt.NDArray[np.int64]:
-    """An (n_rows x n_columns) table counting each (rows[i], columns[i]) pair.
+    """Count each ``(rows[i], columns[i])`` pair in an ``(n_rows, n_columns)`` table.
 
     One bincount of a combined key: a crosstab of two sets of codes without a Python loop.
+
+    Parameters
+    ----------
+    rows : numpy.ndarray of intp
+        Each item's row, in ``range(n_rows)``.
+    n_rows : int
+        The table's number of rows.
+    columns : numpy.ndarray of intp
+        Each item's column, in ``range(n_columns)``, as long as ``rows``.
+    n_columns : int
+        The table's number of columns.
+
+    Returns
+    -------
+    numpy.ndarray of int64
+        The counts, ``n_rows`` by ``n_columns``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> cross_counts(np.array([0, 0, 1]), 2, np.array([1, 1, 0]), 3)
+    array([[0, 2, 0],
+           [1, 0, 0]])
     """
     flat = np.bincount(rows * n_columns + columns, minlength=n_rows * n_columns)
     return flat.reshape(n_rows, n_columns).astype(np.int64)

@@ -40,7 +40,23 @@ def release_unused_memory() -> None:
 
 @dataclass(slots=True)
 class Run:
-    """Rows ``start .. start + rows`` of one column, all decoded with one chunk type."""
+    """Rows ``start .. start + rows`` of one column, all decoded with one chunk type.
+
+    Attributes
+    ----------
+    start : int
+        The run's first row.
+    arrow_type : pyarrow.DataType
+        The type of every array of the run.
+    text : bool
+        The strings are rendered from mixed JSON types (certainly String, never Timestamp).
+    arrays : list of pyarrow.Array
+        The run's pieces, in row order (null gaps filled in).
+    rows : int
+        How many rows the run spans.
+    compacted : int, default 0
+        How many leading ``arrays`` are already compacted.
+    """
 
     start: int
     arrow_type: pa.DataType
@@ -53,6 +69,7 @@ class Run:
 
     @property
     def end(self) -> int:
+        """The row after the run's last one."""
         return self.start + self.rows
 
     def compact(self) -> None:
@@ -68,12 +85,36 @@ class Column:
 
     A piece that is null everywhere is not kept: it is null whatever type the column gets,
     and it must not vote for a type (``_assemble.py``).
+
+    Parameters
+    ----------
+    runs : list of Run, optional
+        The pieces so far (default: none).
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> column = Column()
+    >>> column.add(0, pa.array([1, 2]))
+    >>> column.add(3, pa.array([4]))
+    >>> column.build(pa.int64(), rows=5).to_pylist()
+    [1, 2, None, 4, None]
     """
 
     runs: list[Run] = field(default_factory=list)
 
     def add(self, start: int, array: pa.Array[Any], *, text: bool = False) -> None:
-        """Add ``array`` as the column's rows from ``start`` (after every row added so far)."""
+        """Add ``array`` as the column's rows from ``start`` (after every row added so far).
+
+        Parameters
+        ----------
+        start : int
+            The row of ``array``'s first value; rows skipped since the last piece are null.
+        array : pyarrow.Array
+            The values (kept only if some is not null).
+        text : bool, default False
+            The strings are rendered from mixed JSON types.
+        """
         if array.null_count == len(array):
             return
         last = self.runs[-1] if self.runs else None
@@ -88,10 +129,29 @@ class Column:
     def build(
         self, target: pa.DataType, rows: int, convert: Convert | None = None
     ) -> pa.Array[Any]:
-        """The column over ``rows`` rows as ``target``, in one array; empties the column.
+        """Build the column over ``rows`` rows as ``target``, in one array; empty the column.
 
         Runs of another type go through ``convert`` (required when there are such runs).
         The pieces are freed, and their memory handed back, before this returns.
+
+        Parameters
+        ----------
+        target : pyarrow.DataType
+            The column's type.
+        rows : int
+            The column's length (rows after the last run are null).
+        convert : callable, optional
+            ``(array, target) -> array`` for runs of another type.
+
+        Returns
+        -------
+        pyarrow.Array
+            The whole column.
+
+        Raises
+        ------
+        TypeError
+            When a run has another type and no ``convert`` is given.
         """
         arrays: list[pa.Array[Any]] = []
         position = 0
@@ -128,7 +188,13 @@ class ColumnSet:
         self._columns: dict[str, Column] = {}
 
     def add(self, chunk: ColumnChunk) -> None:
-        """Append the next ``chunk.size`` rows (a column missing from the chunk is null there)."""
+        """Append the next ``chunk.size`` rows (a column missing from the chunk is null there).
+
+        Parameters
+        ----------
+        chunk : ColumnChunk
+            One section's columns for the next customers.
+        """
         for name, array in chunk.columns.items():
             column = self._columns.get(name)
             if column is None:
@@ -143,10 +209,29 @@ class ColumnSet:
                 run.compact()
 
     def build(self, name: str, target: pa.DataType) -> pa.Array[Any]:
-        """Column ``name`` as one array of ``target`` (nulls if never seen), removed from the set."""
+        """Build column ``name`` as one array of ``target`` and remove it from the set.
+
+        Parameters
+        ----------
+        name : str
+            The column.
+        target : pyarrow.DataType
+            Its type.
+
+        Returns
+        -------
+        pyarrow.Array
+            The column over every row (nulls if it was never seen).
+        """
         return self._columns.pop(name, Column()).build(target, self.rows)
 
     def take(self) -> Iterator[tuple[str, Column]]:
-        """Each column, sorted by name, removed from the set: build it before the next."""
+        """Remove and yield each column, sorted by name: build it before taking the next.
+
+        Yields
+        ------
+        tuple of (str, Column)
+            A column's name and its pieces.
+        """
         for name in sorted(self._columns):
             yield name, self._columns.pop(name)

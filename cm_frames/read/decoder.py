@@ -102,6 +102,18 @@ def gc_paused() -> Iterator[None]:
     JSON values hold no reference cycles, so nothing is lost; the collector would otherwise
     rescan the whole heap repeatedly while a page's objects are being created. Restores the
     previous state (the caller may have disabled it already).
+
+    Yields
+    ------
+    None
+        While the block runs, with the collector off.
+
+    Examples
+    --------
+    >>> import gc
+    >>> with gc_paused():
+    ...     gc.isenabled()
+    False
     """
     was_enabled = gc.isenabled()
     gc.disable()
@@ -113,12 +125,34 @@ def gc_paused() -> Iterator[None]:
 
 
 def load_entries(body: bytes | bytearray | memoryview | str, *, where: str = "page") -> list[Any]:
-    """The ``entries`` list of a list page or a search result (compact or pretty-printed).
+    """Return the ``entries`` list of a list page or a search result.
 
     A list page with more entries than its ``per_page`` is refused (``check_page_size``).
     orjson decodes integers exactly from -2**63 to 2**64-1 (a superset of the API's signed
     64-bit Integer); a JSON integer beyond that, which only third-party data could hold,
     arrives as a float.
+
+    Parameters
+    ----------
+    body : bytes, bytearray, memoryview or str
+        The page's JSON (compact or pretty-printed).
+    where : str, default "page"
+        What the body is, for error messages ("page 3").
+
+    Returns
+    -------
+    list
+        The customer objects, as JSON decodes them.
+
+    Raises
+    ------
+    ChartMogulError
+        When the body is not JSON, has no ``entries`` list, or more entries than ``per_page``.
+
+    Examples
+    --------
+    >>> load_entries(b'{"entries": [{"id": 1}], "has_more": false}')
+    [{'id': 1}]
     """
     try:
         document = orjson.loads(body)
@@ -141,10 +175,33 @@ def load_entries(body: bytes | bytearray | memoryview | str, *, where: str = "pa
 
 
 def render_text(array: pa.Array[Any]) -> pa.Array[Any]:
-    """A column as JSON text strings: 123 -> "123", true -> "true", 1.5 -> "1.5".
+    """Render a column as JSON text strings: 123 -> "123", true -> "true", 1.5 -> "1.5".
 
     ints and bools through Arrow's cast (exact, and the same text as JSON); doubles and
     anything else through orjson, so the text is the same whichever path produced it.
+
+    Parameters
+    ----------
+    array : pyarrow.Array
+        A column of any type but timestamp.
+
+    Returns
+    -------
+    pyarrow.Array
+        The same values as strings (nulls stay null).
+
+    Raises
+    ------
+    ValueError
+        For a timestamp column (rendered from its original text instead).
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> render_text(pa.array([1.5, None])).to_pylist()
+    ['1.5', None]
+    >>> render_text(pa.array([True])).to_pylist()
+    ['true']
     """
     if pa.types.is_string(array.type):
         return array
@@ -177,7 +234,17 @@ def _put(out: dict[str, pa.Array[Any]], name: str, array: pa.Array[Any]) -> None
 
 @dataclass(frozen=True, slots=True)
 class ColumnChunk:
-    """Columns of one attribute section for ``size`` consecutive customers."""
+    """Columns of one attribute section for ``size`` consecutive customers.
+
+    Attributes
+    ----------
+    size : int
+        How many customers (rows) the chunk covers.
+    columns : dict of str to pyarrow.Array
+        The columns, each ``size`` long, named by key (dotted when nested).
+    text : frozenset of str
+        Columns whose strings are rendered mixes (certainly String, never Timestamp).
+    """
 
     size: int
     columns: dict[str, pa.Array[Any]]
@@ -187,7 +254,17 @@ class ColumnChunk:
 
 @dataclass(frozen=True, slots=True)
 class PageArrays:
-    """One page's documented fields and Stripe/Clearbit columns, in the API's order."""
+    """One page's documented fields and Stripe/Clearbit columns, in the API's order.
+
+    Attributes
+    ----------
+    size : int
+        The page's number of customers.
+    fixed : ColumnChunk
+        The documented fields as ``FIXED_TYPES`` columns.
+    stripe, clearbit : ColumnChunk
+        The two third-party sections, flattened.
+    """
 
     size: int
     #: the documented fields as ``FIXED_TYPES`` columns
@@ -202,6 +279,20 @@ class KeyValues:
 
     Batching several pages makes the column-wise conversion cheaper per customer; flat lists
     of scalars (unlike thousands of dicts) cost the garbage collector nothing to keep.
+
+    Attributes
+    ----------
+    lengths : list of int
+        Each customer's number of custom attributes.
+    keys, values : list
+        Every customer's keys and values, one after the other.
+
+    Examples
+    --------
+    >>> custom = KeyValues()
+    >>> custom.add([{"seats": 3}, {}, {"seats": 5, "plan": "pro"}])
+    >>> decode_custom(custom).columns["seats"].to_pylist()
+    [3, None, 5]
     """
 
     lengths: list[int] = field(default_factory=list)
@@ -209,6 +300,13 @@ class KeyValues:
     values: list[Any] = field(default_factory=list)
 
     def add(self, dicts: Sequence[dict[str, Any]]) -> None:
+        """Append the next customers' custom attributes.
+
+        Parameters
+        ----------
+        dicts : sequence of dict
+            One ``attributes.custom`` object per customer, in order.
+        """
         self.lengths.extend(map(len, dicts))
         self.keys.extend(chain.from_iterable(dicts))
         self.values.extend(chain.from_iterable(map(dict.values, dicts)))
@@ -217,7 +315,32 @@ class KeyValues:
 def decode_page(entries: list[Any], custom: KeyValues, *, where: str = "page") -> PageArrays | None:
     """Convert one page's customer objects; their custom attributes are appended to ``custom``.
 
-    None when there are no entries (an empty page must not become a NullArray).
+    Parameters
+    ----------
+    entries : list
+        The page's customer objects (``load_entries``).
+    custom : KeyValues
+        Where the customers' custom attributes go (decoded later, for several pages at once).
+    where : str, default "page"
+        What the entries are, for error messages.
+
+    Returns
+    -------
+    PageArrays or None
+        The page's columns; None when there are no entries (an empty page must not become
+        a NullArray).
+
+    Raises
+    ------
+    ChartMogulError
+        When an entry breaks the documented shape (no integer id, a section not an object).
+
+    Examples
+    --------
+    >>> custom = KeyValues()
+    >>> page = decode_page([{"id": 1, "attributes": {"stripe": {"uid": 7}}}], custom)
+    >>> page.size, page.stripe.columns["uid"].to_pylist(), custom.lengths
+    (1, [7], [0])
     """
     if not entries:
         return None
@@ -273,7 +396,18 @@ def _fixed_columns(fixed: pa.StructArray) -> dict[str, pa.Array[Any]]:
 
 
 def decode_custom(custom: KeyValues) -> ColumnChunk:
-    """The custom attribute columns of the customers gathered in ``custom``."""
+    """Decode the custom attribute columns of the customers gathered in ``custom``.
+
+    Parameters
+    ----------
+    custom : KeyValues
+        The custom attributes of consecutive customers.
+
+    Returns
+    -------
+    ColumnChunk
+        One column per key; mixed JSON types become text (listed in ``text``).
+    """
     n = len(custom.lengths)
     lengths = np.fromiter(custom.lengths, np.intp, n)
     columns: dict[str, pa.Array[Any]] = {}
@@ -333,12 +467,31 @@ _TARGETS: Final = {
 
 
 def decode_section(dicts: Sequence[dict[str, Any]], *, nested: bool) -> ColumnChunk:
-    """Columns of one attribute section for consecutive customers (one dict per customer).
+    """Decode one attribute section for consecutive customers (one dict per customer).
 
     Column names are the keys, dotted for nested objects when ``nested``. A key containing a
     dot (a Stripe ``utm.source``) keeps it, so ``stripe.utm.source`` may be that key or
     ``{"utm": {"source": ...}}``: the two cannot be told apart after flattening (custom keys,
     ``[A-Za-z0-9_]+``, cannot contain dots).
+
+    Parameters
+    ----------
+    dicts : sequence of dict
+        The section's object of each customer.
+    nested : bool
+        Flatten nested objects into dotted columns, and keep mixed ints and floats as
+        doubles (Stripe, Clearbit); otherwise render them as text (custom).
+
+    Returns
+    -------
+    ColumnChunk
+        The section's columns, ``len(dicts)`` long.
+
+    Examples
+    --------
+    >>> chunk = decode_section([{"metrics": {"employees": 10}}, {}], nested=True)
+    >>> chunk.columns["metrics.employees"].to_pylist()
+    [10, None]
     """
     n = len(dicts)
     columns: dict[str, pa.Array[Any]] = {}

@@ -37,11 +37,29 @@ def _values(op: Operation) -> list[tuple[str, object]]:
 
 
 def operation_problems(operations: Sequence[object]) -> list[str]:
-    """Every broken rule among ``operations``, one line each: where, what and the fix.
+    """List every broken rule among ``operations``, one line each: where, what and the fix.
 
     One pass over the operations; names are checked once per distinct name (a plan of 100k
     customers has a few dozen), values per operation. Messages are built only for problems:
     ``Plan(ops)`` runs this on every undo and plan file, hundreds of thousands of operations.
+
+    Parameters
+    ----------
+    operations : sequence
+        The operations of a plan (anything else is a problem too).
+
+    Returns
+    -------
+    list of str
+        One line per problem (empty when there is none).
+
+    Examples
+    --------
+    >>> from cm_frames.writeback.operations import AddTags
+    >>> operation_problems([AddTags(1, "cus_1", None, "vip")])
+    []
+    >>> operation_problems([AddTags(1, "cus_1", None, "vip"), "vip"])
+    ['operations[1]: expected AddTags, ..., got str. Fix: build plans from these operations only']
     """
     problems: list[str] = []
     names: dict[tuple[bool, str], Rule | None] = {}
@@ -139,7 +157,28 @@ def _contradiction(
 
 
 def check_operations(operations: Sequence[object]) -> None:
-    """Raise one ``ValidationError`` listing every broken rule among ``operations``."""
+    """Raise one ``ValidationError`` listing every broken rule among ``operations``.
+
+    Parameters
+    ----------
+    operations : sequence
+        The operations of a plan.
+
+    Raises
+    ------
+    ValidationError
+        When ``operation_problems`` finds any, listing them all.
+
+    Examples
+    --------
+    >>> from cm_frames.writeback.operations import AddTags
+    >>> check_operations([AddTags(1, "cus_1", None, "vip")])
+    >>> check_operations([AddTags(1, "cus_1", None, "x" * 256)])
+    Traceback (most recent call last):
+    ...
+    cm_frames.errors.ValidationError: 1 problem in the plan; nothing was planned:
+    - operations[0] (customer 1, tag.x...x): the tag name has 256 characters; ...
+    """
     problems = operation_problems(operations)
     if problems:
         n = len(problems)

@@ -47,7 +47,25 @@ VERSION = 1
 
 
 def request_id(op_ids: Sequence[str]) -> str:
-    """A short id for the request that carries ``op_ids`` (stable across runs)."""
+    """Return a short id for the request that carries ``op_ids`` (stable across runs).
+
+    Parameters
+    ----------
+    op_ids : sequence of str
+        The ids of the request's operations, in order.
+
+    Returns
+    -------
+    str
+        Twelve hex digits.
+
+    Examples
+    --------
+    >>> request_id(["op-a", "op-b"]) == request_id(["op-a", "op-b"]) != request_id(["op-a"])
+    True
+    >>> len(request_id(["op-a"]))
+    12
+    """
     return hashlib.blake2b("\n".join(op_ids).encode(), digest_size=6).hexdigest()
 
 
@@ -60,6 +78,22 @@ class JournalState:
 
     ``unconfirmed``: operations sent in this episode whose success was never recorded (the
     answer was an error, or never came because the process or the connection died).
+
+    Parameters
+    ----------
+    plan_id : str or None
+        The plan the journal belongs to (None: an empty or missing journal).
+    runs : int
+        How many runs (applies) it records.
+    done : frozenset of str
+        The operations the server confirmed in this episode.
+    unconfirmed : frozenset of str, optional
+        The operations sent in this episode without a recorded success.
+
+    Examples
+    --------
+    >>> JournalState(None, 0, frozenset()).done
+    frozenset()
     """
 
     def __init__(
@@ -81,6 +115,38 @@ def read_journal(path: Path) -> JournalState:
     A last line cut short (the process died while writing it) is ignored: it can only be a
     ``sending`` or an outcome record, and a lost outcome means the operations count as not
     done, so they are checked against the server and sent again if still needed.
+
+    Parameters
+    ----------
+    path : Path
+        The journal file.
+
+    Returns
+    -------
+    JournalState
+        Its plan id, runs, done and unconfirmed operations.
+
+    Raises
+    ------
+    ValidationError
+        When a line before the last is not JSON, or the file is not a cm_frames journal.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> path = Path(tempfile.mkdtemp()) / "plan.jsonl"
+    >>> with Journal.open(path, "plan-1", operations=2) as journal:
+    ...     journal.start_run(requests=1)
+    ...     request = request_id(["op-a", "op-b"])
+    ...     journal.sending(request, "POST", "customers/1/attributes/tags", ["op-a", "op-b"])
+    ...     journal.done(request, ["op-a", "op-b"], status=200)
+    ...     journal.finished(complete=False, counts={"applied": 2})
+    >>> state = read_journal(path)
+    >>> state.plan_id, state.runs, sorted(state.done)
+    ('plan-1', 1, ['op-a', 'op-b'])
+    >>> read_journal(path.with_name("missing.jsonl")).plan_id is None
+    True
     """
     try:
         text = path.read_text(encoding="utf-8")
@@ -172,7 +238,35 @@ class Journal:
     """An open journal for one plan: append-only, thread-safe, durable per record.
 
     ``open`` refuses a journal of another plan and one another process is applying right now
-    (an exclusive ``flock`` held until ``close``).
+    (an exclusive ``flock`` held until ``close``). Build one with ``open``, not the
+    constructor; as a context manager it closes on leaving the block.
+
+    Parameters
+    ----------
+    path : Path
+        The journal file.
+    fd : int
+        Its descriptor, opened for appending and locked.
+    plan_id : str
+        The plan's id.
+    state : JournalState
+        What the file held when opened.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> path = Path(tempfile.mkdtemp()) / "plan.jsonl"
+    >>> with Journal.open(path, "plan-1", operations=2) as journal:
+    ...     journal.start_run(requests=1)
+    ...     request = request_id(["op-a", "op-b"])
+    ...     journal.sending(request, "POST", "customers/1/attributes/tags", ["op-a", "op-b"])
+    ...     journal.done(request, ["op-a", "op-b"], status=200)
+    ...     journal.finished(complete=False, counts={"applied": 2})
+    >>> [json.loads(line)["event"] for line in path.read_text().splitlines()]
+    ['plan', 'run', 'sending', 'done', 'finished']
+    >>> Journal.open(path, "plan-1", operations=2).done_op_ids == {"op-a", "op-b"}
+    True
     """
 
     def __init__(self, path: Path, fd: int, plan_id: str, state: JournalState) -> None:
@@ -186,7 +280,30 @@ class Journal:
 
     @classmethod
     def open(cls, path: Path, plan_id: str, *, operations: int, source: Any = None) -> Journal:
-        """Open (or create, mode 0600 in a 0700 directory) the journal of plan ``plan_id``."""
+        """Open (or create, mode 0600 in a 0700 directory) the journal of plan ``plan_id``.
+
+        Parameters
+        ----------
+        path : Path
+            The journal file (its directory is created if needed).
+        plan_id : str
+            The id of the plan being applied.
+        operations : int
+            The plan's number of operations (recorded in a new journal's header).
+        source : object, optional
+            JSON-safe provenance of the plan, recorded in a new journal's header.
+
+        Returns
+        -------
+        Journal
+            The open, locked journal; ``run`` is the number of this run.
+
+        Raises
+        ------
+        ValidationError
+            When ``path`` is a directory, another apply holds the journal, or it belongs to
+            another plan.
+        """
         path = Path(path)
         if not path.parent.exists():
             path.parent.mkdir(mode=0o700, parents=True)
@@ -234,10 +351,27 @@ class Journal:
         return journal
 
     def start_run(self, requests: int) -> None:
+        """Record the start of a run that will send ``requests`` requests.
+
+        Parameters
+        ----------
+        requests : int
+            How many requests the run will send.
+        """
         self._write({"event": "run", "run": self.run, "requests": requests, "time": _now()})
 
     def sending(self, request: str, method: str, path: str, op_ids: Iterable[str]) -> None:
-        """Recorded (durably) before the request leaves."""
+        """Record (durably) that a request is about to leave.
+
+        Parameters
+        ----------
+        request : str
+            The request's id (``request_id``).
+        method, path : str
+            Its HTTP method and path.
+        op_ids : iterable of str
+            The operations it carries.
+        """
         self._write(
             {
                 "event": "sending",
@@ -251,7 +385,17 @@ class Journal:
         )
 
     def done(self, request: str, op_ids: Iterable[str], status: int) -> None:
-        """Recorded once the server confirmed the request: its operations count as applied."""
+        """Record that the server confirmed a request: its operations count as applied.
+
+        Parameters
+        ----------
+        request : str
+            The request's id.
+        op_ids : iterable of str
+            The operations it carried.
+        status : int
+            The HTTP status of the answer.
+        """
         self._write(
             {
                 "event": "done",
@@ -264,7 +408,19 @@ class Journal:
         )
 
     def failed(self, request: str, op_ids: Iterable[str], status: int | None, error: str) -> None:
-        """Recorded when the request failed for good (after the client's retries)."""
+        """Record that a request failed for good (after the client's retries).
+
+        Parameters
+        ----------
+        request : str
+            The request's id.
+        op_ids : iterable of str
+            The operations it carried.
+        status : int or None
+            The HTTP status of the answer (None when none came).
+        error : str
+            What went wrong.
+        """
         self._write(
             {
                 "event": "failed",
@@ -278,7 +434,15 @@ class Journal:
         )
 
     def finished(self, *, complete: bool, counts: dict[str, int]) -> None:
-        """Recorded at the end of a run; ``complete`` (nothing failed) ends the episode."""
+        """Record the end of a run; ``complete`` (nothing failed) ends the episode.
+
+        Parameters
+        ----------
+        complete : bool
+            Nothing failed or conflicted: applying the plan again starts afresh.
+        counts : dict of str to int
+            The run's counts per status, recorded as they are.
+        """
         self._write(
             {"event": "finished", "run": self.run, "complete": complete, **counts, "time": _now()}
         )
@@ -296,6 +460,7 @@ class Journal:
         os.fsync(self._fd)
 
     def close(self) -> None:
+        """Close the file and release its lock (again: nothing happens)."""
         with self._lock:
             if self._fd >= 0:
                 os.close(self._fd)  # releases the flock too
