@@ -53,7 +53,28 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def format_timestamp(value: datetime) -> str:
-    """ISO 8601 in UTC with ``Z``; microseconds only when there are any (both forms are exact)."""
+    """Format a datetime as ISO 8601 in UTC with ``Z``, as Timestamp values are sent.
+
+    Microseconds are written only when there are any (both forms are exact).
+
+    Parameters
+    ----------
+    value : datetime.datetime
+        A timezone-aware datetime.
+
+    Returns
+    -------
+    str
+        ``YYYY-MM-DDTHH:MM:SS[.ffffff]Z``.
+
+    Examples
+    --------
+    >>> from datetime import datetime, timedelta, timezone
+    >>> format_timestamp(datetime(2024, 1, 31, 13, tzinfo=timezone(timedelta(hours=1))))
+    '2024-01-31T12:00:00Z'
+    >>> format_timestamp(datetime(2024, 1, 31, 12, 0, 0, 250, tzinfo=timezone.utc))
+    '2024-01-31T12:00:00.000250Z'
+    """
     utc = value.astimezone(UTC)
     text = (
         f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}"
@@ -63,19 +84,87 @@ def format_timestamp(value: datetime) -> str:
 
 
 def timestamp_from_micros(micros: int) -> datetime:
-    """The UTC datetime ``micros`` microseconds after the epoch (exact: no float on the way)."""
+    """Return the UTC datetime ``micros`` microseconds after the epoch (exact: no float).
+
+    Parameters
+    ----------
+    micros : int
+        Microseconds since 1970-01-01T00:00:00Z.
+
+    Returns
+    -------
+    datetime.datetime
+        The instant, in UTC.
+
+    Examples
+    --------
+    >>> timestamp_from_micros(1_706_702_400_000_001)
+    datetime.datetime(2024, 1, 31, 12, 0, 0, 1, tzinfo=datetime.timezone.utc)
+    """
     return _EPOCH + timedelta(microseconds=micros)
 
 
 def encode_value(type_: str, value: CustomValue) -> Any:
-    """A custom value as JSON: timestamps as ISO 8601 strings, everything else unchanged."""
+    """Encode a custom value as JSON: timestamps as ISO 8601 strings, the rest unchanged.
+
+    Parameters
+    ----------
+    type_ : str
+        The custom attribute's type: ``"String"``, ``"Integer"``, ``"Boolean"`` or
+        ``"Timestamp"``.
+    value : int, bool, str or datetime.datetime
+        The value.
+
+    Returns
+    -------
+    object
+        The JSON value (``decode_value`` reads it back).
+
+    Examples
+    --------
+    >>> from datetime import datetime, timezone
+    >>> encode_value("Timestamp", datetime(2024, 1, 31, 12, tzinfo=timezone.utc))
+    '2024-01-31T12:00:00Z'
+    >>> encode_value("Integer", 5)
+    5
+    """
     if type_ == "Timestamp" and isinstance(value, datetime):
         return format_timestamp(value)
     return value
 
 
 def decode_value(type_: str, raw: Any, *, where: str = "value") -> CustomValue:
-    """The typed value that ``encode_value`` wrote; anything else is a ValidationError."""
+    """Decode the typed value that ``encode_value`` wrote; anything else is refused.
+
+    Parameters
+    ----------
+    type_ : str
+        The custom attribute's type.
+    raw : object
+        The JSON value (from a plan file, a journal or a record).
+    where : str, default "value"
+        What is decoded, for the error message.
+
+    Returns
+    -------
+    int, bool, str or datetime.datetime
+        The value (timestamps in UTC).
+
+    Raises
+    ------
+    ValidationError
+        When ``raw`` is not a valid value of ``type_`` (a bool is no Integer, a timestamp
+        needs a time zone).
+
+    Examples
+    --------
+    >>> decode_value("Timestamp", "2024-01-31T12:00:00Z")
+    datetime.datetime(2024, 1, 31, 12, 0, tzinfo=datetime.timezone.utc)
+    >>> decode_value("Integer", True, where="seats")
+    Traceback (most recent call last):
+    ...
+    cm_frames.errors.ValidationError: seats: True is not a valid Integer value (expected ...)
+    """
     if type_ == "Boolean" and isinstance(raw, bool):
         return raw
     is_int = isinstance(raw, int) and not isinstance(raw, bool)
@@ -217,13 +306,17 @@ class Operation:
 
         Parameters
         ----------
-        customer_id, uuid, email
-            Who (see ``Operation``).
+        customer_id : int
+            The customer's ChartMogul id (see ``Operation``).
+        uuid : str
+            The customer's uuid when the plan was made.
+        email : str or None
+            The customer's email when the plan was made.
         name : str
             The tag name or custom key.
         type_ : str or None
             The custom attribute's type (ignored for tags).
-        old, new
+        old, new : object
             The values before and after (those a kind does not hold are ignored).
 
         Returns
@@ -296,6 +389,16 @@ class Operation:
     def path(cls, customer_id: int) -> str:
         """The endpoint of this kind for one customer, relative to the ``/v1/`` base.
 
+        Parameters
+        ----------
+        customer_id : int
+            The customer's ChartMogul id.
+
+        Returns
+        -------
+        str
+            The path, such as ``customers/25647/attributes/tags``.
+
         Examples
         --------
         >>> AddTags.path(25647)
@@ -306,6 +409,11 @@ class Operation:
     @classmethod
     def email_path(cls) -> str:
         """The by-email endpoint of this kind (only for ``has_by_email`` kinds).
+
+        Returns
+        -------
+        str
+            The path, relative to the ``/v1/`` base.
 
         Raises
         ------
@@ -371,8 +479,12 @@ class AddTags(_TagOperation):
 
     Parameters
     ----------
-    customer_id, uuid, email
-        Who (see ``Operation``).
+    customer_id : int
+        The customer's ChartMogul id (see ``Operation``).
+    uuid : str
+        The customer's uuid when the plan was made.
+    email : str or None
+        The customer's email when the plan was made.
     tag : str
         The tag to add.
 
@@ -399,8 +511,12 @@ class RemoveTags(_TagOperation):
 
     Parameters
     ----------
-    customer_id, uuid, email
-        Who (see ``Operation``).
+    customer_id : int
+        The customer's ChartMogul id (see ``Operation``).
+    uuid : str
+        The customer's uuid when the plan was made.
+    email : str or None
+        The customer's email when the plan was made.
     tag : str
         The tag to remove.
 
@@ -440,8 +556,12 @@ class AddCustom(_CustomOperation):
 
     Parameters
     ----------
-    customer_id, uuid, email
-        Who (see ``Operation``).
+    customer_id : int
+        The customer's ChartMogul id (see ``Operation``).
+    uuid : str
+        The customer's uuid when the plan was made.
+    email : str or None
+        The customer's email when the plan was made.
     key : str
         The custom attribute's key.
     type : {"String", "Integer", "Timestamp", "Boolean"}
@@ -504,8 +624,12 @@ class UpdateCustom(_CustomOperation):
 
     Parameters
     ----------
-    customer_id, uuid, email
-        Who (see ``Operation``).
+    customer_id : int
+        The customer's ChartMogul id (see ``Operation``).
+    uuid : str
+        The customer's uuid when the plan was made.
+    email : str or None
+        The customer's email when the plan was made.
     key : str
         The custom attribute's key.
     type : {"String", "Integer", "Timestamp", "Boolean"}
@@ -563,8 +687,12 @@ class RemoveCustom(_CustomOperation):
 
     Parameters
     ----------
-    customer_id, uuid, email
-        Who (see ``Operation``).
+    customer_id : int
+        The customer's ChartMogul id (see ``Operation``).
+    uuid : str
+        The customer's uuid when the plan was made.
+    email : str or None
+        The customer's email when the plan was made.
     key : str
         The custom attribute's key.
     type : {"String", "Integer", "Timestamp", "Boolean"}
@@ -707,7 +835,33 @@ def operation_from_record(record: Mapping[str, Any], *, where: str = "operation"
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """One HTTP request apply will send: ``path`` is relative to the ``/v1/`` base."""
+    """One HTTP request apply will send: ``path`` is relative to the ``/v1/`` base.
+
+    ``Plan.requests()`` lists them; build them with ``group_requests``.
+
+    Attributes
+    ----------
+    method : str
+        The HTTP method.
+    path : str
+        The endpoint, relative to the ``/v1/`` base.
+    body : dict
+        The JSON body.
+    op_ids : tuple of str
+        The ids of the operations it carries (``Operation.op_id``).
+    customer_ids : tuple of int
+        The customers it writes (several for a by-email request).
+    by_email : bool
+        Whether it goes to a by-email endpoint (every customer with one email).
+    kind : str
+        The kind of its operations (``"AddTags"``, ...).
+
+    Examples
+    --------
+    >>> (request,) = group_requests([AddTags(1, "cus_1", None, "vip")], {})
+    >>> request.method, request.path, request.body
+    ('POST', 'customers/1/attributes/tags', {'tags': ['vip']})
+    """
 
     method: str
     path: str
@@ -724,6 +878,22 @@ def retyping_request(op: UpdateCustom) -> Request:
     PUT keeps the type the customer's value is stored with; a key whose customers hold
     different JSON types reads as String, and text written onto a stored Integer or Boolean
     that way would be refused. POST on an existing key replaces the value and the type.
+
+    Parameters
+    ----------
+    op : UpdateCustom
+        The update to send.
+
+    Returns
+    -------
+    Request
+        A POST to the custom endpoint carrying ``op``'s id, typed as ``op.type``.
+
+    Examples
+    --------
+    >>> request = retyping_request(UpdateCustom(1, "cus_1", None, "plan", "String", "5", "pro"))
+    >>> request.method, request.body
+    ('POST', {'custom': [{'type': 'String', 'key': 'plan', 'value': 'pro'}]})
     """
     as_added = AddCustom(op.customer_id, op.uuid, op.email, op.key, op.type, op.new)
     return Request(
@@ -741,12 +911,31 @@ def by_email_merges(
     ops_by_customer: Mapping[int, Sequence[Operation]],
     email_groups: Mapping[str, Sequence[int]],
 ) -> dict[tuple[str, str], tuple[int, ...]]:
-    """Which ``(email, kind)`` pairs go through a by-email endpoint, with their customer ids.
+    """Find the ``(email, kind)`` pairs that go through a by-email endpoint.
 
     A by-email request touches every customer with that email, so it is used only where 2+
     customers share the email, every one of them (as listed in ``email_groups``: all customers
     of the baseline with that email) gets exactly the same non-empty set of AddTags (or
     AddCustom), and each of their operations carries exactly that email.
+
+    Parameters
+    ----------
+    ops_by_customer : mapping of int to sequence of Operation
+        Each customer's operations.
+    email_groups : mapping of str to sequence of int
+        Every customer id of the baseline with each shared email.
+
+    Returns
+    -------
+    dict of (str, str) to tuple of int
+        ``(email, kind)`` → the customers one by-email request writes.
+
+    Examples
+    --------
+    >>> bob = [AddTags(1, "cus_1", "bob@example.com", "vip"),
+    ...        AddTags(2, "cus_2", "bob@example.com", "vip")]
+    >>> by_email_merges({1: bob[:1], 2: bob[1:]}, {"bob@example.com": [1, 2]})
+    {('bob@example.com', 'AddTags'): (1, 2)}
     """
     merges: dict[tuple[str, str], tuple[int, ...]] = {}
     for email, members in email_groups.items():
@@ -776,6 +965,30 @@ def group_requests(
 
     Requests are ordered by the customer's first operation, then by kind (``KINDS``); a by-email
     request takes the place of its first customer.
+
+    Parameters
+    ----------
+    operations : iterable of Operation
+        The operations of a plan.
+    email_groups : mapping of str to sequence of int
+        Every customer id of the baseline with each shared email (``Plan.email_groups``).
+    by_email : bool, default True
+        Use by-email endpoints where ``by_email_merges`` allows it.
+
+    Returns
+    -------
+    list of Request
+        The requests, in the order apply sends them.
+
+    Examples
+    --------
+    >>> ops = [AddTags(1, "cus_1", "bob@example.com", "vip"),
+    ...        AddTags(2, "cus_2", "bob@example.com", "vip"),
+    ...        AddTags(3, "cus_3", None, "eu")]
+    >>> [(r.path, r.customer_ids) for r in group_requests(ops, {"bob@example.com": [1, 2]})]
+    [('customers/attributes/tags', (1, 2)), ('customers/3/attributes/tags', (3,))]
+    >>> len(group_requests(ops, {"bob@example.com": [1, 2]}, by_email=False))
+    3
     """
     groups: dict[tuple[int, str], list[Operation]] = {}
     for op in operations:
