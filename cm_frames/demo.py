@@ -29,7 +29,30 @@ HOT_COLUMN = "tag.hot"
 
 
 def run_demo(customers: int = 5000, output: str | Path = "demo-output", seed: int = 1) -> int:
-    """Run the demo; returns the process exit status (0 when every check held)."""
+    """Run the demo (``make demo``, ``cm-frames demo``): the user's whole path, offline.
+
+    Starts an emulator, loads every customer, segments and plots them, plans and applies a
+    write-back, checks the server holds it, and undoes it, printing each step.
+
+    Parameters
+    ----------
+    customers : int, default 5000
+        The emulator's number of customers.
+    output : str or Path, default "demo-output"
+        Where the plots go, and the demo's cache (snapshots, journals) under ``cache/``.
+    seed : int, default 1
+        The seed of the emulator's data.
+
+    Returns
+    -------
+    int
+        The process exit status: 0 when every check held, 1 otherwise.
+
+    Examples
+    --------
+    >>> run_demo(customers=200, output="demo-output")  # doctest: +SKIP
+    0
+    """
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()

@@ -27,11 +27,47 @@ __all__ = [
 
 
 class ChartMogulError(Exception):
-    """Base of every error cm_frames raises."""
+    """Base of every error cm_frames raises: catch it to handle them all.
+
+    Raised as itself for an answer that breaks the API's documented shape (a page that is
+    not JSON, a customer without an id) or for a misused object (a closed writer); the
+    message says what happened and what to do, usually to load or apply again.
+
+    Examples
+    --------
+    >>> import cm_frames as cm
+    >>> issubclass(cm.NotFound, cm.ChartMogulError), issubclass(cm.ValidationError, ValueError)
+    (True, True)
+    """
 
 
 class APIError(ChartMogulError):
-    """The API answered with an error status."""
+    """The API answered with an error status.
+
+    The base of the status classes below (``error_for_status`` picks one); raised as itself
+    for a status none of them covers (403, 422 in today's dialect). Its text names the
+    request, the status, the server's message and, where one helps, a hint; the fix depends
+    on the status.
+
+    Parameters
+    ----------
+    status : int
+        The HTTP status of the answer.
+    message : str
+        What the server said.
+    method, url : str, optional
+        The request (never with credentials).
+    body : object, optional
+        The answer's decoded body.
+    hint : str, optional
+        What to do, appended to the text.
+
+    Examples
+    --------
+    >>> error = APIError(422, "Invalid key", method="POST", url="https://api.example/v1/x")
+    >>> str(error), error.status
+    ('HTTP 422 (POST https://api.example/v1/x): Invalid key', 422)
+    """
 
     def __init__(
         self,
@@ -112,31 +148,74 @@ class PagingError(APIError):
 
 
 class BadRequest(APIError):
-    """400: the request was malformed (a missing or wrong parameter)."""
+    """400: the request was malformed (a missing or wrong parameter).
+
+    Raised when the server refuses a request's shape; cm_frames checks values before
+    sending, so this usually means the service's rules differ from the documented ones:
+    the message says which parameter, and the fix is to change that value.
+    """
 
 
 class Unauthorized(APIError):
-    """401: the account token or secret key was missing or wrong."""
+    """401: the account token or secret key was missing or wrong.
+
+    Raised by the first request with bad credentials (``read_customers`` checks them even
+    when it could answer from a snapshot). Fix the token and secret key passed to
+    ``cm.Client`` or set in ``CHARTMOGUL_ACCOUNT_TOKEN`` / ``CHARTMOGUL_SECRET_KEY``.
+    """
 
 
 class RequestFailed(APIError):
-    """402: the parameters were valid but the request failed (for example an unknown key)."""
+    """402: the parameters were valid but the request failed (for example an unknown key).
+
+    Raised when the server cannot carry out a well-formed write, such as updating a custom
+    key the customer does not have; the message says why. Load again and plan from the
+    fresh frame.
+    """
 
 
 class NotFound(APIError):
-    """404: the customer (or email) does not exist in this account."""
+    """404: the customer (or email) does not exist in this account.
+
+    Raised when a customer was deleted since the frame was loaded, or an id or email is
+    mistyped. Load again, or drop the customer from the plan.
+    """
 
 
 class RateLimited(APIError):
-    """429: too many requests, still refused after every retry."""
+    """429: too many requests, still refused after every retry.
+
+    The client waits (``Retry-After``) and retries on its own; this is raised only when the
+    service kept throttling. Lower ``rate_limit`` or ``max_workers`` and try again.
+    """
 
 
 class ServerError(APIError):
-    """5xx: something went wrong on the server's side, still failing after every retry."""
+    """5xx: something went wrong on the server's side, still failing after every retry.
+
+    Raised after the client's retries with backoff ran out. Try again later; an apply
+    resumes from its journal (``result.retry(client)``) without resending what was done.
+    """
 
 
 class TransportError(ChartMogulError):
-    """The request never got an HTTP answer (connection refused or dropped, timeout, bad TLS)."""
+    """The request never got an HTTP answer (connection refused or dropped, timeout, bad TLS).
+
+    Raised after the client's retries when the network or the server is unreachable. Check
+    the base URL and the connection, then try again (an apply resumes from its journal).
+
+    Parameters
+    ----------
+    message : str
+        What went wrong.
+    method, url : str, optional
+        The request.
+
+    Examples
+    --------
+    >>> str(TransportError("Connection refused", method="GET", url="http://localhost:1/v1/x"))
+    'Connection refused (GET http://localhost:1/v1/x)'
+    """
 
     def __init__(self, message: str, *, method: str = "", url: str = "") -> None:
         self.method = method
@@ -158,7 +237,13 @@ def _rebuild_transport_error(
 
 
 class ValidationError(ChartMogulError, ValueError):
-    """Our own check failed before anything was sent; the message says what and how to fix it."""
+    """Our own check failed before anything was sent; the message says what and how to fix it.
+
+    Raised when a plan is made from a frame with values the API would refuse (a float in an
+    Integer column, a key outside ``[A-Za-z0-9_]+``, a string over 255 characters), for a
+    bad argument, or for a journal or plan file that does not fit. Also a ``ValueError``.
+    Nothing was sent: fix what the message names and call again.
+    """
 
 
 class RemovalWarning(UserWarning):
@@ -190,7 +275,33 @@ _HINTS: dict[type[APIError], str] = {
 def error_for_status(
     status: int, message: str, *, method: str = "", url: str = "", body: Any = None
 ) -> APIError:
-    """Build the exception for an HTTP error status (the one status → class mapping)."""
+    """Build the exception for an HTTP error status (the one status → class mapping).
+
+    Parameters
+    ----------
+    status : int
+        The answer's HTTP status (400 or more).
+    message : str
+        What the server said.
+    method, url : str, optional
+        The request.
+    body : object, optional
+        The answer's decoded body.
+
+    Returns
+    -------
+    APIError
+        An instance of the status's class (``ServerError`` for any 5xx, ``APIError`` for a
+        status without a class of its own), with a hint where one helps.
+
+    Examples
+    --------
+    >>> error = error_for_status(404, "Customer not found", method="GET", url="customers/1")
+    >>> type(error).__name__, str(error)
+    ('NotFound', 'HTTP 404 (GET customers/1): Customer not found')
+    >>> type(error_for_status(503, "Unavailable")).__name__
+    'ServerError'
+    """
     if status >= 500:
         cls: type[APIError] = ServerError
     else:
