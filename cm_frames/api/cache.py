@@ -120,9 +120,10 @@ def open_cached_session(
 
 
 class ResourceKeys:
-    """requests-cache ``key_fn``: its usual hash, prefixed with the resource the URL reads.
+    """Key cache entries by requests-cache's usual hash, prefixed with the resource read.
 
-    Prefixes contain only ``[A-Za-z0-9_-]`` (requests-cache 1.3 quotes keys into SQL text).
+    The ``key_fn`` of the client's cache. Prefixes contain only ``[A-Za-z0-9_-]``
+    (requests-cache 1.3 quotes keys into SQL text).
 
     Parameters
     ----------
@@ -172,7 +173,7 @@ class ResourceKeys:
 
 
 def email_digest(email: str) -> str:
-    """Searches are keyed by a digest of the email, case-folded (over-invalidating is safe).
+    """Digest an email for the key of its searches, case-folded (over-invalidating is safe).
 
     Parameters
     ----------
@@ -183,6 +184,11 @@ def email_digest(email: str) -> str:
     -------
     str
         16 hex digits.
+
+    Examples
+    --------
+    >>> email_digest("Bob@Example.com ") == email_digest("bob@example.com")
+    True
     """
     return hashlib.sha256(email.strip().lower().encode()).hexdigest()[:16]
 
@@ -291,6 +297,7 @@ def written_customers(path: str, json_body: Any, response_body: bytes) -> Writte
     Returns
     -------
     WrittenCustomers
+        The ids, uuids and emails written (what is unknown is left empty, and assumed stale).
     """
     entries = _response_entries(response_body)
     ids = [e["id"] for e in entries if isinstance(e.get("id"), int)]

@@ -108,6 +108,7 @@ def customer_path(customer_id: int | str) -> str:
     Returns
     -------
     str
+        The customer's path, relative to the ``/v1/`` base.
 
     Raises
     ------
@@ -133,6 +134,7 @@ def attributes_path(customer_id: int | str) -> str:
     Returns
     -------
     str
+        The path of the customer's attributes.
 
     Raises
     ------
@@ -155,6 +157,7 @@ def section_path(customer_id: int | str, section: Section) -> str:
     Returns
     -------
     str
+        The path of the customer's tags or custom attributes.
 
     Raises
     ------
@@ -183,6 +186,7 @@ def by_email_path(section: Section) -> str:
     Returns
     -------
     str
+        The by-email path of the section.
 
     Raises
     ------
@@ -246,6 +250,7 @@ def parse_path(relative: str) -> ParsedPath:
     Returns
     -------
     ParsedPath
+        The path's kind and customer reference.
 
     Examples
     --------

@@ -63,6 +63,7 @@ def is_loopback(host: str) -> bool:
     Returns
     -------
     bool
+        True for ``localhost`` and the loopback addresses.
 
     Examples
     --------

@@ -283,6 +283,7 @@ def summarise_page(content: bytes, *, raw: bool) -> PageSummary:
     Returns
     -------
     PageSummary
+        The page's ``has_more``, entries, fields and decoded payload.
 
     Raises
     ------

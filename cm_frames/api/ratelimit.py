@@ -74,11 +74,12 @@ class RequestLimiter:
             self._paused_until = max(self._paused_until, until)
 
     def paused_for(self) -> float:
-        """Seconds left of the current pause (0 when there is none).
+        """Return the seconds left of the current pause.
 
         Returns
         -------
         float
+            The seconds until requests may start again (0 when there is no pause).
         """
         return max(0.0, self._paused_until - time.monotonic())
 

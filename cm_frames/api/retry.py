@@ -75,7 +75,7 @@ def backoff_delay(attempt: int, *, base: float, cap: float, rng: random.Random) 
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date).
+    """Read the seconds to wait from a Retry-After header (delta-seconds or HTTP-date).
 
     Parameters
     ----------

@@ -69,6 +69,12 @@ Customer = TypedDict(
         "attributes": Attributes,
     },
 )
+# The functional form (for the key "customer-since") takes no docstring of its own.
+Customer.__doc__ = """One customer object of a list page or a search result, as the API sends it.
+
+The key ``customer-since`` is why this TypedDict uses the functional form; the by-email
+write endpoints return customers without ``address``.
+"""
 
 
 class CustomerPage(TypedDict):
