@@ -100,6 +100,7 @@ def plan_id(plan: Plan) -> str:
     Parameters
     ----------
     plan : Plan
+        The plan.
 
     Returns
     -------
@@ -117,7 +118,31 @@ def plan_id(plan: Plan) -> str:
 
 
 def default_journal_path(client: Client, plan: Plan) -> Path:
-    """Where a plan's journal lives unless told otherwise: beside the client's cache (0700)."""
+    """Return where a plan's journal lives unless told otherwise: beside the client's cache.
+
+    Parameters
+    ----------
+    client : Client
+        The client the plan is applied with.
+    plan : Plan
+        The plan.
+
+    Returns
+    -------
+    Path
+        ``<cache_dir>/journals/<plan_id>.jsonl`` (the directory is created, mode 0700).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import cm_frames as cm
+    >>> from cm_frames.writeback.operations import AddTags
+    >>> plan = Plan([AddTags(1, "cus_1", None, "vip")])
+    >>> client = cm.Client("token", "secret", base_url="http://127.0.0.1:9/v1/",
+    ...                    cache_dir=tempfile.mkdtemp())
+    >>> default_journal_path(client, plan).name == f"{plan_id(plan)}.jsonl"
+    True
+    """
     return ensure_private_dir(client.cache_dir / "journals") / f"{plan_id(plan)}.jsonl"
 
 
@@ -281,6 +306,32 @@ def check_account(plan: Plan, client: Client) -> None:
 
     Cheap and offline: it compares the plan's provenance with the client's, so a dry run can
     make the same check before anything is sent.
+
+    Parameters
+    ----------
+    plan : Plan
+        The plan, with its ``source`` (the provenance of the frame it was made from).
+    client : Client
+        The client it is about to be applied with.
+
+    Raises
+    ------
+    ValidationError
+        When the plan's base URL or account hash is not the client's.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import cm_frames as cm
+    >>> from cm_frames.writeback.operations import AddTags
+    >>> client = cm.Client("token", "secret", base_url="http://127.0.0.1:9/v1/",
+    ...                    cache_dir=tempfile.mkdtemp())
+    >>> check_account(Plan([AddTags(1, "cus_1", None, "vip")]), client)  # no source: passes
+    >>> elsewhere = Plan([AddTags(1, "cus_1", None, "vip")], source={"base_url": "https://x/v1/"})
+    >>> check_account(elsewhere, client)
+    Traceback (most recent call last):
+    ...
+    cm_frames.errors.ValidationError: this plan was made from another account or API than ...
     """
     source = plan.source
     mismatched = [
@@ -434,6 +485,27 @@ def check_identity(operations: Iterable[Operation], server_uuids: Mapping[int, s
     server says which uuid the id has now. A mismatch means the plan was edited (or made for
     other customers), and a write by that id would land on someone else: ``ValidationError``,
     before any request is sent. Customers the server no longer has are reported per operation.
+
+    Parameters
+    ----------
+    operations : iterable of Operation
+        The operations about to be sent.
+    server_uuids : mapping of int to str
+        The uuid the server has for each customer id now (ids it no longer has left out).
+
+    Raises
+    ------
+    ValidationError
+        When some operation's uuid is not the one the server has for its id.
+
+    Examples
+    --------
+    >>> from cm_frames.writeback.operations import AddTags
+    >>> check_identity([AddTags(1, "cus_1", None, "vip")], {1: "cus_1"})
+    >>> check_identity([AddTags(1, "cus_1", None, "vip")], {1: "cus_9"})
+    Traceback (most recent call last):
+    ...
+    cm_frames.errors.ValidationError: ...
     """
     wrong: dict[int, tuple[str, str]] = {}
     for op in operations:

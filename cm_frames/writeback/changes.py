@@ -51,10 +51,12 @@ class Changes:
         Per attribute: the custom type, None for a tag.
     old, new : tuple of pyarrow.Array or list
         Per attribute: the values before and after, in change order (empty for tags).
-    cust, attr : numpy.ndarray of int64
-        Per change: positions into the customers and the attributes.
+    cust : numpy.ndarray of int64
+        Per change: the position of its customer.
     kind : numpy.ndarray of int8
         Per change: the operation class's ``code`` (see ``OPERATION_CLASSES``).
+    attr : numpy.ndarray of int64
+        Per change: the position of its attribute.
     vidx : numpy.ndarray of int64
         Per change: the position in its attribute's ``old``/``new`` columns (unused for tags).
 
@@ -86,11 +88,52 @@ class Changes:
         return len(self.kind)
 
     def attribute(self, a: int) -> str:
-        """The frame column of attribute ``a``: ``"tag.<name>"`` or ``"custom.<key>"``."""
+        """Return the frame column of attribute ``a``: ``"tag.<name>"`` or ``"custom.<key>"``.
+
+        Parameters
+        ----------
+        a : int
+            The attribute's position (a value of ``attr``).
+
+        Returns
+        -------
+        str
+            The column's name.
+
+        Examples
+        --------
+        >>> from cm_frames.writeback.operations import AddTags, UpdateCustom
+        >>> changes = Changes.from_operations(
+        ...     [AddTags(1, "cus_1", None, "vip"), UpdateCustom(1, "cus_1", None, "n", "Integer", 1, 2)]
+        ... )
+        >>> changes.attribute(0), changes.attribute(1)
+        ('tag.vip', 'custom.n')
+        """
         return ("tag." if self.types[a] is None else "custom.") + self.names[a]
 
     def subset(self, mask: npt.NDArray[np.bool_]) -> Changes:
-        """The changes where ``mask`` (one bool per change) is True, in order."""
+        """Return the changes where ``mask`` (one bool per change) is True, in order.
+
+        Parameters
+        ----------
+        mask : numpy.ndarray of bool
+            One flag per change.
+
+        Returns
+        -------
+        Changes
+            The selected changes (customers and attributes kept as they are).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from cm_frames.writeback.operations import AddTags, UpdateCustom
+        >>> changes = Changes.from_operations(
+        ...     [AddTags(1, "cus_1", None, "vip"), UpdateCustom(1, "cus_1", None, "n", "Integer", 1, 2)]
+        ... )
+        >>> changes.subset(np.array([False, True])).materialise()
+        [UpdateCustom(customer_id=1, uuid='cus_1', email=None, key='n', type='Integer', old=1, new=2)]
+        """
         return _replace(
             self,
             cust=self.cust[mask],
@@ -100,13 +143,49 @@ class Changes:
         )
 
     def inverted(self) -> Changes:
-        """Every change reversed: inverse kinds (from each class's ``inverse_class``)."""
+        """Return every change reversed: inverse kinds (each class's ``inverse_class``).
+
+        Returns
+        -------
+        Changes
+            The same cells, with inverse kinds and old and new swapped.
+
+        Examples
+        --------
+        >>> from cm_frames.writeback.operations import AddTags, UpdateCustom
+        >>> changes = Changes.from_operations(
+        ...     [AddTags(1, "cus_1", None, "vip"), UpdateCustom(1, "cus_1", None, "n", "Integer", 1, 2)]
+        ... )
+        >>> [op.kind for op in changes.inverted().materialise()]
+        ['RemoveTags', 'UpdateCustom']
+        """
         # Same cells, inverse kinds, old and new swapped: an AddCustom's value becomes the
         # RemoveCustom's old value, an UpdateCustom's new becomes the old to check against.
         return _replace(self, kind=INVERSE_CODES[self.kind], old=self.new, new=self.old)
 
     def materialise(self, indices: IntArray | None = None) -> list[Operation]:
-        """Operation objects for all changes, or for those at ``indices``, in order."""
+        """Build the operation objects of all changes, or of those at ``indices``, in order.
+
+        Parameters
+        ----------
+        indices : numpy.ndarray of int, optional
+            Positions of the changes wanted (default: all).
+
+        Returns
+        -------
+        list of Operation
+            One operation per change.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from cm_frames.writeback.operations import AddTags, UpdateCustom
+        >>> changes = Changes.from_operations(
+        ...     [AddTags(1, "cus_1", None, "vip"), UpdateCustom(1, "cus_1", None, "n", "Integer", 1, 2)]
+        ... )
+        >>> changes.materialise(np.array([0]))
+        [AddTags(customer_id=1, uuid='cus_1', email=None, tag='vip')]
+        """
         cust, kind, attr, vidx = self.cust, self.kind, self.attr, self.vidx
         if indices is not None:
             cust, kind, attr, vidx = cust[indices], kind[indices], attr[indices], vidx[indices]
@@ -137,7 +216,17 @@ class Changes:
 
     @classmethod
     def from_operations(cls, operations: Sequence[Operation]) -> Changes:
-        """The columnar form of ``operations`` (each customer with one uuid and email).
+        """Build the columnar form of ``operations`` (each customer with one uuid and email).
+
+        Parameters
+        ----------
+        operations : sequence of Operation
+            The operations, in order.
+
+        Returns
+        -------
+        Changes
+            The same changes, columnar.
 
         Raises
         ------

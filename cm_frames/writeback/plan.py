@@ -328,12 +328,19 @@ class Plan:
         ----------
         changes : Changes
             The changed cells (``cm_frames.writeback.changes.Changes``).
-        skipped, ignored_rows, source, email_groups
+        skipped : iterable of SkippedEdit, optional
+            As for ``Plan``.
+        ignored_rows : IgnoredRows, optional
+            As for ``Plan``.
+        source : mapping, optional
+            As for ``Plan``.
+        email_groups : mapping of str to sequence of int, optional
             As for ``Plan``.
 
         Returns
         -------
         Plan
+            The plan, holding ``changes`` as they are.
 
         Examples
         --------
@@ -466,7 +473,7 @@ class Plan:
         return {changes.attribute(a): n for a, n in enumerate(removed) if n}
 
     def summary(self, rate_limit: float | None = 40) -> PlanSummary:
-        """Counts per kind, customers, requests and the time they take at ``rate_limit``/s.
+        """Count the operations per kind, customers, requests and the time at ``rate_limit``/s.
 
         Parameters
         ----------
@@ -476,6 +483,7 @@ class Plan:
         Returns
         -------
         PlanSummary
+            The counts; ``str()`` of it is a readable paragraph.
 
         Examples
         --------
@@ -727,6 +735,7 @@ class Plan:
         Returns
         -------
         Plan
+            The plan, equal to the one that wrote ``text``.
 
         Raises
         ------
@@ -841,6 +850,7 @@ def display_value(value: Any) -> str | None:
     Returns
     -------
     str or None
+        The text; None for a missing value.
 
     Examples
     --------

@@ -309,19 +309,37 @@ class PlanPreview(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no ty
         return tuple(name for name, box in self.checkboxes.items() if not box.value)
 
     def current_plan(self) -> Plan:
-        """The plan Apply sends (or sent): the plan without the excluded attributes."""
+        """Return the plan Apply sends (or sent): the plan without the excluded attributes.
+
+        Returns
+        -------
+        Plan
+            The plan that was sent, once Apply was clicked; else ``plan`` filtered.
+        """
         if self._sent is not None:
             return self._sent
         excluded = self.excluded
         return self.plan.filter(exclude_attributes=excluded) if excluded else self.plan
 
     def ticked_rows(self) -> pd.DataFrame:
-        """The changes of the ticked attributes: the rows Apply sends."""
+        """Return the changes of the ticked attributes: the rows Apply sends.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Rows of ``plan.to_frame()``.
+        """
         rows = self._rows
         return rows[~rows["attribute"].isin(self.excluded).to_numpy(dtype=bool, na_value=False)]
 
     def visible_rows(self) -> pd.DataFrame:
-        """The changes the table pages through: ticked, matching both filters."""
+        """Return the changes the table pages through: ticked, matching both filters.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Rows of ``plan.to_frame()``.
+        """
         rows = self.ticked_rows()
         keep = pd.Series(True, index=rows.index)
         if self.kind_filter.value:

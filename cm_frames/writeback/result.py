@@ -64,9 +64,15 @@ class OperationResult:
 
     Parameters
     ----------
-    op_id, customer_id, kind, attribute
-        The operation's (see ``Operation``).
-    old, new
+    op_id : str
+        The operation's id (``Operation.op_id``).
+    customer_id : int
+        Its customer.
+    kind : str
+        Its kind (``"AddTags"``, ...).
+    attribute : str
+        Its frame column (``"tag.vip"``, ``"custom.seats"``).
+    old, new : object
         Its values as ``Operation.old_new()`` gives them.
     status : {"applied", "skipped", "conflicted", "failed"}
         What became of it.
@@ -111,12 +117,15 @@ def make_row(
         The operation.
     status : str
         One of ``STATUSES``.
-    error, note, server
+    error, note : str, optional
+        As in ``OperationResult``.
+    server : object, optional
         As in ``OperationResult``.
 
     Returns
     -------
     OperationResult
+        The row of ``op``.
 
     Examples
     --------
@@ -236,15 +245,17 @@ class ApplyResult:
         return dict(self._counts)
 
     def by_status(self, status: str) -> tuple[OperationResult, ...]:
-        """The rows with that status.
+        """Return the rows with that status.
 
         Parameters
         ----------
         status : {"applied", "skipped", "conflicted", "failed"}
+            The status wanted.
 
         Returns
         -------
         tuple of OperationResult
+            The rows, in the plan's order.
 
         Raises
         ------
