@@ -102,6 +102,7 @@ def diff(
     Returns
     -------
     Plan
+        The operations that turn ``original`` into ``edited``, with the skipped edits.
 
     Raises
     ------
