@@ -11,7 +11,7 @@ sorted by name. Every column is a ``pd.ArrowDtype``; all strings are ``pa.string
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, Literal, cast, get_args
 
 import numpy as np
@@ -27,6 +27,7 @@ __all__ = [
     "BASE_COLUMNS",
     "BOOL",
     "CLEARBIT_PREFIX",
+    "CUSTOM_ARROW_TYPES",
     "CUSTOM_KEY_PATTERN",
     "CUSTOM_PREFIX",
     "CUSTOM_TYPES",
@@ -36,7 +37,9 @@ __all__ = [
     "INT64_MAX",
     "INT64_MIN",
     "ISO_8601_PATTERN",
+    "MAX_KEY_LENGTH",
     "MAX_STRING_LENGTH",
+    "MAX_TAG_LENGTH",
     "STATUS",
     "STRING",
     "STRIPE_PREFIX",
@@ -134,14 +137,27 @@ def base_arrow_schema() -> pa.Schema:
 
 # --- custom attributes ---------------------------------------------------------------------------
 
+# The wire's constants are written here once; the rules that use them are in validation.py.
+# The emulator keeps its own copies on purpose: it stands in for the server, not for us.
+
 CustomType = Literal["String", "Integer", "Timestamp", "Boolean"]
 CUSTOM_TYPES: Final[tuple[CustomType, ...]] = get_args(CustomType)
+
+#: The Arrow type of each custom attribute type: what a load reads and a write-back sends.
+CUSTOM_ARROW_TYPES: Final[Mapping[CustomType, pa.DataType]] = {
+    "String": STRING.pyarrow_dtype,
+    "Integer": INT64.pyarrow_dtype,
+    "Boolean": BOOL.pyarrow_dtype,
+    "Timestamp": TIMESTAMP.pyarrow_dtype,
+}
 
 #: Keys the API accepts for custom attributes (alphanumerics and underscores).
 CUSTOM_KEY_PATTERN: Final = r"[A-Za-z0-9_]+"
 _CUSTOM_KEY_RE: Final = re.compile(CUSTOM_KEY_PATTERN)
 
-#: Longest String value the API stores.
+#: Longest custom attribute key, tag name and String value the API stores, in characters.
+MAX_KEY_LENGTH: Final = 255
+MAX_TAG_LENGTH: Final = 255
 MAX_STRING_LENGTH: Final = 255
 
 #: The API's Integer is a signed 64-bit integer.

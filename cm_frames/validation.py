@@ -19,24 +19,26 @@ Rules
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final, TypeAlias, cast
+from typing import Any, TypeAlias, cast
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cm_frames.schema import CUSTOM_KEY_PATTERN, CUSTOM_TYPES, INT64_MAX, INT64_MIN
+from cm_frames.schema import (
+    CUSTOM_TYPES,
+    INT64_MAX,
+    INT64_MIN,
+    MAX_KEY_LENGTH,
+    MAX_STRING_LENGTH,
+    MAX_TAG_LENGTH,
+    is_custom_key,
+)
 
 __all__ = [
-    "INT64_MAX",
-    "INT64_MIN",
-    "MAX_KEY_LENGTH",
-    "MAX_STRING_LENGTH",
-    "MAX_TAG_LENGTH",
     "Rule",
     "is_text",
     "key_problem",
@@ -48,11 +50,6 @@ __all__ = [
 ]
 
 BoolArray: TypeAlias = npt.NDArray[np.bool_]
-
-MAX_KEY_LENGTH: Final = 255
-MAX_TAG_LENGTH: Final = 255
-MAX_STRING_LENGTH: Final = 255
-_KEY: Final = re.compile(CUSTOM_KEY_PATTERN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +85,7 @@ def key_problem(key: object) -> Rule | None:
             f"the custom key {key!r} starts or ends with whitespace",
             f"remove the whitespace: {key.strip()!r}",
         )
-    if not _KEY.fullmatch(key):
+    if not is_custom_key(key):
         return Rule(
             f"the custom key {key!r} is not made of letters, digits and underscores only",
             "use a key of A-Z, a-z, 0-9 and _ only ([A-Za-z0-9_]+), such as 'lead_score'",
@@ -141,9 +138,6 @@ def string_problem(value: str) -> Rule | None:
             f"shorten it, e.g. value[:{MAX_STRING_LENGTH}]",
         )
     return None
-
-
-_TYPE_NAMES = {"Integer": "an int", "Boolean": "a bool", "String": "a str"}
 
 
 def value_problem(type_: str, value: object) -> Rule | None:

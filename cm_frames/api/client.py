@@ -66,6 +66,7 @@ from cm_frames.errors import (
     ValidationError,
     error_for_status,
 )
+from cm_frames.schema import CUSTOM_TYPES, MAX_KEY_LENGTH
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -119,11 +120,8 @@ class RetryNotice:
 RetryHook = Callable[[RetryNotice], None]
 """Called, in the retrying thread, before each retry's wait (``Client.watch_retries``)."""
 
-_CUSTOM_TYPES = ("String", "Integer", "Timestamp", "Boolean")
-_CUSTOM_KEY = re.compile(r"[A-Za-z0-9_]+")
 _BOOLEAN_STRINGS = frozenset({"TRUE", "true", "t", "1", "FALSE", "false", "f", "0"})
 _INTEGER_STRING = re.compile(r"-?[0-9]+")
-_MAX_STRING = 255
 _WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -1512,7 +1510,8 @@ def _check_key(key: object, where: str) -> str:
     if problem is not None:
         raise ValidationError(
             f"{where}: custom attribute key {key!r} is not allowed ({problem.what}); keys are "
-            "1 to 255 letters, digits and underscores ([A-Za-z0-9_]+), such as 'lead_score'"
+            f"1 to {MAX_KEY_LENGTH} letters, digits and underscores ([A-Za-z0-9_]+), such as "
+            "'lead_score'"
         )
     return key  # type: ignore[return-value]
 
@@ -1545,9 +1544,9 @@ def _check_custom(custom: Sequence[CustomAttribute]) -> list[dict[str, Any]]:
                 f"{where} must be a dict with exactly the keys 'type', 'key' and 'value', got {attribute!r}"
             )
         kind = attribute["type"]
-        if kind not in _CUSTOM_TYPES:
+        if kind not in CUSTOM_TYPES:
             raise ValidationError(
-                f"{where}: unknown type {kind!r}; use one of {', '.join(_CUSTOM_TYPES)}"
+                f"{where}: unknown type {kind!r}; use one of {', '.join(CUSTOM_TYPES)}"
             )
         key = _check_key(attribute["key"], where)
         checked.append(

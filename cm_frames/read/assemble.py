@@ -23,18 +23,17 @@ from cm_frames.read.decoder import FIXED_TYPES, render_text
 from cm_frames.schema import (
     ADDRESS_FIELDS,
     CLEARBIT_PREFIX,
+    CUSTOM_ARROW_TYPES,
     CUSTOM_PREFIX,
     INDEX_NAME,
     STATUS,
     STRIPE_PREFIX,
     TAG_PREFIX,
-    TIMESTAMP,
     CustomType,
     parse_timestamps,
 )
 
 __all__ = [
-    "CUSTOM_ARROW_TYPES",
     "AssembledTable",
     "Sections",
     "assemble",
@@ -47,14 +46,6 @@ __all__ = [
 
 _STRING = pa.string()
 _TAGS = FIXED_TYPES["tags"]
-
-#: The Arrow type of each custom attribute type.
-CUSTOM_ARROW_TYPES: Final[dict[CustomType, pa.DataType]] = {
-    "String": _STRING,
-    "Integer": pa.int64(),
-    "Boolean": pa.bool_(),
-    "Timestamp": TIMESTAMP.pyarrow_dtype,
-}
 
 #: A chunk's custom column of plain strings: Timestamp if every chunk agrees, else String.
 _STRINGS: Final = "strings"

@@ -36,16 +36,12 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from cm_frames.errors import ChartMogulError, ValidationError
-from cm_frames.read.assemble import (
-    CUSTOM_ARROW_TYPES,
-    beyond_double,
-    resolve_custom,
-    resolve_external,
-)
+from cm_frames.read.assemble import beyond_double, resolve_custom, resolve_external
 from cm_frames.read.decoder import render_text
 from cm_frames.read.pages import PageDecoder
 from cm_frames.read.table import ATTRS_KEY, table_to_frame
 from cm_frames.schema import (
+    CUSTOM_ARROW_TYPES,
     CUSTOM_PREFIX,
     INDEX_NAME,
     TAG_PREFIX,

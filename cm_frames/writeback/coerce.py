@@ -20,17 +20,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cm_frames.errors import ValidationError
-from cm_frames.schema import CustomType
-from cm_frames.validation import (
+from cm_frames.schema import (
+    CUSTOM_ARROW_TYPES,
     INT64_MAX,
     INT64_MIN,
     MAX_STRING_LENGTH,
-    is_text,
-    strings_too_long,
+    CustomType,
 )
+from cm_frames.validation import is_text, strings_too_long
 
 __all__ = [
-    "ARROW_TYPES",
     "CAST_FIX",
     "ColumnValues",
     "Problems",
@@ -41,7 +40,6 @@ __all__ = [
     "column_values",
     "ids_text",
     "is_missing",
-    "is_text",
     "not_text",
 ]
 
@@ -50,12 +48,6 @@ IntArray: TypeAlias = npt.NDArray[np.int64]
 # A column on the matched rows: Arrow, or numpy for object columns (checked value by value).
 ColumnValues: TypeAlias = "pa.Array[Any] | npt.NDArray[np.object_]"
 
-ARROW_TYPES: dict[CustomType, pa.DataType] = {
-    "Integer": pa.int64(),
-    "Boolean": pa.bool_(),
-    "Timestamp": pa.timestamp("us", tz="UTC"),
-    "String": pa.string(),
-}
 # Code in messages goes between backticks, exactly as it can be run (the tests run it).
 CAST_FIX: dict[CustomType, str] = {
     "Integer": "`edited[{col!r}] = edited[{col!r}].astype('int64[pyarrow]')`",
@@ -282,7 +274,7 @@ def _coerce_timestamps(
             )
             return None
         micros = values * per_unit
-    array = pa.array(micros, pa.int64(), mask=~valid).cast(ARROW_TYPES["Timestamp"])
+    array = pa.array(micros, pa.int64(), mask=~valid).cast(CUSTOM_ARROW_TYPES["Timestamp"])
     if naive:
         fix = f"`edited[{column!r}] = edited[{column!r}].dt.tz_localize('UTC')`"
         return Typed("Timestamp", array, valid, fix)
@@ -430,7 +422,7 @@ def _coerce_datetimes(
             ids[partial],
         )
         return None
-    array = pa.array(micros, pa.int64()).cast(ARROW_TYPES["Timestamp"])
+    array = pa.array(micros, pa.int64()).cast(CUSTOM_ARROW_TYPES["Timestamp"])
     if naive.any():
         fix = f"`edited[{column!r}] = pd.to_datetime(edited[{column!r}], utc=True)`"
         return Typed("Timestamp", array, naive, fix)

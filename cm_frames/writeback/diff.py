@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 
 from cm_frames.errors import ValidationError
 from cm_frames.schema import (
+    CUSTOM_ARROW_TYPES,
     CUSTOM_PREFIX,
     CUSTOM_TYPES,
     INDEX_NAME,
@@ -29,10 +30,9 @@ from cm_frames.schema import (
     CustomType,
     null_array,
 )
-from cm_frames.validation import key_problem, padded, tag_problem
+from cm_frames.validation import is_text, key_problem, padded, tag_problem
 from cm_frames.writeback.changes import Changes
 from cm_frames.writeback.coerce import (
-    ARROW_TYPES,
     CAST_FIX,
     ColumnValues,
     Problems,
@@ -41,7 +41,6 @@ from cm_frames.writeback.coerce import (
     coerce_tag_lists,
     column_values,
     is_missing,
-    is_text,
     not_text,
 )
 from cm_frames.writeback.operations import (
@@ -564,7 +563,7 @@ def _custom_column_changes(
     type_ = known or edited.type
     if type_ is None:
         return None  # no values on either side
-    arrow_type = ARROW_TYPES[type_]
+    arrow_type = CUSTOM_ARROW_TYPES[type_]
     old = (
         base.values.cast(arrow_type)
         if base is not None and base.type is not None
