@@ -3,6 +3,9 @@
     with Emulator(customers=1000, seed=0) as emu:
         requests.get(emu.url + "customers", auth=(emu.token, emu.secret))
 
+    with Emulator(dialect="current") as emu:  # the service as it is today
+        requests.get(emu.url + "customers", auth=(emu.api_key, ""))
+
 It owns the state (SQLite, in memory or in a file), the fault injector, the request log
 and a server thread. Nothing here imports the client side of cm_frames except
 ``client()``, lazily: the two meet only over HTTP.
@@ -14,13 +17,14 @@ import secrets
 import shutil
 import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from os import PathLike
 from typing import TYPE_CHECKING, Any
 
+from cm_frames.emulator.cursors import CURSOR_MODES
 from cm_frames.emulator.faults import FaultInjector, FaultSettings, as_tuple
 from cm_frames.emulator.server import EmulatorHTTPServer, RequestLog
-from cm_frames.emulator.state import AccountSpec, State
+from cm_frames.emulator.state import DIALECTS, AccountSpec, State
 
 if TYPE_CHECKING:
     from cm_frames.api.client import Client
@@ -32,7 +36,9 @@ DEFAULT_TOKEN = "emulator-token"
 SeedCustomers = int | Sequence[Mapping[str, Any]]
 
 
-def _spec(customers: SeedCustomers, seed: int, id_start: int) -> AccountSpec:
+def _spec(
+    customers: SeedCustomers, seed: int, id_start: int, dialect: str = "reference"
+) -> AccountSpec:
     if isinstance(customers, bool) or not isinstance(customers, int | Sequence):
         raise TypeError(
             f"customers: expected a count or a list of customer objects, got {customers!r}"
@@ -40,8 +46,8 @@ def _spec(customers: SeedCustomers, seed: int, id_start: int) -> AccountSpec:
     if isinstance(customers, int):
         if customers < 0:
             raise ValueError(f"customers: must be >= 0, got {customers}")
-        return AccountSpec(customers, seed, id_start)
-    return AccountSpec(tuple(customers))
+        return AccountSpec(customers, seed, id_start, dialect)
+    return AccountSpec(tuple(customers), dialect=dialect)
 
 
 class Emulator:
@@ -67,6 +73,19 @@ class Emulator:
         The address to listen on.
     port : int, default 0
         The port (0: a free one).
+    dialect : {"reference", "current"}, default "reference"
+        ``"reference"``: the API of the reference document (token + secret, page numbers,
+        numeric ids). ``"current"``: the service as it is today (an API key, cursor paging
+        and filters, uuids in paths, today's customer object and answer shapes, 422s,
+        204s, a limit on parallel requests); its customers are generated as today's.
+    api_key : str, optional
+        Today's API key (``dialect="current"`` only; default: a random one, or the one a
+        ``db`` file holds). It is also ``token`` and ``secret`` there.
+    cursors : {"transparent", "opaque"}, default "transparent"
+        Today's cursors as recorded (base64 of customer-since and id, so a client may craft
+        one), or random tokens the server remembers (a crafted cursor is refused: 400).
+    max_parallel : int, default 20
+        Today's limit of requests of one account in flight at once (503 past it).
 
     Examples
     --------
@@ -83,13 +102,39 @@ class Emulator:
         secret: str | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        *,
+        dialect: str = "reference",
+        api_key: str | None = None,
+        cursors: str = "transparent",
+        max_parallel: int = 20,
     ) -> None:
-        self._spec = _spec(customers, seed, id_start=1)
+        if dialect not in DIALECTS:
+            raise ValueError(f"dialect: expected one of {', '.join(DIALECTS)}, got {dialect!r}")
+        if cursors not in CURSOR_MODES:
+            raise ValueError(f"cursors: expected one of {', '.join(CURSOR_MODES)}, got {cursors!r}")
+        if dialect == "reference" and (api_key is not None or cursors != "transparent"):
+            raise ValueError('api_key and cursors are settings of dialect="current"')
+        if dialect == "current" and (token is not None or secret is not None):
+            raise ValueError('dialect="current" takes api_key=, not token= and secret=')
+        if isinstance(max_parallel, bool) or not isinstance(max_parallel, int) or max_parallel < 1:
+            raise ValueError(f"max_parallel: must be an integer >= 1, got {max_parallel!r}")
+        self.dialect = dialect
+        self.cursors = cursors
+        self.max_parallel = max_parallel
+        self._spec = _spec(customers, seed, id_start=1, dialect=dialect)
         self.seed = seed
         self.db = None if db is None else str(db)
+        self._api_key_given = api_key is not None
+        if dialect == "current":
+            # One credential: the key is the account's token, and its secret too.
+            key = api_key or secrets.token_hex(16)
+            token, secret = key, key
         self.token = token or DEFAULT_TOKEN
         self._secret_given = secret is not None
         self.secret = secret if secret is not None else secrets.token_urlsafe(24)
+        # The hooks of on_list_request: [requests left, function], run in arrival order.
+        self._list_hooks: list[list[Any]] = []
+        self._hooks_lock = threading.Lock()
         self.host = host
         self.port = port
         self._faults = FaultInjector(seed)
@@ -101,9 +146,34 @@ class Emulator:
         # The cache of the clients client() makes: the emulator's own, gone at stop().
         self._client_cache: str | None = None
 
-    def __repr__(self) -> str:  # never the secret
+    def __repr__(self) -> str:  # never the secret (nor today's key, which is one)
         where = self.url if self.running else "not started"
+        if self.dialect == "current":
+            return f"<Emulator {where} dialect='current'>"
         return f"<Emulator {where} token={self.token!r}>"
+
+    @property
+    def api_key(self) -> str:
+        """Today's API key (``dialect="current"``): the Basic user name, password empty.
+
+        Returns
+        -------
+        str
+            The key.
+
+        Raises
+        ------
+        AttributeError
+            In the reference dialect, which has a token and a secret instead.
+
+        Examples
+        --------
+        >>> Emulator(dialect="current", api_key="k").api_key
+        'k'
+        """
+        if self.dialect != "current":
+            raise AttributeError('api_key: only dialect="current" has one (use token and secret)')
+        return self.token
 
     # --- lifecycle ----------------------------------------------------------------
 
@@ -165,7 +235,7 @@ class Emulator:
         with self._lifecycle:
             if self._server is not None:
                 return self
-            state = State(self.db)
+            state = State(self.db, self.dialect, self.cursors)
             try:
                 self._open_primary_account(state)
                 server = EmulatorHTTPServer(
@@ -174,6 +244,8 @@ class Emulator:
                     faults=self._faults,
                     log=self._log,
                     on_reset=self.reset,
+                    on_list=self._after_list_request,
+                    max_parallel=self.max_parallel,
                 )
             except BaseException:
                 state.close()
@@ -191,11 +263,16 @@ class Emulator:
         return self
 
     def _open_primary_account(self, state: State) -> None:
+        if self.dialect == "current" and not self._api_key_given:
+            stored = list(state.accounts())
+            if stored:  # a db file of today's dialect: its key, as a restart should
+                self.token = self.secret = stored[0]
+                return
         stored_secret = state.secret_of(self.token)
         if stored_secret is None:
             spec = self._spec
             if isinstance(spec.customers, int):
-                spec = AccountSpec(spec.customers, spec.seed, state.next_id_start())
+                spec = AccountSpec(spec.customers, spec.seed, state.next_id_start(), spec.dialect)
             state.put_account(self.token, self.secret, spec)
         elif self._secret_given and stored_secret != self.secret:
             state.set_secret(self.token, self.secret)
@@ -376,6 +453,8 @@ class Emulator:
         self._running_state().reset()
         self._faults.clear()
         self._log.clear()
+        with self._hooks_lock:
+            self._list_hooks.clear()
 
     def request_log(self) -> list[dict[str, Any]]:
         """Every /v1 request in arrival order: method, path, query, status, account, body, time.
@@ -440,7 +519,9 @@ class Emulator:
         if not token or not secret:
             raise ValueError("add_account: token and secret must be non-empty strings")
         state = self._running_state()
-        spec = _spec(customers, seed, id_start=state.next_id_start(excluding=token))
+        spec = _spec(
+            customers, seed, id_start=state.next_id_start(excluding=token), dialect=self.dialect
+        )
         state.put_account(token, secret, spec)
 
     def remove_account(self, token: str) -> None:
@@ -468,6 +549,85 @@ class Emulator:
             raise ValueError(f"remove_account: {token!r} is the emulator's main account")
         if not self._running_state().remove_account(token):
             raise KeyError(f"remove_account: no account {token!r}")
+
+    def update_customer(self, uuid: str, **fields: Any) -> dict[str, Any]:
+        """Change fields of one customer of the main account, as the service would over time.
+
+        For tests of a load that runs while the data changes (with ``on_list_request``): a
+        status, ``customer_since`` (``_`` stands for ``-`` in names), ``mrr``... Today's
+        list order follows at once: a customer given a customer-since moves among the
+        customers, one given None moves among the leads (nothing is implied: a lead made
+        ``"Active"`` keeps its null customer-since unless one is given).
+
+        Parameters
+        ----------
+        uuid : str
+            The customer's ``cus_`` uuid.
+        **fields
+            New values of top-level fields the customer has (not ``id``, ``uuid`` or
+            ``attributes``).
+
+        Returns
+        -------
+        dict
+            The customer as stored now.
+
+        Raises
+        ------
+        KeyError
+            For an unknown uuid or a field the customer does not have.
+        RuntimeError
+            When the emulator is not running.
+
+        Examples
+        --------
+        >>> emulator.update_customer(uuid, status="Cancelled", mrr=0, arr=0)  # doctest: +SKIP
+        """
+        return self._running_state().update_customer(self.token, uuid, fields)
+
+    def on_list_request(self, n: int, action: Callable[[], object]) -> None:
+        """Run ``action()`` once, right after the n-th ``GET /customers`` from now is answered.
+
+        It runs on the server's thread after that request's answer is computed and before
+        it is sent, so the client's next request sees what ``action`` changed, and no test
+        needs to sleep or guess timing. Search requests do not count; the hooks are
+        forgotten at ``reset()``.
+
+        Parameters
+        ----------
+        n : int
+            Which list request, counting from 1 (1: the next one).
+        action : callable
+            Called with no arguments, e.g. ``lambda: emu.update_customer(uuid, status=...)``.
+
+        Returns
+        -------
+        None
+
+        Raises
+        ------
+        ValueError
+            For ``n`` < 1.
+
+        Examples
+        --------
+        >>> emulator.on_list_request(2, lambda: emulator.update_customer(uuid, status="Cancelled"))  # doctest: +SKIP
+        """
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"on_list_request: n must be an integer >= 1, got {n!r}")
+        with self._hooks_lock:
+            self._list_hooks.append([n, action])
+
+    def _after_list_request(self) -> None:
+        due: list[Callable[[], object]] = []
+        with self._hooks_lock:
+            for hook in self._list_hooks:
+                hook[0] -= 1
+                if hook[0] == 0:
+                    due.append(hook[1])
+            self._list_hooks = [hook for hook in self._list_hooks if hook[0] > 0]
+        for action in due:
+            action()
 
     def client(
         self,

@@ -158,15 +158,22 @@ class FaultSettings:
                 "hang_methods: it chooses the requests hang_after counts; set hang_after too"
             )
 
-    def corruption_for(self, method: str, path: str, query: Mapping[str, str]) -> str | None:
-        """The corruption of this request (already authenticated and valid), or None."""
+    def corruption_for(
+        self, method: str, path: str, query: Mapping[str, str], page: int | None = None
+    ) -> str | None:
+        """The corruption of this request (already authenticated and valid), or None.
+
+        ``page``: the list page's number when the query does not say it (today's cursor
+        pages are numbered by where they start: ``1 + customers before // per_page``).
+        """
         if self.corrupt is None or (self.corrupt_methods and method not in self.corrupt_methods):
             return None
         is_list = method == "GET" and path == _LIST_PATH
         if self.corrupt in LIST_CORRUPTIONS and not is_list:
             return None
-        raw_page = query.get("page", "1")
-        page = int(raw_page) if is_list and raw_page.isdigit() else None
+        if page is None or not is_list:
+            raw_page = query.get("page", "1")
+            page = int(raw_page) if is_list and raw_page.isdigit() else None
         if self.corrupt_pages and page not in self.corrupt_pages:
             return None
         return self.corrupt

@@ -23,7 +23,14 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-__all__ = ["TAG_VOCABULARY", "generate_customers"]
+__all__ = [
+    "CURRENT_STATUSES",
+    "LEAD_STATUSES",
+    "TAG_VOCABULARY",
+    "current_time",
+    "generate_current_customers",
+    "generate_customers",
+]
 
 T = TypeVar("T")
 
@@ -423,4 +430,199 @@ def _customer(
             "stripe": _stripe(rng, rng.randrange(1, 10**6)) if rng.chance(0.8) else {},
             "clearbit": _clearbit(rng, company, domain) if rng.chance(0.5) else {},
         },
+    }
+
+
+# --- today's service ("current" dialect) -----------------------------------------------
+#
+# A separate generator, so the reference dialect's customers stay byte-identical. Field
+# names and key order follow the Ruby client's recordings of the real service (2023): a
+# list entry is the stored object less ``website_url``, which only ``GET /customers/{uuid}``
+# carries.
+
+CURRENT_STATUSES = (
+    "New Lead", "Working Lead", "Qualified Lead", "Unqualified Lead", "Active", "Past Due",
+    "Cancelled",
+)  # fmt: skip
+LEAD_STATUSES = frozenset(CURRENT_STATUSES[:4])
+_CURRENT_STATUS_POOL = _weighted(
+    [
+        ("New Lead", 8), ("Working Lead", 5), ("Qualified Lead", 4), ("Unqualified Lead", 4),
+        ("Active", 52), ("Past Due", 7), ("Cancelled", 20),
+    ]
+)  # fmt: skip
+
+# code, name, currency, sign, cities, states as (code, name); None: no states in data
+_CURRENT_COUNTRIES: tuple[
+    tuple[str, str, str, str, tuple[str, ...], tuple[tuple[str, str], ...] | None, int], ...
+] = (
+    ("US", "United States", "USD", "$", ("Mountain View", "San Francisco", "New York", "Austin"),
+     (("CA", "California"), ("NY", "New York"), ("TX", "Texas"), ("WA", "Washington")), 30),
+    ("GB", "United Kingdom", "GBP", "£", ("London", "Manchester", "Edinburgh"), None, 10),
+    ("DE", "Germany", "EUR", "€", ("Berlin", "München", "Hamburg"),
+     (("BE", "Berlin"), ("BY", "Bayern"), ("HH", "Hamburg")), 9),
+    ("FR", "France", "EUR", "€", ("Paris", "Lyon"), None, 5),
+    ("CA", "Canada", "CAD", "$", ("Toronto", "Vancouver", "Montréal"),
+     (("ON", "Ontario"), ("BC", "British Columbia"), ("QC", "Quebec")), 5),
+    ("IN", "India", "INR", "₹", ("Bengaluru", "Mumbai"), (("KA", "Karnataka"), ("MH", "Maharashtra")), 5),
+    ("AU", "Australia", "AUD", "$", ("Sydney", "Melbourne"),
+     (("NSW", "New South Wales"), ("VIC", "Victoria")), 4),
+    ("JP", "Japan", "JPY", "¥", ("Tokyo", "Osaka"), None, 3),
+    ("BR", "Brazil", "BRL", "R$", ("São Paulo", "Curitiba"), (("SP", "São Paulo"), ("PR", "Paraná")), 3),
+    ("CH", "Switzerland", "CHF", "CHF", ("Zürich", "Genève"), None, 2),
+)  # fmt: skip
+_CURRENT_COUNTRY_POOL = _weighted([(country, country[6]) for country in _CURRENT_COUNTRIES])
+_SYSTEMS = _weighted([("Stripe", 6), ("Google Sheets", 2), ("Import API", 3)])
+_OWNERS = ("gabi@example.com", "tom@example.com", "mei@example.com", "raj@example.com")
+
+
+def current_time(instant: int) -> str:
+    """A time as today's service writes ``lead_created_at`` and custom Timestamps."""
+    return datetime.fromtimestamp(instant, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def _current_since(instant: int) -> str:
+    """``customer-since`` as recorded in today's list answers: UTC, ``+00:00``."""
+    return datetime.fromtimestamp(instant, UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+
+
+def _current_custom(rng: _Draw) -> dict[str, Any]:
+    custom = _custom(rng)
+    for key, value in custom.items():
+        if isinstance(value, str) and len(value) == 20 and value.endswith("Z") and value[10] == "T":
+            custom[key] = value[:-1] + ".000Z"  # the reference's Timestamp form, as today's
+    return custom
+
+
+def generate_current_customers(n: int, seed: int, *, id_start: int = 1) -> list[dict[str, Any]]:
+    """``n`` customers as today's service answers them, ids ``id_start .. id_start + n - 1``.
+
+    Deterministic from ``(n, seed, id_start)``, and a larger ``n`` extends a smaller one.
+    Leads (New, Working, Qualified, Unqualified Lead) have ``customer-since`` null and
+    ``mrr`` 0; ``mrr``/``arr`` are cents (``arr`` = 12 * ``mrr``); about 3% of the emails
+    are ``""``; the account has three data sources.
+    """
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    rng = _Draw(seed)
+    sources = [f"ds_{_uuid4(rng)}" for _ in range(3)]
+    customers: list[dict[str, Any]] = []
+    recent_emails: collections.deque[str] = collections.deque(maxlen=50)
+    uses: collections.Counter[str] = collections.Counter()
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for index in range(n):
+            customers.append(_current_customer(rng, id_start + index, sources, recent_emails, uses))
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return customers
+
+
+def _current_customer(
+    rng: _Draw,
+    customer_id: int,
+    sources: list[str],
+    recent_emails: collections.deque[str],
+    uses: collections.Counter[str],
+) -> dict[str, Any]:
+    code, country_name, currency, sign, cities, states, _ = rng.pick(_CURRENT_COUNTRY_POOL)
+    first, last = rng.pick(_FIRST_NAMES), rng.pick(_LAST_NAMES)
+    stem, kind = rng.pick(_COMPANY_STEMS), rng.pick(_COMPANY_KINDS)
+    company = f"{stem} {kind}"
+    domain = f"{_ascii_slug(stem)}{_ascii_slug(kind)}.com"
+    name = company if rng.chance(0.6) else f"{first} {last}"
+
+    email = ""
+    share_roll = rng.random()
+    if share_roll < 0.03:
+        pass  # recorded: a customer with no email at all ("")
+    elif recent_emails and share_roll < 0.07:
+        shared = rng.pick(recent_emails)
+        if uses[shared.lower()] < 3:
+            email = shared.capitalize() if share_roll < 0.04 else shared
+    if not email and share_roll >= 0.03:
+        email = _fresh_email(rng, first, last, domain)
+        while uses[email.lower()]:
+            user, _, host = email.partition("@")
+            email = f"{user}{rng.randrange(100, 999)}@{host}"
+    if email:
+        recent_emails.append(email)
+        uses[email.lower()] += 1
+
+    status = rng.pick(_CURRENT_STATUS_POOL)
+    lead = status in LEAD_STATUSES
+    lead_created = _EPOCH_START + rng.randrange(_EPOCH_SPAN)
+    trial = lead_created + rng.randrange(1, 30 * 86_400) if rng.chance(0.6) else None
+    since = None if lead else (trial or lead_created) + rng.randrange(0, 60 * 86_400)
+    mrr = 0 if lead or status == "Cancelled" else rng.randrange(900, 250_000)
+
+    system = rng.pick(_SYSTEMS)
+    external_id = (
+        f"cus_{rng.getrandbits(56):014x}"
+        if system == "Stripe"
+        else str(rng.randrange(10**6, 10**8))
+    )
+    external_ids = [external_id]
+    data_source = rng.pick(sources)
+    data_sources = [data_source]
+    if rng.chance(0.05):  # a merged customer keeps the ids and sources of both
+        external_ids.append(f"cus_{rng.getrandbits(56):014x}")
+        data_sources.append(rng.pick(sources))
+    state_code, state_name = rng.pick(states) if states else (None, None)
+    city: str | None = rng.pick(cities)
+    zip_code: str | None = f"{rng.randrange(10**5):05d}"
+    if rng.chance(0.05):  # recorded: a customer with no location but an empty city
+        code_or_none, country_or_none, state_code, state_name, city, zip_code = (
+            None, None, None, None, "", None,
+        )  # fmt: skip
+    else:
+        code_or_none, country_or_none = code, country_name
+    slug = company.replace(" ", "_")
+    tag_count = rng.pick(_TAG_COUNT_POOL)
+    custom = _current_custom(rng)
+    stripe = _stripe(rng, rng.randrange(1, 10**6)) if system == "Stripe" and rng.chance(0.8) else {}
+    clearbit = _clearbit(rng, company, domain) if rng.chance(0.4) else {}
+    return {
+        "id": customer_id,
+        "uuid": f"cus_{_uuid4(rng)}",
+        "external_id": external_id,
+        "name": name,
+        "email": email,
+        "status": status,
+        "customer-since": None if since is None else _current_since(since),
+        "attributes": {
+            "custom": custom,
+            "clearbit": clearbit,
+            "stripe": stripe,
+            "tags": rng.sample(TAG_VOCABULARY, tag_count),
+        },
+        "data_source_uuid": data_source,
+        "data_source_uuids": data_sources,
+        "external_ids": external_ids,
+        "company": company,
+        "country": code_or_none,
+        "state": state_code,
+        "city": city,
+        "zip": zip_code,
+        "lead_created_at": current_time(lead_created),
+        "free_trial_started_at": None if trial is None else current_time(trial),
+        "address": {
+            "country": country_or_none,
+            "state": state_name,
+            "city": city,
+            "address_zip": zip_code,
+        },
+        "mrr": mrr,
+        "arr": 12 * mrr,
+        "billing-system-url": (
+            f"https://dashboard.stripe.com/customers/{external_id}" if system == "Stripe" else None
+        ),
+        "chartmogul-url": f"https://app.chartmogul.com/#/customers/{customer_id}-{slug}",
+        "billing-system-type": system,
+        "currency": currency,
+        "currency-sign": sign,
+        "owner": rng.pick(_OWNERS) if rng.chance(0.3) else None,
+        "website_url": f"https://{domain}" if rng.chance(0.7) else None,
     }

@@ -1,9 +1,13 @@
 """The 11 Enrichment API endpoints: path and method to a function of the state.
 
 Pure request handling with no HTTP machinery: ``dispatch`` takes an authenticated
-request and returns the 200 body, or raises a ``Problem`` (400, 402, 404, 405) whose
-message names the parameter, field or key. Validation runs on the whole body before the
-state is touched.
+request and returns the 200 body (``NO_CONTENT``: a 204), or raises a ``Problem`` (400,
+402, 404, 405, and 422 in today's dialect) whose message names the parameter, field or
+key. Validation runs on the whole body before the state is touched.
+
+The state's dialect decides the answers. Today's (``state.current``): the list pages by
+cursor (see ``cursors``), with filters; a path names the customer by uuid only; a valid
+JSON body with a wrong value is a 422 (malformed JSON stays a 400).
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ from typing import Any
 from urllib.parse import unquote
 
 from cm_frames.emulator import validation
-from cm_frames.emulator.problems import BadRequestBody, NotFound, Problem
-from cm_frames.emulator.state import State
+from cm_frames.emulator.cursors import Position, decode_cursor, encode_cursor
+from cm_frames.emulator.problems import BadRequestBody, NotFound, Problem, Unprocessable
+from cm_frames.emulator.state import CURRENT_FILTERS, State, encode
 
 __all__ = ["MAX_PER_PAGE", "ApiRequest", "MethodNotAllowed", "dispatch"]
 
@@ -50,13 +55,17 @@ class MethodNotAllowed(Problem):
 Handler = Callable[[State, ApiRequest], bytes]
 
 
+class MalformedBody(BadRequestBody):
+    """400 in both dialects: no body, or a body that is not JSON."""
+
+
 def _json_body(request: ApiRequest) -> Any:
     if not request.body.strip():
-        raise BadRequestBody("body: required (send a JSON object, Content-Type: application/json)")
+        raise MalformedBody("body: required (send a JSON object, Content-Type: application/json)")
     try:
         return json.loads(request.body, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as error:  # JSONDecodeError and UnicodeDecodeError
-        raise BadRequestBody(f"body: not valid JSON ({error})") from None
+        raise MalformedBody(f"body: not valid JSON ({error})") from None
 
 
 def _reject_constant(name: str) -> Any:
@@ -83,7 +92,81 @@ def _customer_ref(request: ApiRequest) -> str:
 # --- the endpoints ---------------------------------------------------------------
 
 
+def _per_page(query: dict[str, str]) -> int:
+    """Today's per_page: 200 by default, and a larger value falls back to 200 (no error)."""
+    raw = query.get("per_page")
+    if raw is None:
+        return MAX_PER_PAGE
+    if not _DIGITS.fullmatch(raw) or int(raw) < 1:
+        raise BadRequestBody(f"per_page: must be a positive integer, got {raw!r}", param="per_page")
+    return min(int(raw), MAX_PER_PAGE)
+
+
+def cursor_position(state: State, cursor: str) -> Position:
+    """Where a cursor says the page starts after (400 for a cursor that says nowhere)."""
+    if state.opaque is not None:
+        return state.opaque.resolve(cursor)
+    return decode_cursor(cursor)
+
+
+def _issue_cursor(state: State, position: Position | None) -> str | None:
+    if position is None:
+        return None
+    return state.opaque.issue(position) if state.opaque is not None else encode_cursor(position)
+
+
+def current_page(
+    state: State,
+    entries: list[bytes],
+    has_more: bool,
+    last: Position | None,
+    per_page: int,
+    *,
+    first: bool,
+    total: int | None,
+    search: bool = False,
+) -> bytes:
+    """A page of today's list (or search) in the recorded key order.
+
+    The first page (no cursor) also carries the deprecated paging keys, as recorded:
+    ``entries, current_page, total_pages, has_more, per_page, page, cursor`` (search's
+    ``total_pages`` was recorded null); a later one only ``entries, cursor, has_more``.
+    """
+    cursor = encode(_issue_cursor(state, last))
+    flag = b"true" if has_more else b"false"
+    joined = b",".join(entries)
+    if not first:
+        return b'{"entries":[%s],"cursor":%s,"has_more":%s}' % (joined, cursor, flag)
+    pages = b"null" if search or total is None else b"%d" % max(1, -(-total // per_page))
+    return b'{"entries":[%s],"current_page":1,"total_pages":%s,"has_more":%s,' % (
+        joined,
+        pages,
+        flag,
+    ) + b'"per_page":%d,"page":1,"cursor":%s}' % (per_page, cursor)
+
+
+def _current_list(state: State, request: ApiRequest, filters: dict[str, str]) -> bytes:
+    per_page = _per_page(request.query)
+    cursor = request.query.get("cursor")
+    # ``page`` is deprecated (October 2023) and read by nothing: the cursor says where.
+    after = cursor_position(state, cursor) if cursor else None
+    entries, has_more, last, total = state.list_after(
+        request.account, after, per_page, filters, count=after is None
+    )
+    search = "email" in filters
+    if search and not entries and after is None:
+        raise NotFound(
+            f"Can't find any customers with email: {json.dumps(filters['email'])}", param="email"
+        )
+    return current_page(
+        state, entries, has_more, last, per_page, first=after is None, total=total, search=search
+    )
+
+
 def list_customers(state: State, request: ApiRequest) -> bytes:
+    if state.current:
+        filters = {name: request.query[name] for name in CURRENT_FILTERS if name in request.query}
+        return _current_list(state, request, filters)
     page = _int_param(request.query, "page", 1, 1, MAX_PAGE)
     per_page = _int_param(request.query, "per_page", MAX_PER_PAGE, 1, MAX_PER_PAGE)
     return state.list_page(request.account, page, per_page)
@@ -92,7 +175,11 @@ def list_customers(state: State, request: ApiRequest) -> bytes:
 def search_customers(state: State, request: ApiRequest) -> bytes:
     email = request.query.get("email", "")
     if not email.strip():
-        raise BadRequestBody("email: required query parameter (e.g. ?email=bob@example.com)")
+        raise BadRequestBody(
+            "email: required query parameter (e.g. ?email=bob@example.com)", param="email"
+        )
+    if state.current:
+        return _current_list(state, request, {"email": email})
     return state.search(request.account, email)
 
 
@@ -122,14 +209,14 @@ def add_tags_by_email(state: State, request: ApiRequest) -> bytes:
 
 
 def add_custom(state: State, request: ApiRequest) -> bytes:
-    values = validation.parse_add_custom(_json_body(request))
+    values = validation.parse_add_custom(_json_body(request), current=state.current)
     return state.add_custom(request.account, _customer_ref(request), values)
 
 
 def add_custom_by_email(state: State, request: ApiRequest) -> bytes:
     body = _json_body(request)
     email = validation.parse_email(body)
-    values = validation.parse_add_custom(body)
+    values = validation.parse_add_custom(body, current=state.current)
     return state.add_custom_by_email(request.account, email, values)
 
 
@@ -168,15 +255,22 @@ QUERY_PARAMETERS: dict[Handler, frozenset[str]] = {
     list_customers: frozenset({"page", "per_page"}),
     search_customers: frozenset({"email"}),
 }
+# Today's: cursor paging and the list filters (page still accepted, and ignored).
+CURRENT_QUERY_PARAMETERS: dict[Handler, frozenset[str]] = {
+    list_customers: frozenset({"cursor", "page", "per_page", *CURRENT_FILTERS}),
+    search_customers: frozenset({"email", "cursor", "page", "per_page"}),
+}
 
 
-def _check_query(handler: Handler, query: dict[str, str]) -> None:
-    accepted = QUERY_PARAMETERS.get(handler, frozenset())
+def _check_query(handler: Handler, query: dict[str, str], current: bool = False) -> None:
+    table = CURRENT_QUERY_PARAMETERS if current else QUERY_PARAMETERS
+    accepted = table.get(handler, frozenset())
     unknown = sorted(set(query) - accepted)
     if unknown:
         expected = ", ".join(sorted(accepted)) or "none"
         raise BadRequestBody(
-            f"{unknown[0]}: unknown query parameter (this endpoint accepts: {expected})"
+            f"{unknown[0]}: unknown query parameter (this endpoint accepts: {expected})",
+            param=unknown[0],
         )
 
 
@@ -194,7 +288,7 @@ def dispatch(state: State, request: ApiRequest) -> bytes:
                 f" (allowed: {', '.join(allowed)})",
                 allowed,
             )
-        _check_query(handler, request.query)
+        _check_query(handler, request.query, state.current)
         routed = ApiRequest(
             request.method,
             request.path,
@@ -203,5 +297,13 @@ def dispatch(state: State, request: ApiRequest) -> bytes:
             request.account,
             match.groups(),
         )
-        return handler(state, routed)
+        if not state.current or request.method == "GET":
+            return handler(state, routed)
+        try:
+            return handler(state, routed)
+        except MalformedBody:
+            raise
+        except BadRequestBody as problem:  # valid JSON, wrong values: today's 422
+            param = problem.param or problem.message.partition(":")[0]
+            raise Unprocessable(problem.message, param=param) from None
     raise NotFound(f"path: no endpoint {request.path} (see GET /_emulator/openapi.json)")

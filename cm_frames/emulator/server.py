@@ -9,6 +9,12 @@ and otherwise dispatch to the routes, then break the 200 answer if another ``cor
 hits it. Control endpoints under /_emulator/ need no credentials and are not logged.
 
 In the request log a dropped request has ``status`` 0 (no response was sent).
+
+Today's dialect (``state.current``) differs only where the service does: the API key as
+the Basic user name (empty password, or the key again), errors as ``{"code", "message",
+"param"}`` (a 422 as ``{"errors": {param: message}}``), 204 with no body, and a 503 for an
+account with more than ``max_parallel`` requests in flight (counted once authenticated, so
+requests held by ``hang_after`` count).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from cm_frames.emulator.cursors import Position
 from cm_frames.emulator.faults import (
     LIST_CORRUPTIONS,
     Fault,
@@ -39,8 +46,15 @@ from cm_frames.emulator.faults import (
     corrupt_list_page,
 )
 from cm_frames.emulator.problems import BadRequestBody, Problem
-from cm_frames.emulator.routes import MAX_PER_PAGE, ApiRequest, MethodNotAllowed, dispatch
-from cm_frames.emulator.state import State, encode
+from cm_frames.emulator.routes import (
+    MAX_PER_PAGE,
+    ApiRequest,
+    MethodNotAllowed,
+    current_page,
+    cursor_position,
+    dispatch,
+)
+from cm_frames.emulator.state import NO_CONTENT, State, encode
 
 __all__ = ["MAX_BODY_BYTES", "EmulatorHTTPServer", "RequestLog"]
 
@@ -96,11 +110,18 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         faults: FaultInjector,
         log: RequestLog,
         on_reset: Callable[[], None],
+        on_list: Callable[[], None] = lambda: None,
+        max_parallel: int = 20,
     ) -> None:
         self.state = state
         self.faults = faults
         self.log = log
         self.on_reset = on_reset
+        # Called after each answered GET /v1/customers, before its answer is sent.
+        self.on_list = on_list
+        self.max_parallel = max_parallel
+        self._in_flight: dict[str, int] = {}
+        self._in_flight_lock = threading.Lock()
         self._connections: set[socket.socket] = set()
         self._idle = threading.Condition()
         family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
@@ -129,6 +150,19 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
             self.faults.release()
             self._idle.wait_for(lambda: not self._connections, timeout=timeout)
 
+    def enter(self, account: str) -> bool:
+        """Count a request of ``account`` in flight; False (not counted) past the limit."""
+        with self._in_flight_lock:
+            count = self._in_flight.get(account, 0)
+            if count >= self.max_parallel:
+                return False
+            self._in_flight[account] = count + 1
+            return True
+
+    def leave(self, account: str) -> None:
+        with self._in_flight_lock:
+            self._in_flight[account] -= 1
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that goes away mid-response is normal (timeouts, stop()): not an error.
         if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
@@ -140,8 +174,15 @@ def _openapi_document() -> bytes:
     return resources.files("cm_frames.emulator").joinpath("openapi.json").read_bytes()
 
 
-def _error_body(status: int, message: str) -> bytes:
-    return encode({"code": status, "message": message})
+def _error_body(status: int, message: str, param: str | None = None, *, current: bool) -> bytes:
+    if not current:
+        return encode({"code": status, "message": message})
+    if status == 422:  # recorded: {"errors": {"name": "A name is required ..."}}
+        return encode({"errors": {param or "body": message}})
+    return encode({"code": status, "message": message, "param": param})
+
+
+_NO_API_KEY = "No valid API key provided"  # recorded, with "param": null
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -178,7 +219,8 @@ class _Handler(BaseHTTPRequestHandler):
             # Logged before the response leaves: a client that has its answer sees it logged.
             self.server.log.update(self._log_entry, status=status)
         self.send_response(status)
-        self.send_header("Content-Type", content_type)
+        if status != 204:  # recorded: a 204 has neither body nor Content-Type
+            self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         for name, value in (headers or {}).items():
             self.send_header(name, value)
@@ -189,9 +231,14 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _send_problem(
-        self, status: int, message: str, headers: dict[str, str] | None = None
+        self,
+        status: int,
+        message: str,
+        headers: dict[str, str] | None = None,
+        param: str | None = None,
     ) -> None:
-        self._send(status, _error_body(status, message), headers)
+        body = _error_body(status, message, param, current=self.server.state.current)
+        self._send(status, body, headers)
 
     def _read_body(self) -> bytes | None:
         """The request body; None after answering 411/413/400 for an unreadable one."""
@@ -254,6 +301,30 @@ class _Handler(BaseHTTPRequestHandler):
             return
         account, auth_problem = self._authenticate()
         self.server.log.update(entry, account=account)
+        if account is not None and self.server.state.current:
+            if not self.server.enter(account):
+                self._send_problem(
+                    503,
+                    f"Too many parallel connections: at most {self.server.max_parallel}"
+                    " requests of one account at once",
+                )
+                return
+            try:
+                self._answer(path, query, body, entry, account, auth_problem)
+            finally:
+                self.server.leave(account)
+            return
+        self._answer(path, query, body, entry, account, auth_problem)
+
+    def _answer(
+        self,
+        path: str,
+        query: dict[str, str],
+        body: bytes,
+        entry: dict[str, Any],
+        account: str | None,
+        auth_problem: str,
+    ) -> None:
         latency_ms = self.server.faults.settings.latency_ms
         if latency_ms:
             time.sleep(latency_ms / 1000)  # outside every lock: concurrent requests overlap
@@ -274,12 +345,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_problem(status, f"injected server error {status} (emulator fault injection)")
             return
         if account is None:
-            self._send_problem(401, auth_problem, {"WWW-Authenticate": _REALM})
+            message = _NO_API_KEY if self.server.state.current else auth_problem
+            self._send_problem(401, message, {"WWW-Authenticate": _REALM})
             return
-        corruption = settings.corruption_for(self.command, path, query)
+        page = self._cursor_page_number(path, query, account)
+        corruption = settings.corruption_for(self.command, path, query, page)
         if corruption == "html_200":  # a proxy answered: the request never reached the API
-            page, content_type = corrupt_body(corruption, b"")
-            self._send(200, page, content_type=content_type)
+            html, content_type = corrupt_body(corruption, b"")
+            self._send(200, html, content_type=content_type)
             return
         request = ApiRequest(self.command, path, query, body, account)
         try:
@@ -288,30 +361,58 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_problem(problem.status, problem.message, {"Allow": ", ".join(problem.allow)})
             return
         except Problem as problem:
-            self._send_problem(problem.status, problem.message)
+            self._send_problem(problem.status, problem.message, param=problem.param)
             return
         except Exception as error:  # a bug in the emulator: answer as a server would
             traceback.print_exc()
             self._send_problem(500, f"emulator bug: {type(error).__name__}: {error}")
             return
+        if self.command == "GET" and path == "/v1/customers":
+            self.server.on_list()  # a test's hook: changes seen from the next request on
         if corruption in LIST_CORRUPTIONS:
-            self._send(200, self._corrupt_page(corruption, account, query))
+            self._send(200, self._corrupt_page(corruption, account, query, page))
         elif corruption is not None:
             broken, content_type = corrupt_body(corruption, response)
             self._send(200, broken, content_type=content_type)
+        elif response is NO_CONTENT or (not response and self.server.state.current):
+            self._send(204, b"")
         else:
             self._send(200, response)
 
-    def _corrupt_page(self, mode: str, account: str, query: dict[str, str]) -> bytes:
+    def _cursor_page_number(self, path: str, query: dict[str, str], account: str) -> int | None:
+        """Today's list page number, for ``corrupt_pages``: where the cursor starts, in pages."""
+        state = self.server.state
+        if not state.current or self.command != "GET" or path != "/v1/customers":
+            return None
+        cursor = query.get("cursor")
+        if not cursor:
+            return 1
+        try:
+            position: Position = cursor_position(state, cursor)
+            per_page = min(int(query.get("per_page", MAX_PER_PAGE)), MAX_PER_PAGE)
+        except (Problem, ValueError):
+            return None  # dispatch refuses it
+        return state.rank(account, position) // max(per_page, 1) + 1
+
+    def _corrupt_page(
+        self, mode: str, account: str, query: dict[str, str], page: int | None
+    ) -> bytes:
         """A (valid: dispatch accepted it) GET /customers page, broken as ``mode`` says."""
-        per_page = int(query.get("per_page", MAX_PER_PAGE))
+        per_page = min(int(query.get("per_page", MAX_PER_PAGE)), MAX_PER_PAGE)
         state = self.server.state
 
-        def read_page(page: int) -> dict[str, Any]:
-            document: dict[str, Any] = json.loads(state.list_page(account, page, per_page))
+        def read_page(number: int) -> dict[str, Any]:
+            if state.current:  # today's page of that number (filters not applied)
+                entries, has_more, last = state.page_by_number(account, number, per_page)
+                body = current_page(
+                    state, entries, has_more, last, per_page, first=number == 1, total=None
+                )
+            else:
+                body = state.list_page(account, number, per_page)
+            document: dict[str, Any] = json.loads(body)
             return document
 
-        return corrupt_list_page(mode, int(query.get("page", 1)), read_page)
+        return corrupt_list_page(mode, page or int(query.get("page", 1)), read_page)
 
     def _authenticate(self) -> tuple[str | None, str]:
         """(the account token, "") if the Basic credentials match an account, else (None, why)."""
@@ -330,6 +431,12 @@ class _Handler(BaseHTTPRequestHandler):
             return None, "Authorization: not valid base64 of token:secret"
         token, _, secret = decoded.partition(":")
         expected = self.server.state.secret_of(token)
+        if self.server.state.current:
+            # Today's: the API key as user name; an empty password, or the key again.
+            known = expected is not None and (
+                not secret or secrets.compare_digest(secret.encode(), token.encode())
+            )
+            return (token, "") if known else (None, _NO_API_KEY)
         if expected is None or not secrets.compare_digest(secret.encode(), expected.encode()):
             return None, "Authorization: unknown account token or wrong secret key"
         return token, ""

@@ -28,11 +28,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from cm_frames.emulator.generator import generate_customers
+from cm_frames.emulator.cursors import OpaqueCursors, Position, since_key
+from cm_frames.emulator.generator import generate_current_customers, generate_customers
 from cm_frames.emulator.problems import NotFound, RequestFailed
 from cm_frames.emulator.validation import TypedValue, coerce_value, infer_type
 
-__all__ = ["AccountSpec", "State", "encode"]
+__all__ = ["CURRENT_FILTERS", "DIALECTS", "NO_CONTENT", "AccountSpec", "State", "encode"]
+
+#: "reference": the API of enrichment-api.md; "current": the service as it is today.
+DIALECTS = ("reference", "current")
 
 T = TypeVar("T")
 
@@ -51,12 +55,34 @@ CREATE TABLE IF NOT EXISTS customers (
     email_key TEXT NOT NULL,       -- the email, lower-cased: search is case-insensitive
     position INTEGER NOT NULL,     -- 0-based rank in the account's list order
     body BLOB NOT NULL,            -- the customer object, compact UTF-8 JSON
-    custom_types TEXT              -- JSON {key: type}; NULL: inferred from the values
+    custom_types TEXT,             -- JSON {key: type}; NULL: inferred from the values
+    lead INTEGER NOT NULL DEFAULT 0,    -- 1: customer-since is null (a lead): listed last
+    since_key TEXT NOT NULL DEFAULT ''  -- customer-since, UTC, nine fractional digits
 );
 CREATE UNIQUE INDEX IF NOT EXISTS customers_by_position ON customers (account, position);
 CREATE INDEX IF NOT EXISTS customers_by_uuid ON customers (account, uuid);
 CREATE INDEX IF NOT EXISTS customers_by_email ON customers (account, email_key);
 """
+# After the columns exist (a file from before they did gets them by ALTER TABLE).
+_ORDER_INDEX = (
+    "CREATE INDEX IF NOT EXISTS customers_by_order ON customers (account, lead, since_key, id)"
+)
+_COLUMNS = "id, account, uuid, email_key, position, body, custom_types, lead, since_key"
+
+#: The body a write answers with no content (today's DELETE that empties custom): a 204.
+NO_CONTENT = b""
+
+# Today's list filters: query parameter -> SQL condition on one customer row (the body is
+# JSON text; external_id and data_source_uuid match any of the customer's ids/sources).
+_FILTERS = {
+    "status": "json_extract(CAST(body AS TEXT), '$.status') = ?",
+    "system": "json_extract(CAST(body AS TEXT), '$.\"billing-system-type\"') = ?",
+    "external_id": "EXISTS (SELECT 1 FROM json_each(CAST(body AS TEXT), '$.external_ids')"
+    " WHERE value = ?)",
+    "data_source_uuid": "EXISTS (SELECT 1 FROM json_each(CAST(body AS TEXT),"
+    " '$.data_source_uuids') WHERE value = ?)",
+}
+CURRENT_FILTERS = tuple(_FILTERS)
 
 _NUMERIC_ID = re.compile(r"[0-9]{1,19}")
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
@@ -74,23 +100,29 @@ class AccountSpec:
     customers: int | tuple[Mapping[str, Any], ...]
     seed: int = 0
     id_start: int = 1
+    dialect: str = "reference"  # which generator makes the customers
 
     def to_json(self) -> str:
+        # The reference's spec is written as before the dialects: old files read the same.
+        extra = {} if self.dialect == "reference" else {"dialect": self.dialect}
         if isinstance(self.customers, int):
             return json.dumps(
-                {"customers": self.customers, "seed": self.seed, "id_start": self.id_start}
+                {"customers": self.customers, "seed": self.seed, "id_start": self.id_start} | extra
             )
-        return json.dumps({"explicit": list(self.customers)}, ensure_ascii=False)
+        return json.dumps({"explicit": list(self.customers)} | extra, ensure_ascii=False)
 
     @classmethod
     def from_json(cls, text: str) -> AccountSpec:
         data = json.loads(text)
+        dialect = str(data.get("dialect", "reference"))
         if "explicit" in data:
-            return cls(tuple(data["explicit"]))
-        return cls(int(data["customers"]), int(data["seed"]), int(data["id_start"]))
+            return cls(tuple(data["explicit"]), dialect=dialect)
+        return cls(int(data["customers"]), int(data["seed"]), int(data["id_start"]), dialect)
 
     def build(self) -> list[dict[str, Any]]:
         if isinstance(self.customers, int):
+            if self.dialect == "current":
+                return generate_current_customers(self.customers, self.seed, id_start=self.id_start)
             return generate_customers(self.customers, self.seed, id_start=self.id_start)
         return [json.loads(json.dumps(customer)) for customer in self.customers]  # deep copy
 
@@ -131,9 +163,11 @@ def _instant(since: str) -> float:
     return moment.timestamp()
 
 
-def _check_seed_customer(customer: Mapping[str, Any]) -> None:
+def _check_seed_customer(customer: Mapping[str, Any], current: bool = False) -> None:
     """Reject seed data the store could not serve correctly, naming the field."""
     for field, kind in (("id", int), ("uuid", str), ("email", str), ("customer-since", str)):
+        if current and field == "customer-since" and customer.get(field) is None:
+            continue  # today's leads have none
         if not isinstance(customer.get(field), kind):
             raise ValueError(
                 f"seed customer {customer.get('id')!r}: {field} must be a {kind.__name__}"
@@ -154,10 +188,53 @@ def _without_address(customer: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in customer.items() if key != "address"}
 
 
+_BY_EMAIL_FIELDS = ("id", "uuid", "external_id", "name", "email", "status", "customer-since")
+
+
+def _current_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """Attributes as today's service writes them alone: tags, stripe, clearbit, custom.
+
+    Recorded: ``{"tags": [...], "stripe": {}, "custom": {...}}``, with no ``clearbit`` key
+    for a customer whose Clearbit data is empty.
+    """
+    shown = {"tags": attributes["tags"], "stripe": attributes.get("stripe", {})}
+    if attributes.get("clearbit"):
+        shown["clearbit"] = attributes["clearbit"]
+    shown["custom"] = attributes["custom"]
+    return shown
+
+
+def _current_by_email(customer: Mapping[str, Any]) -> dict[str, Any]:
+    """A by-email entry of today's service (recorded): the basic fields and attributes."""
+    entry = {key: customer.get(key) for key in _BY_EMAIL_FIELDS}
+    entry["attributes"] = _current_attributes(customer["attributes"])
+    return entry
+
+
+def _list_entry(body: bytes) -> bytes:
+    """A stored customer as today's list and search write it: no ``website_url`` (recorded:
+    only ``GET /customers/{uuid}`` has it)."""
+    if b'"website_url"' not in body:
+        return body
+    customer = json.loads(body)
+    customer.pop("website_url", None)
+    return encode(customer)
+
+
+def _order_key(customer: Mapping[str, Any]) -> tuple[int, str]:
+    return since_key(customer.get("customer-since"))
+
+
 class State:
     """Every account's customers, and the operations the HTTP routes call."""
 
-    def __init__(self, path: str | None = None) -> None:
+    def __init__(
+        self, path: str | None = None, dialect: str = "reference", cursors: str = "transparent"
+    ) -> None:
+        self.dialect = dialect
+        self.current = dialect == "current"
+        # Today's opaque cursors (a test setting): remembered here, refused when unknown.
+        self.opaque: OpaqueCursors | None = OpaqueCursors() if cursors == "opaque" else None
         self._lock = threading.RLock()
         self._db = sqlite3.connect(
             path or ":memory:", check_same_thread=False, isolation_level=None
@@ -166,6 +243,14 @@ class State:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(customers)")}
+        for column, declaration in (
+            ("lead", "INTEGER NOT NULL DEFAULT 0"),
+            ("since_key", "TEXT NOT NULL DEFAULT ''"),
+        ):
+            if column not in present:  # a file written before today's dialect
+                self._db.execute(f"ALTER TABLE customers ADD COLUMN {column} {declaration}")
+        self._db.execute(_ORDER_INDEX)
         self._closed = False
         # Accounts known to hold exactly their seeded customers: reset() skips them, so
         # the per-test reset of a shared emulator costs nothing after read-only tests.
@@ -222,7 +307,7 @@ class State:
         customers = spec.build()
         if not isinstance(spec.customers, int):  # generated customers are right by design
             for customer in customers:
-                _check_seed_customer(customer)
+                _check_seed_customer(customer, current=spec.dialect == "current")
         with self._transaction() as db:
             created = db.execute(
                 "SELECT COALESCE((SELECT created FROM accounts WHERE token = ?),"
@@ -258,12 +343,24 @@ class State:
     ) -> None:
         self._pristine.discard(token)  # re-added by the caller's commit, below
         db.execute("DELETE FROM customers WHERE account = ?", (token,))
-        ordered = sorted(customers, key=lambda c: (_instant(c["customer-since"]), c["id"]))
+        keys = {id(c): _order_key(c) for c in customers}
+        if self.current:  # customer-since, then id; leads (no customer-since) last, by id
+            ordered = sorted(customers, key=lambda c: (*keys[id(c)], c["id"]))
+        else:
+            ordered = sorted(customers, key=lambda c: (_instant(c["customer-since"]), c["id"]))
         try:
             db.executemany(
-                "INSERT INTO customers VALUES (?, ?, ?, ?, ?, ?, NULL)",
+                f"INSERT INTO customers ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?)",
                 (
-                    (c["id"], token, c["uuid"], c["email"].lower(), position, encode(c))
+                    (
+                        c["id"],
+                        token,
+                        c["uuid"],
+                        c["email"].lower(),
+                        position,
+                        encode(c),
+                        *keys[id(c)],
+                    )
                     for position, c in enumerate(ordered)
                 ),
             )
@@ -288,21 +385,141 @@ class State:
                 "SELECT customer_count FROM accounts WHERE token = ?", (token,)
             ).fetchone()
         has_more = b"true" if start + per_page < count else b"false"
+        # current_page and total_pages: the official clients of the reference's era read them.
+        total_pages = max(1, -(-count // per_page))
         return b"".join(
             (
                 b'{"entries":[',
                 b",".join(body for (body,) in rows),
                 b'],"has_more":',
                 has_more,
-                b',"per_page":%d,"page":%d}' % (per_page, page),
+                b',"per_page":%d,"page":%d' % (per_page, page),
+                b',"current_page":%d,"total_pages":%d}' % (page, total_pages),
             )
         )
 
+    # --- today's cursor paging ---------------------------------------------------------
+
+    def list_after(
+        self,
+        token: str,
+        after: Position | None,
+        per_page: int,
+        filters: Mapping[str, str],
+        *,
+        count: bool = False,
+    ) -> tuple[list[bytes], bool, Position | None, int | None]:
+        """One page of today's list: (entries, has_more, position of the last, total).
+
+        ``after``: start strictly after this position (None: at the start). ``filters``
+        are query parameters among ``CURRENT_FILTERS`` (and ``email``, for search).
+        ``total`` (the count of every match, for ``total_pages``) only with ``count``.
+        """
+        conditions = ["account = ?"]
+        params: list[Any] = [token]
+        for name, value in filters.items():
+            if name == "email":
+                conditions.append("email_key = ?")
+                params.append(value.lower())
+            else:
+                conditions.append(_FILTERS[name])
+                params.append(value)
+        where = " AND ".join(conditions)
+        page_where, page_params = where, list(params)
+        if after is not None:
+            page_where += " AND (lead, since_key, id) > (?, ?, ?)"
+            page_params += list(after)
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT body, lead, since_key, id FROM customers WHERE {page_where}"
+                " ORDER BY lead, since_key, id LIMIT ?",
+                (*page_params, per_page + 1),
+            ).fetchall()
+            total = (
+                self._db.execute(
+                    f"SELECT COUNT(*) FROM customers WHERE {where}", params
+                ).fetchone()[0]
+                if count
+                else None
+            )
+        has_more = len(rows) > per_page
+        rows = rows[:per_page]
+        last: Position | None = (rows[-1][1], rows[-1][2], rows[-1][3]) if rows else None
+        return [_list_entry(row[0]) for row in rows], has_more, last, total
+
+    def rank(self, token: str, position: Position) -> int:
+        """How many of the account's customers come at or before ``position``."""
+        (before,) = self._read(
+            "SELECT COUNT(*) FROM customers WHERE account = ? AND (lead, since_key, id) <= (?, ?, ?)",
+            (token, *position),
+        )[0]
+        count: int = before
+        return count
+
+    def page_by_number(
+        self, token: str, page: int, per_page: int
+    ) -> tuple[list[bytes], bool, Position | None]:
+        """Today's customers at list positions of page ``page`` (fault injection's pages)."""
+        start = (page - 1) * per_page
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT body, lead, since_key, id FROM customers WHERE account = ?"
+                " AND position >= ? AND position < ? ORDER BY position",
+                (token, start, start + per_page + 1),
+            ).fetchall()
+        has_more = len(rows) > per_page
+        rows = rows[:per_page]
+        last: Position | None = (rows[-1][1], rows[-1][2], rows[-1][3]) if rows else None
+        return [_list_entry(row[0]) for row in rows], has_more, last
+
+    def update_customer(self, token: str, uuid: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """Change top-level fields of one customer (a test hook); the list order follows.
+
+        A name may use ``_`` for ``-`` (``customer_since`` for ``customer-since``). Unknown
+        fields are refused (KeyError), so a typo does not pass silently.
+        """
+        with self._transaction() as db:
+            self._pristine.discard(token)
+            rows = db.execute(
+                "SELECT id, body FROM customers WHERE account = ? AND uuid = ?", (token, uuid)
+            ).fetchall()
+            if not rows:
+                raise KeyError(f"update_customer: no customer {uuid!r} in account {token!r}")
+            customer_id, body = rows[0]
+            customer = json.loads(body)
+            for name, value in fields.items():
+                field = name if name in customer else name.replace("_", "-")
+                if field not in customer or field in ("id", "uuid", "attributes"):
+                    raise KeyError(f"update_customer: {name!r} is not a field that can be set")
+                customer[field] = value
+            if not isinstance(customer.get("email"), str):
+                raise ValueError("update_customer: email must be a string")
+            lead, key = _order_key(customer)
+            db.execute(
+                "UPDATE customers SET body = ?, email_key = ?, lead = ?, since_key = ? WHERE id = ?",
+                (encode(customer), customer["email"].lower(), lead, key, customer_id),
+            )
+            order = [
+                row[0]
+                for row in db.execute(
+                    "SELECT id FROM customers WHERE account = ? ORDER BY lead, since_key, id",
+                    (token,),
+                )
+            ]
+            # Two passes: the (account, position) index is unique at every step.
+            db.execute("UPDATE customers SET position = -1 - position WHERE account = ?", (token,))
+            db.executemany(
+                "UPDATE customers SET position = ? WHERE id = ?",
+                ((position, row_id) for position, row_id in enumerate(order)),
+            )
+        result: dict[str, Any] = customer
+        return result
+
     def _find_body(self, token: str, ref: str) -> bytes:
-        sql = _lookup_sql(ref, "body")
+        sql = _lookup_sql(ref, "body", self.current)
         rows = self._read(sql, (token, _lookup_value(ref))) if sql else []
         if not rows:
-            raise NotFound(_not_found(ref))
+            raise _not_found(ref, self.current)
         body: bytes = rows[0][0]
         return body
 
@@ -311,6 +528,8 @@ class State:
 
     def get_attributes(self, token: str, ref: str) -> bytes:
         customer = json.loads(self._find_body(token, ref))
+        if self.current:  # recorded: unwrapped
+            return encode(_current_attributes(customer["attributes"]))
         return encode({"attributes": customer["attributes"]})
 
     def search(self, token: str, email: str) -> bytes:
@@ -320,7 +539,12 @@ class State:
         )
         if not rows:
             raise NotFound(f"email: no customer with email {email!r}")
-        return b'{"entries":[' + b",".join(body for (body,) in rows) + b"]}"
+        # current_page and total_pages: as in the list (the official clients read them).
+        return (
+            b'{"entries":['
+            + b",".join(body for (body,) in rows)
+            + b'],"current_page":1,"total_pages":1}'
+        )
 
     # --- writes -------------------------------------------------------------------
 
@@ -347,14 +571,14 @@ class State:
 
     def _change_one(self, token: str, ref: str, change: Callable[[_Row], T]) -> T:
         """Apply ``change`` to one customer in one transaction and return its result."""
-        sql = _lookup_sql(ref, "id, body, custom_types")
+        sql = _lookup_sql(ref, "id, body, custom_types", self.current)
         if sql is None:
-            raise NotFound(_not_found(ref))
+            raise _not_found(ref, self.current)
         with self._transaction() as db:
             self._pristine.discard(token)
             rows = self._rows_for_write(db, sql, (token, _lookup_value(ref)))
             if not rows:
-                raise NotFound(_not_found(ref))
+                raise _not_found(ref, self.current)
             result = change(rows[0])
             self._save(db, rows[0])
         return result
@@ -374,6 +598,8 @@ class State:
             for row in rows:
                 change(row)
                 self._save(db, row)
+        if self.current:  # recorded: {"entries": [...]} and no paging keys
+            return encode({"entries": [_current_by_email(row.customer) for row in rows]})
         entries = [_without_address(row.customer) for row in rows]
         # Every match is in one page, hence the fixed paging fields (as in the reference).
         return encode({"entries": entries, "has_more": False, "per_page": 200, "page": 1})
@@ -398,19 +624,27 @@ class State:
         return self._change_by_email(token, email, lambda row: _add_custom(row, values))
 
     def remove_custom(self, token: str, ref: str, keys: list[str]) -> bytes:
-        return self._change_one(
-            token, ref, lambda row: encode({"custom": _remove_custom(row, keys)})
-        )
+        def remove(row: _Row) -> bytes:
+            custom = _remove_custom(row, keys)
+            if self.current and not custom:
+                return NO_CONTENT  # recorded: 204 when no custom attribute is left
+            return encode({"custom": custom})
+
+        return self._change_one(token, ref, remove)
 
     def update_custom(self, token: str, ref: str, changes: dict[str, Any]) -> bytes:
+        current = self.current
         return self._change_one(
-            token, ref, lambda row: encode({"custom": _update_custom(row, changes)})
+            token, ref, lambda row: encode({"custom": _update_custom(row, changes, current)})
         )
 
 
-def _lookup_sql(ref: str, columns: str) -> str | None:
-    """The query finding a customer by numeric id or ``cus_`` uuid; None: cannot match."""
-    if _NUMERIC_ID.fullmatch(ref):
+def _lookup_sql(ref: str, columns: str, current: bool = False) -> str | None:
+    """The query finding a customer by numeric id or ``cus_`` uuid; None: cannot match.
+
+    ``current``: today's paths take the uuid only (a numeric id matches nothing: 404).
+    """
+    if _NUMERIC_ID.fullmatch(ref) and not current:
         return f"SELECT {columns} FROM customers WHERE account = ? AND id = ?"
     if ref.startswith("cus_"):
         return f"SELECT {columns} FROM customers WHERE account = ? AND uuid = ?"
@@ -421,8 +655,13 @@ def _lookup_value(ref: str) -> int | str:
     return int(ref) if _NUMERIC_ID.fullmatch(ref) else ref
 
 
-def _not_found(ref: str) -> str:
-    return (
+def _not_found(ref: str, current: bool = False) -> NotFound:
+    if current:  # today's paths name the customer by uuid
+        return NotFound(
+            f"customer_uuid: no customer {ref!r} in this account (use its cus_ uuid)",
+            param="customer_uuid",
+        )
+    return NotFound(
         f"customer_id: no customer {ref!r} in this account "
         "(use the numeric id or the cus_ uuid from GET /v1/customers)"
     )
@@ -460,7 +699,7 @@ def _remove_custom(row: _Row, keys: list[str]) -> dict[str, Any]:
     return custom
 
 
-def _update_custom(row: _Row, changes: dict[str, Any]) -> dict[str, Any]:
+def _update_custom(row: _Row, changes: dict[str, Any], current: bool = False) -> dict[str, Any]:
     custom: dict[str, Any] = row.customer["attributes"]["custom"]
     missing = [key for key in changes if key not in custom]
     if missing:
@@ -470,7 +709,8 @@ def _update_custom(row: _Row, changes: dict[str, Any]) -> dict[str, Any]:
         )
     # Check every value before changing any: the request is all-or-nothing.
     coerced = {
-        key: coerce_value(row.types[key], value, f"custom.{key}") for key, value in changes.items()
+        key: coerce_value(row.types[key], value, f"custom.{key}", current=current)
+        for key, value in changes.items()
     }
     custom.update(coerced)
     return custom

@@ -21,6 +21,7 @@ __all__ = [
     "CustomValue",
     "TypedValue",
     "coerce_value",
+    "format_current_timestamp",
     "format_timestamp",
     "infer_type",
     "parse_add_custom",
@@ -39,7 +40,8 @@ _BOOLEAN_STRINGS = {"TRUE": True, "true": True, "t": True, "1": True}
 _BOOLEAN_STRINGS |= {"FALSE": False, "false": False, "f": False, "0": False}
 # The one form a stored Timestamp is returned in; also how a value read back from the
 # wire (or produced by the generator) is recognised as a Timestamp.
-_NORMALISED_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z")
+# Today's service writes milliseconds (``2016-01-31T00:00:00.000Z``): also a Timestamp.
+_NORMALISED_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3}|\.\d{6})?Z")
 
 CustomValue = str | int | bool
 
@@ -69,8 +71,31 @@ def format_timestamp(moment: datetime) -> str:
     return text + "Z"
 
 
-def coerce_value(type_name: str, value: Any, where: str) -> CustomValue:
-    """Check ``value`` against ``type_name`` and return its normalised stored form."""
+def format_current_timestamp(moment: datetime) -> str:
+    """``YYYY-MM-DDTHH:MM:SS.mmmZ`` in UTC: how today's service echoes a Timestamp."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _parse_current_timestamp(value: str) -> datetime:
+    """ISO 8601, or the ``2016-01-31 00:00:00 UTC`` form today's service accepts (recorded)."""
+    text = value.strip()
+    if text.endswith(" UTC"):
+        moment = datetime.fromisoformat(text[:-4])
+        if moment.tzinfo is not None:
+            raise ValueError("two time zones")
+        return moment.replace(tzinfo=UTC)
+    return datetime.fromisoformat(text)
+
+
+def coerce_value(type_name: str, value: Any, where: str, *, current: bool = False) -> CustomValue:
+    """Check ``value`` against ``type_name`` and return its normalised stored form.
+
+    ``current``: as today's service does, a Timestamp may also be written
+    ``2016-01-31 00:00:00 UTC`` and is stored as ``2016-01-31T00:00:00.000Z``.
+    """
     if type_name == "String":
         if not isinstance(value, str):
             raise BadRequestBody(f"{where}: {_show(value)} is not a String (send a JSON string)")
@@ -109,6 +134,8 @@ def coerce_value(type_name: str, value: Any, where: str) -> CustomValue:
     if type_name == "Timestamp":
         if isinstance(value, str):
             try:
+                if current:
+                    return format_current_timestamp(_parse_current_timestamp(value))
                 return format_timestamp(datetime.fromisoformat(value))
             except (ValueError, OverflowError):  # not ISO 8601, or out of range in UTC
                 pass
@@ -190,8 +217,11 @@ def parse_tags(body: Any) -> list[str]:
     return list(items)
 
 
-def parse_add_custom(body: Any) -> list[tuple[str, TypedValue]]:
-    """``{"custom": [{"type", "key", "value"}, ...]}`` -> (key, typed value) pairs, in order."""
+def parse_add_custom(body: Any, *, current: bool = False) -> list[tuple[str, TypedValue]]:
+    """``{"custom": [{"type", "key", "value"}, ...]}`` -> (key, typed value) pairs, in order.
+
+    ``current``: today's service, where an item may also carry a ``"source"`` string.
+    """
     items = _require_list(
         _require_object(body), "custom", 'a list of {"type", "key", "value"} objects'
     )
@@ -210,8 +240,10 @@ def parse_add_custom(body: Any) -> list[tuple[str, TypedValue]]:
             raise BadRequestBody(
                 f"{where}.type: {_show(type_name)} is not one of {', '.join(ATTRIBUTE_TYPES)}"
             )
+        if current and "source" in item and not isinstance(item["source"], str):
+            raise BadRequestBody(f"{where}.source: {_show(item['source'])} is not a string")
         key = _require_key(item["key"], f"{where}.key")
-        value = coerce_value(type_name, item["value"], f"{where}.value")
+        value = coerce_value(type_name, item["value"], f"{where}.value", current=current)
         parsed.append((key, TypedValue(type_name, value)))
     return parsed
 

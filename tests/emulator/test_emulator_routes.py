@@ -105,7 +105,15 @@ def test_list_defaults_to_page_1_of_200_with_exact_has_more(api: Any) -> None:
     exact = api.get("customers", params={"page": 3, "per_page": 100}).json()
     assert (len(exact["entries"]), exact["has_more"]) == (100, False)
     past = api.get("customers", params={"page": 4, "per_page": 100}).json()
-    assert past == {"entries": [], "has_more": False, "per_page": 100, "page": 4}
+    assert past == {
+        "entries": [],
+        "has_more": False,
+        "per_page": 100,
+        "page": 4,
+        "current_page": 4,
+        "total_pages": 3,
+    }
+    assert (first["current_page"], first["total_pages"]) == (1, 2)
 
 
 @pytest.mark.parametrize(
@@ -167,8 +175,9 @@ def test_search_is_case_insensitive_and_returns_every_match(api: Any) -> None:
     shared = next(group for group in by_email.values() if len(group) > 1)
     response = api.get("customers/search", params={"email": shared[0]["email"].upper()})
     assert response.status_code == 200
-    assert list(response.json()) == ["entries"]
+    assert list(response.json()) == ["entries", "current_page", "total_pages"]
     assert response.json()["entries"] == shared  # all of them, in list order
+    assert (response.json()["current_page"], response.json()["total_pages"]) == (1, 1)
 
 
 @pytest.mark.parametrize("query", ["", "?email=", "?email=%20"])
