@@ -29,7 +29,7 @@ import pyarrow as pa
 
 from cm_frames.analysis import plotting, segments
 from cm_frames.emulator.generator import generate_customers
-from cm_frames.read.frames import customers_to_frame, frame_to_table, table_to_frame
+from cm_frames.read.frames import PageDecoder, frame_to_table, table_to_frame
 
 TARGET_SECONDS = 1.0
 REPEATS = 5
@@ -39,8 +39,9 @@ DISTINCT = 100_000
 def build_frame(rows: int) -> pd.DataFrame:
     """``rows`` customers: DISTINCT generated ones, tiled, with ids 1..rows."""
     distinct = min(rows, DISTINCT)
-    frame, _ = customers_to_frame(generate_customers(distinct, 0))
-    table = frame_to_table(frame)
+    decoder = PageDecoder()
+    decoder.add_entries(generate_customers(distinct, 0))
+    table = frame_to_table(decoder.finish().to_frame())
     copies = -(-rows // distinct)
     tiled = pa.concat_tables([table] * copies).slice(0, rows)
     ids = pa.array(np.arange(1, rows + 1, dtype=np.int64))

@@ -147,8 +147,8 @@ CUSTOM_TYPES: Final[tuple[CustomType, ...]] = get_args(CustomType)
 CUSTOM_ARROW_TYPES: Final[Mapping[CustomType, pa.DataType]] = {
     "String": STRING.pyarrow_dtype,
     "Integer": INT64.pyarrow_dtype,
-    "Boolean": BOOL.pyarrow_dtype,
     "Timestamp": TIMESTAMP.pyarrow_dtype,
+    "Boolean": BOOL.pyarrow_dtype,
 }
 
 #: Keys the API accepts for custom attributes (alphanumerics and underscores).

@@ -9,11 +9,12 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from customer_frames import customers_to_frame
 
 import cm_frames as cm
 from cm_frames.analysis import segments
 from cm_frames.emulator import Emulator
-from cm_frames.read.frames import customers_to_frame, frame_to_table
+from cm_frames.read.frames import frame_to_table
 
 
 @pytest.fixture(scope="module")

@@ -63,8 +63,17 @@ def test_base_arrow_schema_starts_with_id() -> None:
 
 def test_custom_types_and_limits() -> None:
     assert set(CUSTOM_TYPES) == {"String", "Integer", "Timestamp", "Boolean"}
-    assert schema.MAX_STRING_LENGTH == 255
+    assert (schema.MAX_KEY_LENGTH, schema.MAX_TAG_LENGTH, schema.MAX_STRING_LENGTH) == (255,) * 3
     assert (INT64_MIN, INT64_MAX) == (-(2**63), 2**63 - 1)
+
+
+def test_each_custom_type_has_the_arrow_type_of_its_canonical_dtype() -> None:
+    canonical = {"String": schema.STRING, "Integer": schema.INT64, "Boolean": schema.BOOL}
+    canonical["Timestamp"] = schema.TIMESTAMP
+    assert tuple(schema.CUSTOM_ARROW_TYPES) == CUSTOM_TYPES
+    for type_, dtype in canonical.items():
+        assert schema.CUSTOM_ARROW_TYPES[type_] == dtype.pyarrow_dtype
+        assert custom_type_for_dtype(dtype) == type_
 
 
 @pytest.mark.parametrize(

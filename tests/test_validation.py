@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from customer_frames import customers_to_frame
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -28,7 +29,6 @@ from cm_frames.api.client import (
     _typed_value,
 )
 from cm_frames.errors import ValidationError
-from cm_frames.read.frames import customers_to_frame
 from cm_frames.writeback.diff import diff
 from cm_frames.writeback.operations import (
     AddCustom,

@@ -274,10 +274,6 @@ class SnapshotStore:
         except (FileNotFoundError, pa.ArrowInvalid):
             return None
 
-    def forget_latest(self) -> None:
-        """Stop serving the latest snapshot (its file stays: frames may still diff against it)."""
-        (self.directory / _LATEST).unlink(missing_ok=True)
-
     def _remember(self, snapshot: Snapshot) -> None:
         key = (str(self.directory), snapshot.snapshot_id)
         with self._memory_lock:
@@ -289,9 +285,3 @@ class SnapshotStore:
             while len(self._memory) > self.memory_slots or held > self.memory_bytes:
                 _, oldest = self._memory.popitem(last=False)
                 held -= oldest.table.nbytes
-
-    @classmethod
-    def forget_memory(cls) -> None:
-        """Drop the in-memory copies (tests use it to prove a load comes from disk)."""
-        with cls._memory_lock:
-            cls._memory.clear()

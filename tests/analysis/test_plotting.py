@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from customer_frames import customers_to_frame
 from matplotlib.axes import Axes
 from matplotlib.colors import to_hex
 from matplotlib.patches import Rectangle
@@ -30,7 +31,6 @@ from cm_frames.analysis import plotting, segments
 from cm_frames.emulator import Emulator
 from cm_frames.emulator.generator import generate_customers
 from cm_frames.errors import ValidationError
-from cm_frames.read.frames import customers_to_frame
 
 
 @pytest.fixture(autouse=True)

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from customer_frames import customers_to_frame
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from small_customers import SMALL
@@ -21,7 +22,6 @@ import cm_frames  # noqa: F401  (registers df.chartmogul)
 from cm_frames.analysis import segments
 from cm_frames.emulator.generator import generate_customers
 from cm_frames.errors import ValidationError
-from cm_frames.read.frames import customers_to_frame
 
 UTC_TS = pd.ArrowDtype(pa.timestamp("us", tz="UTC"))
 

@@ -15,16 +15,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from customer_frames import customers_to_frame
 
 from cm_frames import schema
 from cm_frames.errors import ChartMogulError
 from cm_frames.read.decoder import _flatten_dicts, decode_section
-from cm_frames.read.frames import (
-    PageDecoder,
-    customers_to_frame,
-    frame_to_table,
-    table_to_frame,
-)
+from cm_frames.read.frames import PageDecoder, frame_to_table, table_to_frame
 from cm_frames.read.table import ATTRS_KEY
 
 REFERENCE = Path(__file__).parents[1] / "data" / "reference"

@@ -94,7 +94,7 @@ def test_attrs_are_json_safe_and_hold_no_secret(emulator: Emulator, client: cm.C
 def test_second_read_is_served_from_the_snapshot(emulator: Emulator, client: cm.Client) -> None:
     first = cm.read_customers(client, progress=False)
     emulator.clear_request_log()
-    SnapshotStore.forget_memory()  # prove it comes back from the file, not from memory
+    SnapshotStore._memory.clear()  # prove it comes back from the file, not from memory
     second = cm.read_customers(client, progress=False)
     assert _v1_paths(emulator) == []
     assert second.equals(first)

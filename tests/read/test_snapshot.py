@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections import OrderedDict
 from pathlib import Path
 
 import pyarrow as pa
@@ -21,8 +22,14 @@ def table() -> pa.Table:
 
 
 @pytest.fixture(autouse=True)
-def _no_memory() -> None:
-    SnapshotStore.forget_memory()
+def _no_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each test starts with no snapshot held in the process's memory, and leaves none.
+    monkeypatch.setattr(SnapshotStore, "_memory", OrderedDict())
+
+
+def _forget_memory() -> None:
+    """Drop the snapshots held in memory, so that the next load reads the file."""
+    SnapshotStore._memory.clear()
 
 
 def _mode(path: Path) -> int:
@@ -32,7 +39,7 @@ def _mode(path: Path) -> int:
 def test_save_then_load_from_disk_is_identical(tmp_path: Path, table: pa.Table) -> None:
     store = SnapshotStore(tmp_path / "snaps")
     saved = store.save(table, {"custom_types": {"CAC": "Integer"}}, latest=True)
-    SnapshotStore.forget_memory()
+    _forget_memory()
     loaded = store.load(saved.snapshot_id)
     assert loaded.table.equals(table)
     assert loaded.metadata == {"custom_types": {"CAC": "Integer"}, "snapshot_id": saved.snapshot_id}
@@ -82,10 +89,10 @@ def test_a_write_after_the_snapshot_retires_it(tmp_path: Path, table: pa.Table) 
     assert found.snapshot_id == again.snapshot_id
 
 
-def test_forget_latest_and_missing_snapshot(tmp_path: Path, table: pa.Table) -> None:
+def test_no_latest_pointer_and_missing_snapshot(tmp_path: Path, table: pa.Table) -> None:
     store = SnapshotStore(tmp_path)
     store.save(table, {}, latest=True)
-    store.forget_latest()
+    (store.directory / "latest.json").unlink()
     assert store.latest(max_age_s=None) is None
     with pytest.raises(FileNotFoundError):
         store.load(new_snapshot_id())
@@ -106,7 +113,7 @@ def test_save_keeps_only_the_newest_snapshots_and_always_the_latest(
     kept = sorted(p.stem for p in store.directory.glob("*.arrow"))
     # The three newest, plus the full load latest.json still points at.
     assert kept == sorted([full.snapshot_id, *(s.snapshot_id for s in email_loads[-3:])])
-    SnapshotStore.forget_memory()
+    _forget_memory()
     assert store.latest(max_age_s=None) is not None
     with pytest.raises(FileNotFoundError):
         store.load(email_loads[0].snapshot_id)

@@ -1,7 +1,7 @@
 """diff(): every operation kind, every type and dtype, every edit path, and every validation error.
 
-Baselines are built by the real read path (``frames.customers_to_frame`` from wire-format JSON),
-so the frames diffed here are the frames users get.
+Baselines are built by the real read path (``customer_frames.customers_to_frame`` from
+wire-format JSON), so the frames diffed here are the frames users get.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from customer_frames import customers_to_frame
 
 from cm_frames import validation
 from cm_frames.errors import ValidationError
-from cm_frames.read.frames import customers_to_frame
 from cm_frames.writeback.diff import diff
 from cm_frames.writeback.operations import (
     AddCustom,

@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from customer_frames import customers_to_frame
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from cm_frames.errors import ValidationError
-from cm_frames.read.frames import customers_to_frame
 from cm_frames.writeback.diff import diff
 from cm_frames.writeback.operations import (
     AddCustom,
