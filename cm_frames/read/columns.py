@@ -2,7 +2,7 @@
 
 A load of 100,000 customers decodes into about 500 small arrays per column. Kept as they are
 until the end, they lie scattered across the allocator's pages, and concatenating them needs
-the whole table twice (the peak was 3.5x the frame). So each column keeps its pieces as
+the whole table twice at once. So each column keeps its pieces as
 runs of one chunk type (the final type needs every page: ``_assemble.py`` decides it),
 ``ColumnSet.compact()`` concatenates each run's newest pieces every few thousand rows (the
 small per-page arrays are freed together, and the next pages reuse their memory), and
@@ -32,8 +32,12 @@ def release_unused_memory() -> None:
 
     mimalloc and jemalloc keep freed pages for reuse, and a column's pieces, freed as it is
     built, are too small to be reused for the next column's single large array: without this
-    they stay in the process's RSS until the end of the load. A few microseconds when there
-    is nothing to return.
+    they stay in the process's RSS until the end of the load. Cheap when there is nothing to
+    return.
+
+    Examples
+    --------
+    >>> release_unused_memory()
     """
     pa.default_memory_pool().release_unused()
 

@@ -1,9 +1,10 @@
 """Decoded JSON customers -> Arrow arrays, page by page (custom attributes in batches).
 
-How (measured in benchmarks/bench_parse.py; perf-notes lists the traps):
+How (benchmarks/bench_parse.py compares this with the other ways of decoding pages):
 
-* ``orjson`` decodes each page with the cyclic GC paused (it otherwise costs a third of the
-  time: ``gc_paused``), and nothing of the page's objects outlives the call.
+* ``orjson`` decodes each page with the cyclic GC paused (``gc_paused``: the collector would
+  rescan the heap while the page's objects are created), and nothing of the page's objects
+  outlives the call.
 * The documented fields (id, uuid, ..., address, customer-since, tags) go through ONE
   ``pa.array(entries, type=WIRE_TYPE)`` per page: an explicit type, so nothing is inferred,
   missing keys are null, unknown keys are ignored, and a wrong JSON type raises. The struct
