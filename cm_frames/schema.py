@@ -105,11 +105,28 @@ TAGS: Final = pd.ArrowDtype(pa.list_(pa.string()))
 
 
 def restore_index_advice(columns: Iterable[object], name: str = "df") -> str:
-    """How to give a frame with the columns ``columns`` its ``id`` index back, as code.
+    """Say how to give a frame with the columns ``columns`` its ``id`` index back, as code.
 
     ``set_index('id')`` works only when the ids are still a column; after
     ``reset_index(drop=True)`` it raises ``KeyError``, and the uuids are what still say who
     each row is, mapped through a frame as loaded (a warm ``read_customers`` is instant).
+
+    Parameters
+    ----------
+    columns : iterable
+        The frame's columns.
+    name : str, default "df"
+        The frame's variable name, as the advice's code uses it.
+
+    Returns
+    -------
+    str
+        The advice, with the code between backticks.
+
+    Examples
+    --------
+    >>> restore_index_advice(["id", "uuid", "email"], name="edited")
+    "restore the index: `edited = edited.set_index('id')`"
     """
     present = {str(c) for c in columns}
     if INDEX_NAME in present:
@@ -125,7 +142,20 @@ def restore_index_advice(columns: Iterable[object], name: str = "df") -> str:
 
 
 def base_arrow_schema() -> pa.Schema:
-    """The Arrow schema of ``id`` plus the fixed columns (the dynamic groups come after)."""
+    """Return the Arrow schema of ``id`` plus the fixed columns (the dynamic groups come after).
+
+    Returns
+    -------
+    pyarrow.Schema
+        ``id`` (int64), then ``BASE_COLUMNS`` with their canonical Arrow types.
+
+    Examples
+    --------
+    >>> base_arrow_schema().names[:4]
+    ['id', 'uuid', 'external_id', 'email']
+    >>> base_arrow_schema().field("customer_since").type
+    TimestampType(timestamp[us, tz=UTC])
+    """
     types: dict[str, pa.DataType] = {name: pa.string() for name in BASE_COLUMNS}
     types["customer_since"] = TIMESTAMP.pyarrow_dtype
     types["status"] = STATUS.pyarrow_dtype
@@ -178,7 +208,25 @@ _DATE_ONLY: Final = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 
 
 def is_custom_key(key: str) -> bool:
-    """Whether ``key`` is a custom attribute key the API accepts (``[A-Za-z0-9_]+``)."""
+    """Tell whether ``key`` is made of the characters a custom attribute key may have.
+
+    The length limit (``MAX_KEY_LENGTH``) and the messages are ``validation.key_problem``'s.
+
+    Parameters
+    ----------
+    key : str
+        The key, without the ``custom.`` prefix.
+
+    Returns
+    -------
+    bool
+        True when ``key`` is one or more of ``[A-Za-z0-9_]``.
+
+    Examples
+    --------
+    >>> is_custom_key("lead_score"), is_custom_key("lead score"), is_custom_key("")
+    (True, False, False)
+    """
     return _CUSTOM_KEY_RE.fullmatch(key) is not None
 
 
@@ -216,6 +264,24 @@ def parse_timestamps(strings: pa.Array[Any] | pa.ChunkedArray[Any]) -> pa.Array[
     Nulls stay null. ``2015-06-09T13:16:00-04:00`` becomes 17:16 UTC; naive values and dates
     are taken as UTC (the rule of the API's Timestamp type). Vectorised: one regex check and
     one Arrow cast, so it costs microseconds per value, never a Python loop.
+
+    Parameters
+    ----------
+    strings : pyarrow.Array or pyarrow.ChunkedArray
+        String values (``ISO_8601_PATTERN``), nulls allowed.
+
+    Returns
+    -------
+    pyarrow.Array or None
+        The instants, or None when a value is not ISO 8601 or not a calendar date.
+
+    Examples
+    --------
+    >>> parsed = parse_timestamps(pa.array(["2015-06-09T13:16:00-04:00", "2024-01-31", None]))
+    >>> [t.isoformat() if t else t for t in parsed.to_pylist()]
+    ['2015-06-09T17:16:00+00:00', '2024-01-31T00:00:00+00:00', None]
+    >>> parse_timestamps(pa.array(["2015-02-30"])) is None
+    True
     """
     if isinstance(strings, pa.ChunkedArray):
         strings = strings.combine_chunks()
@@ -241,11 +307,28 @@ def parse_timestamps(strings: pa.Array[Any] | pa.ChunkedArray[Any]) -> pa.Array[
 
 
 def custom_type_for_dtype(dtype: np.dtype[Any] | ExtensionDtype) -> CustomType | None:
-    """The API type a column of ``dtype`` writes as, or None when it has none (floats, lists...).
+    """Return the API type a column of ``dtype`` writes as, or None (floats, lists, objects).
 
     Accepts ArrowDtype, numpy and pandas extension dtypes: int -> Integer, bool -> Boolean,
     timestamp/datetime -> Timestamp, string -> String. Floats return None: the write-back
     validation decides whether their values are integral.
+
+    Parameters
+    ----------
+    dtype : numpy.dtype or pandas ExtensionDtype
+        A column's dtype (a categorical's is its categories').
+
+    Returns
+    -------
+    {"String", "Integer", "Timestamp", "Boolean"} or None
+        The custom attribute type, or None when the dtype alone does not say.
+
+    Examples
+    --------
+    >>> custom_type_for_dtype(INT64), custom_type_for_dtype(np.dtype("bool"))
+    ('Integer', 'Boolean')
+    >>> custom_type_for_dtype(np.dtype("float64")) is None
+    True
     """
     if isinstance(dtype, pd.ArrowDtype):
         arrow = dtype.pyarrow_dtype
@@ -277,12 +360,44 @@ def custom_type_for_dtype(dtype: np.dtype[Any] | ExtensionDtype) -> CustomType |
 
 
 def tag_column(tag: str) -> str:
-    """The bool column of one tag: ``tag.<name>``."""
+    """Name the bool column of one tag: ``tag.<name>``.
+
+    Parameters
+    ----------
+    tag : str
+        The tag's name.
+
+    Returns
+    -------
+    str
+        The column name.
+
+    Examples
+    --------
+    >>> tag_column("vip")
+    'tag.vip'
+    """
     return f"{TAG_PREFIX}{tag}"
 
 
 def custom_column(key: str) -> str:
-    """The column of one custom attribute: ``custom.<key>``."""
+    """Name the column of one custom attribute: ``custom.<key>``.
+
+    Parameters
+    ----------
+    key : str
+        The custom attribute's key.
+
+    Returns
+    -------
+    str
+        The column name.
+
+    Examples
+    --------
+    >>> custom_column("seats")
+    'custom.seats'
+    """
     return f"{CUSTOM_PREFIX}{key}"
 
 
@@ -290,7 +405,24 @@ _GROUP_ORDER: Final = (TAG_PREFIX, CUSTOM_PREFIX, STRIPE_PREFIX, CLEARBIT_PREFIX
 
 
 def column_group(column: str) -> str | None:
-    """The dynamic group prefix of ``column`` (``"tag."`` ...), or None for fixed columns."""
+    """Return the dynamic group prefix of ``column`` (``"tag."`` ...), or None for others.
+
+    Parameters
+    ----------
+    column : str
+        A column name.
+
+    Returns
+    -------
+    str or None
+        ``TAG_PREFIX``, ``CUSTOM_PREFIX``, ``STRIPE_PREFIX`` or ``CLEARBIT_PREFIX``; None for
+        the fixed columns and for columns of no group.
+
+    Examples
+    --------
+    >>> column_group("tag.vip"), column_group("email")
+    ('tag.', None)
+    """
     for prefix in _GROUP_ORDER:
         if column.startswith(prefix):
             return prefix
@@ -298,9 +430,25 @@ def column_group(column: str) -> str | None:
 
 
 def sort_columns(columns: Iterable[str]) -> list[str]:
-    """Frame order: the fixed columns as in BASE_COLUMNS, then tag/custom/stripe/clearbit sorted.
+    """Put columns in frame order: BASE_COLUMNS', then tag/custom/stripe/clearbit, sorted.
 
-    Columns of no known group (user additions) go last, in their given order.
+    Columns of no known group (user additions) go last, in their given order; ``id`` (the
+    index) is left out.
+
+    Parameters
+    ----------
+    columns : iterable of str
+        Column names.
+
+    Returns
+    -------
+    list of str
+        The same names in frame order.
+
+    Examples
+    --------
+    >>> sort_columns(["custom.b", "tag.z", "email", "id", "custom.a", "mine", "uuid"])
+    ['uuid', 'email', 'tag.z', 'custom.a', 'custom.b', 'mine']
     """
     columns = list(columns)
     present = set(columns)
