@@ -94,3 +94,24 @@ def client(emulator: Emulator, tmp_path: Path) -> Iterator[cm.Client]:
 def df(client: cm.Client) -> pd.DataFrame:
     """Every customer of the emulator, loaded through ``client``."""
     return cm.read_customers(client, progress=False)
+
+
+@pytest.fixture(scope="session")
+def current_emulator_server() -> Iterator[Emulator]:
+    """One running emulator of today's dialect for the whole session (300 customers, seed 7)."""
+    with Emulator(customers=EMULATOR_CUSTOMERS, seed=EMULATOR_SEED, dialect="current") as emu:
+        yield emu
+
+
+@pytest.fixture
+def current_emulator(current_emulator_server: Emulator) -> Emulator:
+    """Today's session emulator, back to its seeded data, faults cleared, request log empty."""
+    current_emulator_server.reset()
+    return current_emulator_server
+
+
+@pytest.fixture
+def current_api(current_emulator: Emulator) -> Iterator[ApiSession]:
+    """A session against today's emulator: the API key as user name, an empty password."""
+    with ApiSession(current_emulator.url, (current_emulator.api_key, "")) as session:
+        yield session

@@ -1,7 +1,14 @@
-"""Fault injection, the request log and the /_emulator/ control endpoints."""
+"""Fault injection, the request log and the /_emulator/ control endpoints.
+
+Each test runs in both dialects (the ``emulator`` fixture here is parametrised): faults,
+hostile answers and the log are meant to work the same on today's API as on the
+reference's. ``api`` authenticates as ``(token, secret)``, which today's dialect accepts
+as the key twice.
+"""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import threading
 import time
@@ -13,6 +20,29 @@ import pytest
 import requests
 
 from cm_frames.emulator import Emulator
+from cm_frames.emulator.cursors import since_key
+
+#: Today's list order per emulator URL, for the cursor of a page by its number.
+CLEAN_ORDER: dict[str, list[tuple[str, int]]] = {}
+
+
+def listed(customer: dict[str, Any]) -> dict[str, Any]:
+    """A customer as the list shows it (today's lists have no ``website_url``)."""
+    return {key: value for key, value in customer.items() if key != "website_url"}
+
+
+@pytest.fixture(params=["reference", "current"])
+def emulator(request: pytest.FixtureRequest) -> Emulator:
+    """The session emulator of each dialect, reset (overrides conftest's, for ``api`` too)."""
+    name = "emulator_server" if request.param == "reference" else "current_emulator_server"
+    emu: Emulator = request.getfixturevalue(name)
+    emu.reset()
+    if emu.dialect == "current" and emu.url not in CLEAN_ORDER:  # before any fault is set
+        with requests.Session() as session:
+            session.auth = (emu.api_key, "")
+            CLEAN_ORDER[emu.url] = _clean_order(session, emu.url)
+        emu.reset()  # the log and the seeded fault draws as if nothing had been asked
+    return emu
 
 
 def test_error_rate_1_answers_5xx_json_and_logs_it(emulator: Emulator, api: Any) -> None:
@@ -67,9 +97,9 @@ def test_faulted_writes_change_nothing(emulator: Emulator, api: Any) -> None:
     for faults in ({"error_rate": 1}, {"throttle_rate": 1}, {"drop_rate": 1}):
         emulator.set_faults(**faults)
         with contextlib.suppress(requests.ConnectionError):
-            api.post(f"customers/{target['id']}/attributes/tags", json={"tags": ["faulted"]})
+            api.post(f"customers/{target['uuid']}/attributes/tags", json={"tags": ["faulted"]})
     emulator.clear_faults()
-    assert api.get(f"customers/{target['id']}").json() == target
+    assert listed(api.get(f"customers/{target['uuid']}").json()) == target
 
 
 def test_latency_is_slept_concurrently(emulator: Emulator) -> None:
@@ -146,7 +176,7 @@ def post_in_background(api: Any, path: str, body: Any) -> tuple[threading.Thread
 def test_hang_after_holds_every_request_past_the_limit_until_settings_change(
     emulator: Emulator, api: Any
 ) -> None:
-    target = api.get("customers").json()["entries"][0]["id"]
+    target = api.get("customers").json()["entries"][0]["uuid"]
     tags = f"customers/{target}/attributes/tags"
     settings = {"hang_after": 2, "hang_methods": ["post", "PUT", "DELETE"]}
     response = requests.post(control(emulator, "faults"), json=settings, timeout=5)
@@ -181,7 +211,7 @@ def test_stopping_lets_hanging_requests_land(tmp_path: Path) -> None:
         requests.Session() as api,
     ):
         api.auth = (emulator.token, emulator.secret)
-        target = api.get(emulator.url + "customers").json()["entries"][0]["id"]
+        target = api.get(emulator.url + "customers").json()["entries"][0]["uuid"]
         emulator.set_faults(hang_after=1)  # any request counts
         assert api.get(emulator.url + "customers").ok
         thread, cut_off = post_in_background(
@@ -208,13 +238,13 @@ def test_stopping_lets_hanging_requests_land(tmp_path: Path) -> None:
 
 def test_request_log_records_each_v1_request_in_order(emulator: Emulator, api: Any) -> None:
     target = api.get("customers", params={"per_page": 1}).json()["entries"][0]
-    api.post(f"customers/{target['id']}/attributes/tags", json={"tags": ["logged"]})
+    api.post(f"customers/{target['uuid']}/attributes/tags", json={"tags": ["logged"]})
     api.get("customers/nope")
     requests.get(emulator.url + "customers", timeout=5)  # unauthenticated
     log = emulator.request_log()
     assert [(e["method"], e["path"], e["status"]) for e in log] == [
         ("GET", "/v1/customers", 200),
-        ("POST", f"/v1/customers/{target['id']}/attributes/tags", 200),
+        ("POST", f"/v1/customers/{target['uuid']}/attributes/tags", 200),
         ("GET", "/v1/customers/nope", 404),
         ("GET", "/v1/customers", 401),
     ]
@@ -258,11 +288,11 @@ def test_control_faults_endpoint(emulator: Emulator, api: Any) -> None:
 
 def test_control_reset_and_requests_endpoints(emulator: Emulator, api: Any) -> None:
     target = api.get("customers").json()["entries"][0]
-    api.post(f"customers/{target['id']}/attributes/tags", json={"tags": ["undo me"]})
+    api.post(f"customers/{target['uuid']}/attributes/tags", json={"tags": ["undo me"]})
     log = requests.get(control(emulator, "requests"), timeout=5).json()
     assert [entry["method"] for entry in log] == ["GET", "POST"]  # control calls are not logged
     assert requests.post(control(emulator, "reset"), timeout=5).status_code == 200
-    assert api.get(f"customers/{target['id']}").json() == target
+    assert listed(api.get(f"customers/{target['uuid']}").json()) == target
     assert [entry["method"] for entry in emulator.request_log()] == ["GET"]
 
 
@@ -279,8 +309,37 @@ def test_control_openapi_and_unknown_endpoints(emulator: Emulator) -> None:
 
 
 def ids_of(api: Any, page: int, per_page: int = 3) -> tuple[list[int], bool, int]:
-    body = api.get("customers", params={"page": page, "per_page": per_page}).json()
-    return [e["id"] for e in body["entries"]], body["has_more"], body["page"]
+    """Page ``page`` of the list: by number, or (today) by the cursor it starts after.
+
+    Today's pages are numbered by where they start (see ``corruption_for``); a later page
+    has no ``page`` key, so the number asked for stands in for it.
+    """
+    body = api.get("customers", params=page_params(api, page, per_page)).json()
+    return [e["id"] for e in body["entries"]], body["has_more"], body.get("page", page)
+
+
+def page_params(api: Any, page: int, per_page: int) -> dict[str, Any]:
+    """The query of list page ``page``: its number, or today the cursor it starts after."""
+    if "cursor" not in api.get("customers", params={"per_page": 1}).json():
+        return {"page": page, "per_page": per_page}
+    params: dict[str, Any] = {"per_page": per_page}
+    if page > 1:
+        clean = CLEAN_ORDER[api.base_url]
+        last = clean[min((page - 1) * per_page, len(clean)) - 1]
+        params["cursor"] = base64.b64encode(f"{last[0]}&{last[1]}".encode()).decode()
+    return params
+
+
+def _clean_order(session: requests.Session, url: str) -> list[tuple[str, int]]:
+    """Today's list order as (cursor time, id), read before any fault is set."""
+    order: list[tuple[str, int]] = []
+    params: dict[str, Any] = {}
+    while True:
+        body = session.get(url + "customers", params=params, timeout=10).json()
+        order += [(since_key(e["customer-since"])[1], e["id"]) for e in body["entries"]]
+        if not body["has_more"]:
+            return order
+        params = {"cursor": body["cursor"]}
 
 
 def test_corrupt_list_modes_break_only_the_pages_named(emulator: Emulator, api: Any) -> None:
@@ -313,26 +372,26 @@ def test_corrupt_body_modes_hit_the_methods_named(
     emulator: Emulator, api: Any, mode: str, content_type: str, check: Any
 ) -> None:
     target = api.get("customers", params={"per_page": 1}).json()["entries"][0]
-    whole = api.get(f"customers/{target['id']}").content
+    whole = api.get(f"customers/{target['uuid']}").content
     emulator.set_faults(corrupt=mode, corrupt_methods=["GET"])
-    response = api.get(f"customers/{target['id']}")
+    response = api.get(f"customers/{target['uuid']}")
     assert response.status_code == 200
     assert response.headers["Content-Type"] == content_type
     assert len(response.content) == int(response.headers["Content-Length"])
     assert response.content != whole or mode == "wrong_content_type"
     assert check(response.content, whole)
-    posted = api.post(f"customers/{target['id']}/attributes/tags", json={"tags": ["fine"]})
+    posted = api.post(f"customers/{target['uuid']}/attributes/tags", json={"tags": ["fine"]})
     assert posted.headers["Content-Type"] == "application/json"  # POST is not named
     assert posted.json()["tags"]
 
 
 def test_html_200_never_reaches_the_state_but_other_modes_do(emulator: Emulator, api: Any) -> None:
-    target = api.get("customers", params={"per_page": 1}).json()["entries"][0]["id"]
+    target = api.get("customers", params={"per_page": 1}).json()["entries"][0]["uuid"]
     for mode, tag in (("html_200", "proxied"), ("empty_body", "landed")):
         emulator.set_faults(corrupt=mode, corrupt_methods=["POST"])
         assert api.post(f"customers/{target}/attributes/tags", json={"tags": [tag]}).ok
     emulator.clear_faults()
-    tags = api.get(f"customers/{target}/attributes").json()["attributes"]["tags"]
+    tags = api.get(f"customers/{target}").json()["attributes"]["tags"]
     assert "landed" in tags
     assert "proxied" not in tags
 
@@ -368,8 +427,8 @@ def test_corrupt_over_http_round_trips_and_reset_clears_it(emulator: Emulator, a
         ["GET"],
     )
     assert requests.get(control(emulator, "faults"), timeout=5).json() == emulator.faults()
-    assert api.get("customers", params={"page": 2, "per_page": 5}).content == b""
-    assert api.get("customers", params={"page": 1, "per_page": 5}).json()["entries"]
+    assert api.get("customers", params=page_params(api, 2, 5)).content == b""
+    assert api.get("customers", params=page_params(api, 1, 5)).json()["entries"]
     emulator.reset()
     assert emulator.faults()["corrupt"] is None
-    assert api.get("customers", params={"page": 2, "per_page": 5}).json()["entries"]
+    assert api.get("customers", params=page_params(api, 2, 5)).json()["entries"]
