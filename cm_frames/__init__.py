@@ -8,7 +8,8 @@ Everything a user needs is importable from here.
 from __future__ import annotations
 
 import cm_frames.accessor  # noqa: F401  (importing it registers df.chartmogul)
-from cm_frames.api.client import Client, MissingCredentials
+from cm_frames.api.client import Client
+from cm_frames.api.dialect import MissingCredentials
 from cm_frames.emulator import Emulator
 from cm_frames.errors import (
     APIError,

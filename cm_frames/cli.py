@@ -198,7 +198,8 @@ _CREDENTIAL_VARIABLES = ("CHARTMOGUL_ACCOUNT_TOKEN", "CHARTMOGUL_SECRET_KEY")
 
 
 def _client() -> Client:
-    from cm_frames.api.client import Client, MissingCredentials
+    from cm_frames.api.client import Client
+    from cm_frames.api.dialect import MissingCredentials
 
     try:
         return Client()

@@ -40,9 +40,18 @@ from cm_frames.api.cache import (
     open_cached_session,
     written_customers,
 )
+from cm_frames.api.cursors import Forget, Rows, decode_answer, walk_customers
+from cm_frames.api.dialect import Dialect, resolve_credentials
 from cm_frames.api.http import describe_exception, error_message, is_loopback, normalise_base_url
 from cm_frames.api.limits import MAX_PER_PAGE, check_max_workers
-from cm_frames.api.paging import PageSequence, PageSummary, check_page, summarise_page
+from cm_frames.api.paging import (
+    PAGING_HINT,
+    PageSequence,
+    PageSummary,
+    check_page,
+    check_page_size,
+    summarise_page,
+)
 from cm_frames.api.ratelimit import RequestLimiter
 from cm_frames.api.retry import (
     DEFAULT_BACKOFF,
@@ -71,15 +80,12 @@ from cm_frames.schema import CUSTOM_TYPES, MAX_KEY_LENGTH
 __all__ = [
     "DEFAULT_BASE_URL",
     "Client",
-    "MissingCredentials",
     "RetryHook",
     "RetryNotice",
     "WriteHook",
 ]
 
 DEFAULT_BASE_URL = "https://api.chartmogul.com/v1/"
-ENV_TOKEN = "CHARTMOGUL_ACCOUNT_TOKEN"
-ENV_SECRET = "CHARTMOGUL_SECRET_KEY"
 ENV_BASE_URL = "CHARTMOGUL_API_URL"
 
 logger = logging.getLogger("cm_frames")
@@ -125,13 +131,6 @@ _INTEGER_STRING = re.compile(r"-?[0-9]+")
 _WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-class MissingCredentials(ValidationError):
-    """No account token or secret key was given, neither as arguments nor in the environment.
-
-    A ``ValidationError``; its message names what is missing and where to find it.
-    """
-
-
 def _package_version() -> str:
     try:
         return version("cm_frames")
@@ -140,10 +139,14 @@ def _package_version() -> str:
 
 
 class Client:
-    """A client of the ChartMogul Enrichment API for one account.
+    """A client of the ChartMogul API for one account, in either of its two dialects.
 
-    Credentials come from ``token``/``secret`` or the ``CHARTMOGUL_ACCOUNT_TOKEN`` /
-    ``CHARTMOGUL_SECRET_KEY`` environment variables; the base URL from ``base_url``,
+    Today's API (``dialect="current"``) takes an API key: ``api_key=`` or the
+    ``CHARTMOGUL_API_KEY`` environment variable (a key passed as both token and secret, as
+    ChartMogul tells users of older clients, is an API key too); it pages by cursor and
+    addresses customers by uuid. The reference's API (``dialect="enrichment"``) takes a
+    ``token`` and ``secret``, or ``CHARTMOGUL_ACCOUNT_TOKEN`` / ``CHARTMOGUL_SECRET_KEY``, and
+    pages by number. The same methods work in both. The base URL comes from ``base_url``,
     ``CHARTMOGUL_API_URL`` or the public endpoint. Every method may be called from several
     threads at once; they share one connection pool, one rate limit (``rate_limit``
     requests/s, ``None`` for none) and at most ``max_workers`` requests in flight.
@@ -170,6 +173,12 @@ class Client:
     base_url : str, optional
         The API's base URL (default: ``CHARTMOGUL_API_URL``, else
         ``https://api.chartmogul.com/v1/``). HTTPS, or http:// to a loopback host only.
+    api_key : str, optional
+        Today's API key (default: ``CHARTMOGUL_API_KEY``, when no token or secret is given).
+        Kept only in the session's auth object, like the secret.
+    dialect : {"current", "enrichment"}, optional
+        The API to speak (default: ``"current"`` for an API key, ``"enrichment"`` for a token
+        and a different secret key).
     cache : bool, default True
         Cache GET answers (status 200) on disk.
     cache_dir : path-like, optional
@@ -194,14 +203,15 @@ class Client:
     Raises
     ------
     MissingCredentials
-        No token or no secret key.
+        No API key, and no token and secret key.
     ValidationError
         An argument is out of range, or ``base_url`` is not an API URL.
 
     Examples
     --------
     >>> import cm_frames as cm
-    >>> client = cm.Client(token="...", secret="...")  # doctest: +SKIP
+    >>> client = cm.Client(api_key="...")  # doctest: +SKIP
+    >>> client = cm.Client(token="...", secret="...")  # the reference's API  # doctest: +SKIP
     >>> client.get_customer(25647)["email"]  # doctest: +SKIP
     'bob@example.com'
     """
@@ -212,6 +222,8 @@ class Client:
         secret: str | None = None,
         base_url: str | None = None,
         *,
+        api_key: str | None = None,
+        dialect: Dialect | None = None,
         cache: bool = True,
         cache_dir: str | os.PathLike[str] | None = None,
         expire_after: float | timedelta | None = 3600,
@@ -222,7 +234,8 @@ class Client:
         loopback_retry_for: float = 5,
         backoff: float = DEFAULT_BACKOFF,
     ) -> None:
-        token, secret = _credentials(token, secret)
+        credentials = resolve_credentials(token, secret, api_key, dialect)
+        self._dialect: Dialect = credentials.dialect
         self._base_url = normalise_base_url(
             base_url or os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL
         )
@@ -245,8 +258,8 @@ class Client:
             loopback=self._loopback,
             backoff=_check_non_negative("backoff", backoff),
         )
-        self._token_prefix = token[:4]
-        self._account_hash = account_hash(token, self._base_url)
+        self._token_prefix = credentials.user[:4]
+        self._account_hash = account_hash(credentials.user, self._base_url)
         root = Path(cache_dir) if cache_dir is not None else default_cache_root()
         self._cache_dir = root / self._account_hash
         self._closed = False
@@ -271,7 +284,7 @@ class Client:
             session = requests.Session()
         # The secret lives only in the session's auth object: never on the client, never
         # in a repr, a log line, an exception or the cache (requests-cache redacts the header).
-        session.auth = HTTPBasicAuth(token, secret)
+        session.auth = HTTPBasicAuth(credentials.user, credentials.password)
         session.headers.update(
             {"User-Agent": f"cm_frames/{_package_version()}", "Accept": "application/json"}
         )
@@ -310,14 +323,20 @@ class Client:
         cache = "on" if self._cache_backend is not None else "off"
         closed = ", closed" if self._closed else ""
         return (
-            f"Client(base_url={self._base_url!r}, token={self._token_prefix + '…'!r}, "
-            f"cache={cache}{closed})"
+            f"Client(base_url={self._base_url!r}, dialect={self._dialect!r}, "
+            f"{'api_key' if self._dialect == 'current' else 'token'}="
+            f"{self._token_prefix + '…'!r}, cache={cache}{closed})"
         )
 
     @property
     def base_url(self) -> str:
         """The API's base URL, with exactly one trailing slash."""
         return self._base_url
+
+    @property
+    def dialect(self) -> Dialect:
+        """Which API the client speaks: ``"current"`` (API key) or ``"enrichment"`` (token)."""
+        return self._dialect
 
     @property
     def account_hash(self) -> str:
@@ -441,7 +460,9 @@ class Client:
                 self._send(
                     "GET",
                     endpoints.LIST,
-                    params={"page": 1, "per_page": 1},
+                    params={"per_page": 1}
+                    if self._dialect == "current"
+                    else {"page": 1, "per_page": 1},
                     json_body=None,
                     refresh=True,
                     use_cache=False,
@@ -768,6 +789,15 @@ class Client:
 
     # ------------------------------------------------------------------ after a write
 
+    def _ref(self, customer_id: int | str) -> int | str:
+        """``customer_id`` as this dialect addresses a customer: today's API takes uuids only."""
+        if self._dialect == "current" and not isinstance(customer_id, str):
+            raise ValidationError(
+                f"today's API addresses customers by uuid, got the id {customer_id!r}: pass the "
+                "customer's uuid ('cus_...'), such as df.loc[customer_id, 'uuid']"
+            )
+        return customer_id
+
     def _after_write(self, path: str, json_body: Any, response: requests.Response) -> None:
         """Drop what the write made stale from the cache, count it, then run the write hooks."""
         touched = written_customers(path.split("?")[0].strip("/"), json_body, response.content)
@@ -783,28 +813,42 @@ class Client:
     # ------------------------------------------------------------------ reads
 
     def list_customers(
-        self, page: int = 1, per_page: int = MAX_PER_PAGE, *, refresh: bool = False
+        self,
+        page: int = 1,
+        per_page: int = MAX_PER_PAGE,
+        *,
+        cursor: str | None = None,
+        status: str | None = None,
+        refresh: bool = False,
     ) -> CustomerPage:
         """GET /customers: one page of customers (oldest first).
+
+        The reference's API pages by number (``page``); today's by cursor: pass the
+        ``cursor`` of the previous answer (``None`` for the first page).
 
         Parameters
         ----------
         page : int, default 1
-            The page, from 1.
+            The page, from 1 (the reference's dialect only).
         per_page : int, default 200
             Customers per page (1 to 200, the API's maximum).
+        cursor : str, optional
+            Today's dialect: where to go on, from the previous answer's ``cursor``.
+        status : str, optional
+            Today's dialect: only customers with this status (such as ``"Active"``).
         refresh : bool, default False
             Fetch anew, not from the cache.
 
         Returns
         -------
         CustomerPage
-            ``entries``, ``has_more``, ``per_page`` and ``page``.
+            ``entries`` and ``has_more``; with ``per_page`` and ``page`` (the reference's), or
+            ``cursor`` (today's).
 
         Raises
         ------
         ValidationError
-            ``page`` or ``per_page`` out of range.
+            ``page`` or ``per_page`` out of range, or an argument of the other dialect.
         APIError, TransportError
             As for ``request``.
 
@@ -813,7 +857,24 @@ class Client:
         >>> client.list_customers(per_page=1)["entries"][0]["id"]  # doctest: +SKIP
         25647
         """
-        params = {"page": _check_page(page), "per_page": _check_per_page(per_page)}
+        params: dict[str, Any] = {"per_page": _check_per_page(per_page)}
+        if self._dialect == "current":
+            if page != 1:
+                raise ValidationError(
+                    "today's API pages by cursor, not by page number: pass cursor= from the "
+                    "previous answer (or use iter_pages(), which walks every page)"
+                )
+            if cursor is not None:
+                params["cursor"] = _check_text("cursor", cursor)
+            if status is not None:
+                params["status"] = _check_text("status", status)
+        else:
+            if cursor is not None or status is not None:
+                raise ValidationError(
+                    "cursor= and status= are today's API (dialect='current'); the reference's "
+                    "pages by number: pass page="
+                )
+            params["page"] = _check_page(page)
         return cast(
             CustomerPage, self.request("GET", endpoints.LIST, params=params, refresh=refresh)
         )
@@ -842,7 +903,7 @@ class Client:
         APIError, TransportError
             As for ``request``.
         """
-        path = endpoints.customer_path(customer_id)
+        path = endpoints.customer_path(self._ref(customer_id))
         return cast(Customer, self.request("GET", path, refresh=refresh))
 
     def search_customers(self, email: str, *, refresh: bool = False) -> SearchResult:
@@ -903,8 +964,12 @@ class Client:
         APIError, TransportError
             As for ``request``.
         """
-        path = endpoints.attributes_path(customer_id)
-        return cast(AttributesResponse, self.request("GET", path, refresh=refresh))
+        path = endpoints.attributes_path(self._ref(customer_id))
+        answer = self.request("GET", path, refresh=refresh)
+        # Today's API answers the attributes object itself; the reference wraps it.
+        if isinstance(answer, dict) and not isinstance(answer.get("attributes"), dict):
+            answer = {"attributes": answer}
+        return cast(AttributesResponse, answer)
 
     @overload
     def iter_pages(
@@ -976,7 +1041,111 @@ class Client:
         5000
         """
         per_page = _check_per_page(per_page)
+        if self._dialect == "current":
+            return self._iter_cursor_pages(per_page, refresh=refresh, raw=raw, use_cache=cache)
         return self._iter_pages(per_page, refresh=refresh, raw=raw, use_cache=cache)
+
+    def walk_customers(self, *, refresh: bool = True) -> Generator[Rows | Forget, None, None]:
+        """Today's dialect: every customer by cursor, in disjoint parts walked side by side.
+
+        The account is split into ranges of the API's order (or, where the API does not
+        prove that cursors can start at a chosen time, into status parts; else one walk),
+        at most ``max_workers`` walks at a time. Pages come as ``Rows`` in the order they
+        arrive, not the API's: sort by ``cm_frames.api.cursors.order_key``. ``Forget``
+        voids the rows given so far of some ids (a customer that changed part during the
+        load is read again; a strategy that did not fit starts over). See
+        ``cm_frames.api.cursors`` for the checks.
+
+        Parameters
+        ----------
+        refresh : bool, default True
+            Never serve the pages from the cache (they bypass it anyway).
+
+        Yields
+        ------
+        Rows or Forget
+
+        Raises
+        ------
+        ValidationError
+            The client speaks the reference's dialect (use ``iter_pages``).
+        PagingError
+            The pages do not fit together, or the account kept changing.
+        APIError, TransportError
+            As for ``request``.
+
+        Examples
+        --------
+        >>> rows = [e for event in client.walk_customers() for e in getattr(event, "entries", [])]  # doctest: +SKIP
+        """
+        if self._dialect != "current":
+            raise ValidationError(
+                "walk_customers() is today's cursor walk (dialect='current'); this client "
+                "speaks the reference's API: use iter_pages()"
+            )
+
+        def fetch(params: dict[str, Any]) -> dict[str, Any]:
+            response = self._send(
+                "GET", endpoints.LIST, params=params, json_body=None, refresh=True, use_cache=False
+            )
+            return self._answer_object(response)
+
+        def get_customer(uuid: str) -> dict[str, Any] | None:
+            return cast(
+                dict[str, Any], self.request("GET", endpoints.customer_path(uuid), refresh=True)
+            )
+
+        return walk_customers(fetch, workers=self._max_workers, get_customer=get_customer)
+
+    def _answer_object(self, response: requests.Response) -> dict[str, Any]:
+        try:
+            return decode_answer(response.content)
+        except ValueError as exc:
+            self._evict(response)
+            raise _bad_json(response, exc) from None
+
+    def _iter_cursor_pages(
+        self, per_page: int, *, refresh: bool, raw: bool, use_cache: bool
+    ) -> Generator[Any, None, None]:
+        """Today's dialect, one page after the other: each answer's cursor asks for the next."""
+        cursor: str | None = None
+        number = 0
+        while True:
+            params: dict[str, Any] = {"per_page": per_page}
+            if cursor is not None:
+                params["cursor"] = cursor
+            response = self._send(
+                "GET",
+                endpoints.LIST,
+                params=params,
+                json_body=None,
+                refresh=refresh,
+                use_cache=use_cache,
+            )
+            answer = self._answer_object(response)
+            number += 1
+            entries = answer.get("entries")
+            where = f"page {number}"
+            if not isinstance(entries, list):
+                self._evict(response)
+                raise PagingError(f"The {where} has no entries list. {PAGING_HINT}", status=200)
+            check_page_size(len(entries), per_page, where)
+            yield response.content if raw else answer
+            if not answer.get("has_more"):
+                return
+            following = answer.get("cursor")
+            if (
+                not isinstance(following, str)
+                or not following
+                or following == cursor
+                or not entries
+            ):
+                raise PagingError(
+                    f"The {where} says has_more but gives no new cursor ({following!r}), so "
+                    f"paging would not end. {PAGING_HINT}",
+                    status=200,
+                )
+            cursor = following
 
     def _iter_pages(
         self, per_page: int, *, refresh: bool, raw: bool, use_cache: bool
@@ -1091,7 +1260,7 @@ class Client:
         >>> client.add_tags(25647, ["vip"])["tags"]  # doctest: +SKIP
         ['vip']
         """
-        path = endpoints.section_path(customer_id, "tags")
+        path = endpoints.section_path(self._ref(customer_id), "tags")
         return cast(TagsResponse, self.request("POST", path, json={"tags": _check_tags(tags)}))
 
     def add_tags_by_email(self, email: str, tags: Sequence[str]) -> EntriesResponse:
@@ -1145,7 +1314,7 @@ class Client:
         APIError, TransportError
             As for ``request``.
         """
-        path = endpoints.section_path(customer_id, "tags")
+        path = endpoints.section_path(self._ref(customer_id), "tags")
         return cast(TagsResponse, self.request("DELETE", path, json={"tags": _check_tags(tags)}))
 
     def add_custom(
@@ -1182,7 +1351,7 @@ class Client:
         >>> client.add_custom(25647, [{"type": "Integer", "key": "seats", "value": 5}])  # doctest: +SKIP
         {'custom': {'seats': 5}}
         """
-        path = endpoints.section_path(customer_id, "custom")
+        path = endpoints.section_path(self._ref(customer_id), "custom")
         return cast(
             CustomResponse, self.request("POST", path, json={"custom": _check_custom(custom)})
         )
@@ -1240,10 +1409,10 @@ class Client:
         APIError, TransportError
             As for ``request``.
         """
-        path = endpoints.section_path(customer_id, "custom")
-        return cast(
-            CustomResponse, self.request("DELETE", path, json={"custom": _check_keys(keys)})
-        )
+        path = endpoints.section_path(self._ref(customer_id), "custom")
+        answer = self.request("DELETE", path, json={"custom": _check_keys(keys)})
+        # Today's API answers 204 with no body when no custom attribute is left.
+        return cast(CustomResponse, {"custom": {}} if answer is None else answer)
 
     def update_custom(self, customer_id: int | str, custom: Mapping[str, Any]) -> CustomResponse:
         """PUT /customers/{customer_id}/attributes/custom: change values of existing custom attributes.
@@ -1276,7 +1445,7 @@ class Client:
         >>> client.update_custom(25647, {"seats": 6})  # doctest: +SKIP
         {'custom': {'seats': 6}}
         """
-        path = endpoints.section_path(customer_id, "custom")
+        path = endpoints.section_path(self._ref(customer_id), "custom")
         return cast(
             CustomResponse, self.request("PUT", path, json={"custom": _check_updates(custom)})
         )
@@ -1369,6 +1538,8 @@ def _broken_response(response: requests.Response) -> str | None:
             "API's JSON: something other than the ChartMogul API answered"
         )
     if not body:
+        if response.status_code == 204:
+            return None  # No Content: today's API after a DELETE that emptied the section
         return f"the answer has an empty body ({shown_type}), where the API always sends JSON"
     if not _JSON_MEDIA.fullmatch(media):
         return (
@@ -1394,31 +1565,6 @@ def _broken_hint(method: str, base_url: str) -> str:
 
 
 # ---------------------------------------------------------------------- configuration checks
-
-
-def _credentials(token: str | None, secret: str | None) -> tuple[str, str]:
-    token = token if token is not None else os.environ.get(ENV_TOKEN)
-    secret = secret if secret is not None else os.environ.get(ENV_SECRET)
-    for name, value in (("token", token), ("secret", secret)):
-        if value is not None and not isinstance(value, str):
-            raise ValidationError(f"{name} must be a str, got {type(value).__name__}")
-    token = (token or "").strip()
-    secret = (secret or "").strip()
-    missing = [
-        what
-        for what, value in (
-            (f"the account token (token= or {ENV_TOKEN})", token),
-            (f"the secret key (secret= or {ENV_SECRET})", secret),
-        )
-        if not value
-    ]
-    if missing:
-        raise MissingCredentials(
-            f"No ChartMogul credentials: missing {' and '.join(missing)}. Pass them as "
-            f"cm.Client(token=..., secret=...) or set the environment variables {ENV_TOKEN} "
-            f"and {ENV_SECRET}. Both are on the API tab of ChartMogul's admin pages."
-        )
-    return token, secret
 
 
 def _check_positive(name: str, value: float) -> float:
@@ -1465,6 +1611,12 @@ def _check_per_page(per_page: int) -> int:
 
 
 # ---------------------------------------------------------------------- argument checks
+
+
+def _check_text(name: str, value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(f"{name} must be a non-empty str, got {value!r}")
+    return value
 
 
 def _check_email(email: str) -> str:

@@ -8,6 +8,7 @@ from its snapshot once the credentials are proven (one small request per client)
 
 from __future__ import annotations
 
+import json
 import weakref
 from contextlib import closing, contextmanager
 from datetime import UTC, datetime, timedelta
@@ -17,7 +18,9 @@ from typing import TYPE_CHECKING, Any, overload
 import pandas as pd
 
 from cm_frames.api import endpoints
-from cm_frames.errors import ValidationError
+from cm_frames.api.cursors import Rows
+from cm_frames.api.limits import MAX_PER_PAGE
+from cm_frames.errors import PagingError, ValidationError
 from cm_frames.read.frames import PageDecoder, ParquetStreamWriter, table_to_frame
 from cm_frames.read.snapshot import Snapshot, SnapshotStore
 from cm_frames.read.table import ATTRS_KEY
@@ -164,19 +167,29 @@ def read_customers(
             return _frame_from_snapshot(cached)
 
     decoder = PageDecoder()
+    by_parts = client.dialect == "current" and email is None
     # closing(): on an error (a broken page) the pages in flight stop now, not whenever the
     # generator is collected (a notebook's traceback would keep its threads alive).
-    with (
-        _progress_bar(progress, email) as bar,
-        _retries_shown(client, bar) as shown,
-        closing(_page_bodies(client, email=email, refresh=refresh)) as bodies,
-    ):
-        for body in bodies:
-            bar.update(decoder.add_page(body))
-            shown.landed()
-    decoded = decoder.finish()
+    with _progress_bar(progress, email) as bar, _retries_shown(client, bar) as shown:
+        if by_parts:
+            with closing(client.walk_customers()) as events:
+                for event in events:
+                    if isinstance(event, Rows):
+                        bar.update(decoder.add_entries(event.entries))
+                    else:
+                        decoder.forget(event.ids)
+                        bar.update(-len(event.ids))
+                    shown.landed()
+        else:
+            with closing(_page_bodies(client, email=email, refresh=refresh)) as bodies:
+                for body in bodies:
+                    bar.update(decoder.add_page(body))
+                    shown.landed()
+    # Parts arrive as they are walked, not in the API's order: the table is sorted into it.
+    decoded = decoder.finish(api_order=by_parts)
     metadata = {
         "base_url": client.base_url,
+        "dialect": client.dialect,
         "account_hash": client.account_hash,
         "loaded_at": datetime.now(UTC).isoformat(),
         "snapshot_dir": str(store.directory),
@@ -229,7 +242,7 @@ def client_for_frame(df: pd.DataFrame, client: Client | None = None) -> Client:
         return found
     from cm_frames.api.client import Client
 
-    return Client(base_url=info.get("base_url"))
+    return Client(base_url=info.get("base_url"), dialect=info.get("dialect"))
 
 
 def _frame_from_snapshot(snapshot: Snapshot) -> pd.DataFrame:
@@ -245,8 +258,31 @@ def _page_bodies(
         # Pages bypass the HTTP cache: the snapshot is the cache for whole loads, and filling
         # requests-cache would cost about 5.5 ms a page (perf-notes), most of a cold load.
         yield from client.iter_pages(raw=True, cache=False, refresh=refresh)
+    elif client.dialect == "current":
+        yield from _search_pages(client, email, refresh=refresh)
     else:
         yield client.request_raw("GET", endpoints.SEARCH, params={"email": email}, refresh=refresh)
+
+
+def _search_pages(client: Client, email: str, *, refresh: bool) -> Generator[bytes, None, None]:
+    """Today's search answers in the list's shape, by cursor: every page of it."""
+    params: dict[str, Any] = {"email": email, "per_page": MAX_PER_PAGE}
+    for _ in range(_MAX_SEARCH_PAGES):
+        body = client.request_raw("GET", endpoints.SEARCH, params=params, refresh=refresh)
+        yield body
+        answer = json.loads(body)
+        cursor = answer.get("cursor") if isinstance(answer, dict) else None
+        if not answer.get("has_more") or not isinstance(cursor, str) or not cursor:
+            return
+        params = {**params, "cursor": cursor}
+    raise PagingError(
+        f"The search for {email!r} kept saying has_more after {_MAX_SEARCH_PAGES} pages: "
+        "paging would not end. Search again; if it keeps happening, report it to ChartMogul."
+    )
+
+
+# An email is shared by a handful of customers; this many pages means the paging is broken.
+_MAX_SEARCH_PAGES = 1000
 
 
 def _stream_to_parquet(client: Client, path: Path, *, refresh: bool, progress: bool) -> Path:

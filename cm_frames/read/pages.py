@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from cm_frames.api.paging import SeenIds
 from cm_frames.read.assemble import Sections, assemble
@@ -111,6 +113,8 @@ class PageDecoder:
         self._pages = 0
         self._compacted_at = 0
         self._seen = SeenIds()
+        # id -> how many rows had been added when it was forgotten (rows before are void).
+        self._forgotten: dict[int, int] = {}
 
     @property
     def count(self) -> int:
@@ -201,7 +205,11 @@ class PageDecoder:
             page = decode_page(entries, self._pending_custom, where=f"page {self._pages}")
             if page is None:
                 return 0
-            self._seen.add(page.fixed.columns["id"].to_numpy(), self._pages)
+            ids = page.fixed.columns["id"].to_numpy()
+            if self._forgotten:
+                # A forgotten customer may come again (read anew): only it skips the check.
+                ids = ids[~np.isin(ids, np.fromiter(self._forgotten, np.int64))]
+            self._seen.add(ids, self._pages)
             self._sections.fixed.add(page.fixed)
             self._sections.stripe.add(page.stripe)
             self._sections.clearbit.add(page.clearbit)
@@ -214,12 +222,35 @@ class PageDecoder:
                 release_unused_memory()
             return page.size
 
+    def forget(self, ids: Iterable[int]) -> None:
+        """Void the rows added so far of these customer ids; each may be added once more.
+
+        How a cursor load drops a customer that changed part while it was loading (a fresher
+        row follows) or the rows of a strategy that did not fit (it starts over).
+
+        Parameters
+        ----------
+        ids : iterable of int
+            Customer ids.
+
+        Examples
+        --------
+        >>> decoder = PageDecoder()
+        >>> _ = decoder.add_entries([{"id": 7, "uuid": "cus_7", "name": "old"}])
+        >>> decoder.forget([7])
+        >>> _ = decoder.add_entries([{"id": 7, "uuid": "cus_7", "name": "new"}])
+        >>> decoder.finish().table.column("name").to_pylist()
+        ['new']
+        """
+        for customer_id in ids:
+            self._forgotten[int(customer_id)] = self._count
+
     def _convert_custom(self) -> None:
         pending, self._pending_custom = self._pending_custom, KeyValues()
         if pending.lengths:
             self._sections.custom.add(decode_custom(pending))
 
-    def finish(self) -> DecodedCustomers:
+    def finish(self, *, api_order: bool = False) -> DecodedCustomers:
         """Unify column types across pages and build the table. The decoder is then empty.
 
         Returns
@@ -240,10 +271,33 @@ class PageDecoder:
             assembled = assemble(sections, keep_timestamp_text=self._keep_timestamp_text)
             del sections
         release_unused_memory()
+        table = _without_forgotten(assembled.table, self._forgotten)
+        if api_order:
+            table = table.take(pc.sort_indices(table, sort_keys=_API_ORDER))  # type: ignore[arg-type]  # stubs lack null_placement per key
         self._count = self._compacted_at = 0
+        self._forgotten = {}
         return DecodedCustomers(
-            table=assembled.table,
+            table=table,
             custom_types=assembled.custom_types,
-            count=assembled.table.num_rows,
+            count=table.num_rows,
             timestamp_text=assembled.timestamp_text,
         )
+
+
+# Today's API lists customer-since ascending, then id; customers without one come last.
+_API_ORDER = [("customer_since", "ascending", "at_end"), ("id", "ascending", "at_end")]
+
+
+def _without_forgotten(table: pa.Table, forgotten: Mapping[int, int]) -> pa.Table:
+    """``table`` without the rows that ``forget`` voided (those added before the call)."""
+    if not forgotten or not table.num_rows:
+        return table
+    voided_ids = np.fromiter(forgotten, np.int64, len(forgotten))
+    before = np.fromiter(forgotten.values(), np.int64, len(forgotten))
+    order = np.argsort(voided_ids)
+    voided_ids, before = voided_ids[order], before[order]
+    ids = table.column("id").to_numpy()
+    at = np.minimum(np.searchsorted(voided_ids, ids), len(voided_ids) - 1)
+    hit = voided_ids[at] == ids
+    void = hit & (np.arange(len(ids)) < before[at])
+    return table.filter(pa.array(~void)) if void.any() else table

@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from cm_frames.api.client import Client, MissingCredentials
+from cm_frames.api.client import Client
+from cm_frames.api.dialect import MissingCredentials
 from cm_frames.emulator import Emulator
 from cm_frames.errors import (
     APIError,
@@ -248,7 +249,7 @@ def test_default_base_url_is_the_public_api(
 @pytest.mark.parametrize(
     ("token", "secret", "missing"),
     [
-        (None, None, "account token (token= or CHARTMOGUL_ACCOUNT_TOKEN) and the secret key"),
+        (None, None, "cm.Client(api_key=...) or the environment variable CHARTMOGUL_API_KEY"),
         ("tok", None, "missing the secret key (secret= or CHARTMOGUL_SECRET_KEY)"),
         ("", "sec", "missing the account token"),
     ],
@@ -260,14 +261,15 @@ def test_missing_credentials_say_where_to_set_them(
     secret: str | None,
     missing: str,
 ) -> None:
-    monkeypatch.delenv("CHARTMOGUL_ACCOUNT_TOKEN", raising=False)
-    monkeypatch.delenv("CHARTMOGUL_SECRET_KEY", raising=False)
+    for name in ("CHARTMOGUL_ACCOUNT_TOKEN", "CHARTMOGUL_SECRET_KEY", "CHARTMOGUL_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
     with pytest.raises(MissingCredentials) as caught:
         Client(token, secret, cache_dir=tmp_path)
     text = str(caught.value)
     assert missing in text
     assert "cm.Client(token=..., secret=...)" in text
     assert "CHARTMOGUL_ACCOUNT_TOKEN and CHARTMOGUL_SECRET_KEY" in text
+    assert "cm.Client(api_key=...)" in text
     assert isinstance(caught.value, ValidationError)
     assert list(tmp_path.iterdir()) == []  # nothing created
 
