@@ -253,6 +253,13 @@ class PageDecoder:
     def finish(self, *, api_order: bool = False) -> DecodedCustomers:
         """Unify column types across pages and build the table. The decoder is then empty.
 
+        Parameters
+        ----------
+        api_order : bool, default False
+            Sort the rows as today's API lists customers (``customer_since``, then ``id``;
+            customers without ``customer_since`` last), for pages gathered out of order;
+            otherwise rows stay in the order they were added.
+
         Returns
         -------
         DecodedCustomers
