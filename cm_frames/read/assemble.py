@@ -2,7 +2,7 @@
 
 The type of a ``custom.*``, ``stripe.*`` or ``clearbit.*`` column depends on every page (a key
 can be an int on page 1 and "A-12" on page 2), so pieces keep natural types (runs of
-``_columns.py``) and the decision is made here, once. The same rules (``resolve_custom``,
+``columns``) and the decision is made here, once. The same rules (``resolve_custom``,
 ``resolve_external``, ``render_text``) unify the parts of a streamed Parquet dataset, so a
 streamed dataset and an in-memory frame of the same pages agree exactly.
 """
@@ -53,7 +53,15 @@ _STRINGS: Final = "strings"
 
 @dataclass(slots=True)
 class Sections:
-    """Everything decoded so far, in the API's row order. ``assemble`` empties it as it goes."""
+    """Everything decoded so far, in the API's row order. ``assemble`` empties it as it goes.
+
+    Parameters
+    ----------
+    fixed : ColumnSet
+        The documented fields (``FIXED_TYPES``).
+    custom, stripe, clearbit : ColumnSet
+        The custom attributes, Stripe and Clearbit data, each value with its natural type.
+    """
 
     #: the documented fields (``FIXED_TYPES``)
     fixed: ColumnSet = field(default_factory=ColumnSet)
@@ -63,14 +71,24 @@ class Sections:
     clearbit: ColumnSet = field(default_factory=ColumnSet)
 
     def compact(self) -> None:
-        """Merge the pieces added since the last call (see ``_columns.py``)."""
+        """Merge the pieces added since the last call (see ``ColumnSet.compact``)."""
         for section in (self.fixed, self.custom, self.stripe, self.clearbit):
             section.compact()
 
 
 @dataclass(frozen=True, slots=True)
 class AssembledTable:
-    """The decoded table plus what a streaming writer needs to unify parts later."""
+    """The decoded table plus what a streaming writer needs to unify parts later.
+
+    Parameters
+    ----------
+    table : pyarrow.Table
+        ``id`` and the frame's columns, in frame order.
+    custom_types : dict of str to str
+        Custom key -> its type (``"String"``, ``"Integer"``, ``"Timestamp"``, ``"Boolean"``).
+    timestamp_text : dict of str to pyarrow.Array
+        The original strings of the Timestamp columns, by custom key (empty unless asked for).
+    """
 
     table: pa.Table
     custom_types: dict[str, CustomType]
@@ -82,10 +100,27 @@ class AssembledTable:
 
 
 def resolve_custom(votes: Iterable[str]) -> str:
-    """One custom key's type from the kinds of its non-null chunks (or parts).
+    """Decide one custom key's type from the kinds of its non-null chunks (or parts).
 
     Votes are custom types or ``"strings"`` (plain strings, Timestamp only if they all parse).
     No vote (null everywhere) -> String; one kind -> that kind; a mix -> String.
+
+    Parameters
+    ----------
+    votes : iterable of str
+        One kind per chunk or part.
+
+    Returns
+    -------
+    str
+        A custom type, or ``"strings"`` for the caller to try as Timestamps.
+
+    Examples
+    --------
+    >>> resolve_custom(["Integer", "Integer"]), resolve_custom(["Integer", "strings"])
+    ('Integer', 'String')
+    >>> resolve_custom([])
+    'String'
     """
     kinds = set(votes)
     return kinds.pop() if len(kinds) == 1 else "String"
@@ -98,6 +133,25 @@ def resolve_external(types: Iterable[pa.DataType], *, inexact_ints: bool = False
     is beyond +-2**53 (``inexact_ints``), which a double cannot hold exactly: then string, like
     every other mix (values rendered as JSON text, so each stays exact, as within one page);
     null everywhere -> string.
+
+    Parameters
+    ----------
+    types : iterable of pyarrow.DataType
+        The Arrow type of each non-null chunk or part.
+    inexact_ints : bool, default False
+        Whether an int64 chunk holds a value beyond +-2**53 (``beyond_double``).
+
+    Returns
+    -------
+    pyarrow.DataType
+        The column's type.
+
+    Examples
+    --------
+    >>> resolve_external([pa.int64(), pa.float64()])
+    DataType(double)
+    >>> resolve_external([pa.int64(), pa.float64()], inexact_ints=True)
+    DataType(string)
     """
     distinct = set(types)
     if len(distinct) == 1:
@@ -111,7 +165,23 @@ _DOUBLE_EXACT: Final = 2**53
 
 
 def beyond_double(array: pa.Array[Any]) -> bool:
-    """True for an int64 array holding a value a double cannot represent exactly (|v| > 2**53)."""
+    """Tell whether an int64 array holds a value a double cannot represent exactly (|v| > 2**53).
+
+    Parameters
+    ----------
+    array : pyarrow.Array
+        Any array (only int64 ones can be True).
+
+    Returns
+    -------
+    bool
+        True when some value is beyond +-2**53.
+
+    Examples
+    --------
+    >>> beyond_double(pa.array([1, 2**53 + 1])), beyond_double(pa.array([1, 2]))
+    (True, False)
+    """
     if not pa.types.is_int64(array.type) or array.null_count == len(array):
         return False
     bounds = pc.min_max(array)
@@ -134,6 +204,24 @@ def assemble(sections: Sections, *, keep_timestamp_text: bool = False) -> Assemb
 
     Consumes ``sections`` one column at a time: each column's pieces are freed once it is
     built, so the peak is about the final table plus one column, not twice the table.
+
+    Parameters
+    ----------
+    sections : Sections
+        What the pages decoded to; emptied.
+    keep_timestamp_text : bool, default False
+        Keep the original strings of the Timestamp columns (a streaming writer needs them
+        when a later part turns the key into a String).
+
+    Returns
+    -------
+    AssembledTable
+        The table, its custom types and (if asked) the Timestamp columns' text.
+
+    Raises
+    ------
+    ChartMogulError
+        When a customer's ``customer-since`` is not an ISO 8601 date-time.
     """
     fixed = sections.fixed
     columns: dict[str, pa.Array[Any]] = {}
@@ -202,7 +290,24 @@ def _customer_since(strings: pa.Array[Any], ids: pa.Array[Any]) -> pa.Array[Any]
 
 
 def canonical_status(strings: pa.Array[Any] | pa.ChunkedArray[Any]) -> pa.Array[Any]:
-    """Dictionary-encode with a sorted dictionary, so equal values always encode the same way."""
+    """Dictionary-encode with a sorted dictionary, so equal values always encode the same way.
+
+    Parameters
+    ----------
+    strings : pyarrow.Array or pyarrow.ChunkedArray
+        Status values: strings, or an already dictionary-encoded array.
+
+    Returns
+    -------
+    pyarrow.Array
+        A ``dictionary<int32, string>`` array (``STATUS``) whose dictionary is sorted.
+
+    Examples
+    --------
+    >>> status = canonical_status(pa.array(["Lead", "Active", None, "Lead"]))
+    >>> status.dictionary.to_pylist(), status.to_pylist()
+    (['Active', 'Lead'], ['Lead', 'Active', None, 'Lead'])
+    """
     if isinstance(strings, pa.ChunkedArray):
         strings = strings.combine_chunks()
     if pa.types.is_dictionary(strings.type):
