@@ -71,7 +71,18 @@ def new_snapshot_id(now: datetime | None = None) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """One stored load: its id, the Arrow table and the JSON-safe metadata saved with it."""
+    """One stored load: its id, the Arrow table and the JSON-safe metadata saved with it.
+
+    Parameters
+    ----------
+    snapshot_id : str
+        Its id (``new_snapshot_id``), also its file's name.
+    table : pyarrow.Table
+        The load's flat table (``frame_to_table``).
+    metadata : dict
+        What was saved with it (for a load: the account, the custom types, when), plus
+        ``snapshot_id``.
+    """
 
     snapshot_id: str
     table: pa.Table
