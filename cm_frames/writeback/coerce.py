@@ -68,15 +68,48 @@ _MICROS_PER_UNIT = {"s": 1_000_000, "ms": 1_000, "us": 1}
 
 @dataclass
 class Problems:
-    """Everything wrong with the input, reported together."""
+    """Everything wrong with the input, reported together.
+
+    Parameters
+    ----------
+    items : list of str, optional
+        The problems so far, one sentence each (``add`` appends).
+
+    Examples
+    --------
+    >>> problems = Problems()
+    >>> problems.add("custom.seats", "floats", "round them", np.array([3, 5]))
+    >>> problems.items
+    ["column 'custom.seats': floats (customers 3, 5). Fix: round them"]
+    """
 
     items: list[str] = field(default_factory=list)
 
     def add(self, column: str, what: str, fix: str, ids: IntArray | None = None) -> None:
+        """Record one problem of one column.
+
+        Parameters
+        ----------
+        column : str
+            The column it is in.
+        what : str
+            What is wrong, in a few words.
+        fix : str
+            How to fix it (code between backticks runs as it stands).
+        ids : numpy.ndarray, optional
+            The customers concerned (``ids_text`` names the first few).
+        """
         where = f" ({ids_text(ids)})" if ids is not None and len(ids) else ""
         self.items.append(f"column {column!r}: {what}{where}. Fix: {fix}")
 
     def raise_if_any(self) -> None:
+        """Raise one error listing every problem recorded, if any was.
+
+        Raises
+        ------
+        ValidationError
+            When a problem was recorded: nothing is planned then.
+        """
         if self.items:
             n = len(self.items)
             head = f"{n} problem{'' if n == 1 else 's'} in the frame; nothing was planned"
@@ -84,7 +117,25 @@ class Problems:
 
 
 def ids_text(ids: IntArray | list[int], limit: int = 10) -> str:
-    """``customers 1, 2, 3 and 7 more``: which customers a problem is about, kept short."""
+    """Name the customers a problem is about, kept short: ``customers 1, 2, 3 and 7 more``.
+
+    Parameters
+    ----------
+    ids : numpy.ndarray or list of int
+        The customer ids.
+    limit : int, default 10
+        How many are named; the rest are counted.
+
+    Returns
+    -------
+    str
+        The text.
+
+    Examples
+    --------
+    >>> ids_text([4]), ids_text(list(range(1, 14)))
+    ('customer 4', 'customers 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 and 3 more')
+    """
     values = [int(i) for i in ids[:limit]]
     more = f" and {len(ids) - limit:,} more" if len(ids) > limit else ""
     return f"customer{'' if len(ids) == 1 else 's'} {', '.join(map(str, values))}{more}"
@@ -93,7 +144,30 @@ def ids_text(ids: IntArray | list[int], limit: int = 10) -> str:
 def column_values(
     series: pd.Series, positions: IntArray | None, name: str, problems: Problems
 ) -> ColumnValues | None:
-    """A column at ``positions`` (None: all rows): Arrow for typed columns, numpy for object."""
+    """Take a column at ``positions`` (None: all rows): Arrow for typed columns, numpy for object.
+
+    Parameters
+    ----------
+    series : pandas.Series
+        The column.
+    positions : numpy.ndarray or None
+        The row positions to take, or None for every row.
+    name : str
+        The column's name, for a problem.
+    problems : Problems
+        Where a column Arrow cannot hold is recorded.
+
+    Returns
+    -------
+    pyarrow.Array or numpy.ndarray or None
+        The values (numpy for object columns), or None after recording a problem.
+
+    Examples
+    --------
+    >>> series = pd.Series([1, 2, 3], dtype="int64[pyarrow]")
+    >>> column_values(series, np.array([2, 0]), "custom.n", Problems()).to_pylist()
+    [3, 1]
+    """
     if series.dtype == object:
         values: npt.NDArray[np.object_] = series.to_numpy(dtype=object)
         return values if positions is None else values[positions]
@@ -119,7 +193,21 @@ def not_text(
     what: str = "strings that are",
     fix: str = "",
 ) -> None:
-    """Record values (or names) that are not valid Unicode text."""
+    """Record values (or names) that are not valid Unicode text.
+
+    Parameters
+    ----------
+    column : str
+        The column they are in.
+    ids : numpy.ndarray or None
+        The customers concerned.
+    problems : Problems
+        Where the problem is recorded.
+    what : str, default "strings that are"
+        What is not text (the sentence goes on "not valid Unicode text").
+    fix : str, optional
+        The fix (default: re-decode the column's strings).
+    """
     problems.add(
         column,
         f"{what} not valid Unicode text (lone surrogates such as '\\ud800', often "
@@ -140,6 +228,17 @@ class Typed:
 
     ``naive`` marks the rows holding timestamps without a time zone (None: no such row), with
     ``naive_fix`` the code that names their zone: they are refused where they would be written.
+
+    Parameters
+    ----------
+    type : {"String", "Integer", "Timestamp", "Boolean"} or None
+        The custom type the values write as (None: all null).
+    values : pyarrow.Array
+        The values, of the type's Arrow type (``CUSTOM_ARROW_TYPES``).
+    naive : numpy.ndarray of bool, optional
+        The rows whose timestamps had no time zone.
+    naive_fix : str, optional
+        The code that gives them one.
     """
 
     type: CustomType | None
@@ -151,7 +250,35 @@ class Typed:
 def coerce_custom(
     data: pa.Array[Any] | npt.NDArray[np.object_], column: str, ids: IntArray, problems: Problems
 ) -> Typed | None:
-    """Canonical typed values of one custom column, or None after recording its problems."""
+    """Return the canonical typed values of one custom column, or None after recording why not.
+
+    Parameters
+    ----------
+    data : pyarrow.Array or numpy.ndarray
+        The column's values on the rows concerned (``column_values``).
+    column : str
+        The column's name, for problems.
+    ids : numpy.ndarray
+        The customer id of each value, for problems.
+    problems : Problems
+        Where values that cannot be written exactly are recorded.
+
+    Returns
+    -------
+    Typed or None
+        The type and values, or None when there was a problem.
+
+    Examples
+    --------
+    >>> problems = Problems()
+    >>> typed = coerce_custom(pa.array([1.0, None, 3.0]), "custom.seats", np.array([1, 2, 3]), problems)
+    >>> typed.type, typed.values.to_pylist()
+    ('Integer', [1, None, 3])
+    >>> coerce_custom(pa.array([1.5]), "custom.seats", np.array([7]), problems) is None
+    True
+    >>> problems.items[0][:60]
+    "column 'custom.seats': floats with a fractional part (custom"
+    """
     if isinstance(data, np.ndarray):
         return _coerce_objects(data, column, ids, problems)
     if isinstance(data, pa.DictionaryArray):
@@ -302,7 +429,23 @@ _CLASS_NAMES = {_BOOL: "bool", _INT: "int", _FLOAT: "float", _STR: "str", _TIME:
 
 
 def is_missing(value: object) -> bool:
-    """Whether one cell of an object column means "no value" (None, NA, NaT, NaN)."""
+    """Tell whether one cell of an object column means "no value" (None, NA, NaT, NaN).
+
+    Parameters
+    ----------
+    value : object
+        The cell.
+
+    Returns
+    -------
+    bool
+        True for None, ``pd.NA``, ``pd.NaT`` and NaN (float or datetime64).
+
+    Examples
+    --------
+    >>> is_missing(None), is_missing(float("nan")), is_missing(0)
+    (True, True, False)
+    """
     return _value_class(value) == _NULL
 
 
@@ -466,6 +609,31 @@ def coerce_tag_flags(
     One rule for new and existing columns alike, because NA cannot say whether the tag should
     be there: ``.loc[mask, "tag.x"] = True`` leaves NA elsewhere, and the fix says ``False``.
     The baseline (not strict) reads NA as False.
+
+    Parameters
+    ----------
+    data : pyarrow.Array or numpy.ndarray or None
+        The column's values (``column_values``); None passes through.
+    column : str
+        The column's name, for problems.
+    ids : numpy.ndarray
+        The customer id of each value, for problems.
+    strict : bool
+        Whether NA is a problem (the edited frame) or False (the baseline).
+    problems : Problems
+        Where values that are not True/False are recorded.
+
+    Returns
+    -------
+    numpy.ndarray of bool or None
+        The flags, or None when ``data`` is None or there was a problem.
+
+    Examples
+    --------
+    >>> coerce_tag_flags(pa.array([True, None]), "tag.vip", np.array([1, 2]), False, Problems())
+    array([ True, False])
+    >>> coerce_tag_flags(pa.array([True, None]), "tag.vip", np.array([1, 2]), True, Problems()) is None
+    True
     """
     if data is None:
         return None
@@ -538,7 +706,30 @@ def _not_bool(column: str, values: ColumnValues, ids: IntArray, problems: Proble
 def coerce_tag_lists(
     data: ColumnValues | None, column: str, ids: IntArray, problems: Problems
 ) -> pa.Array[Any] | None:
-    """The ``tags`` column as list<string>, every cell a list of strings."""
+    """Return the ``tags`` column as list<string>, every cell a list of strings.
+
+    Parameters
+    ----------
+    data : pyarrow.Array or numpy.ndarray or None
+        The column's values (``column_values``); None passes through.
+    column : str
+        The column's name, for problems.
+    ids : numpy.ndarray
+        The customer id of each value, for problems.
+    problems : Problems
+        Where cells that are not lists of tag names are recorded.
+
+    Returns
+    -------
+    pyarrow.Array or None
+        The lists, or None when ``data`` is None or there was a problem.
+
+    Examples
+    --------
+    >>> cells = np.array([["vip"], []], dtype=object)
+    >>> coerce_tag_lists(cells, "tags", np.array([1, 2]), Problems()).to_pylist()
+    [['vip'], []]
+    """
     if data is None:
         return None
     fix = (
