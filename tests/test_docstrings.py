@@ -92,18 +92,6 @@ PENDING: dict[str, frozenset[str]] = {
         "cm_frames.emulator.core.Emulator.reset": "RT03",
         "cm_frames.emulator.core.Emulator.set_faults": "RT03",
         "cm_frames.emulator.core.Emulator.stop": "RT03",
-        # cm_frames/writeback/coerce.py
-        "cm_frames.writeback.coerce.Problems": "PR01",
-        "cm_frames.writeback.coerce.Problems.add": "GL08",
-        "cm_frames.writeback.coerce.Problems.raise_if_any": "GL08",
-        "cm_frames.writeback.coerce.Typed": "PR01",
-        "cm_frames.writeback.coerce.coerce_custom": "PR01,RT01",
-        "cm_frames.writeback.coerce.coerce_tag_flags": "PR01,RT01",
-        "cm_frames.writeback.coerce.coerce_tag_lists": "PR01,RT01",
-        "cm_frames.writeback.coerce.column_values": "PR01,RT01",
-        "cm_frames.writeback.coerce.ids_text": "SS05,PR01,RT01",
-        "cm_frames.writeback.coerce.is_missing": "PR01,RT01",
-        "cm_frames.writeback.coerce.not_text": "PR01",
         # cm_frames/validation.py (not assigned in this round)
         "cm_frames.validation.is_text": "PR01,RT01",
         "cm_frames.validation.key_problem": "PR01,RT01",
