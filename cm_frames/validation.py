@@ -54,14 +54,43 @@ BoolArray: TypeAlias = npt.NDArray[np.bool_]
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """A broken rule: ``what`` is wrong and the ``fix`` (prose; callers add their own code)."""
+    """A broken rule: ``what`` is wrong and the ``fix`` (prose; callers add their own code).
+
+    Parameters
+    ----------
+    what : str
+        What is wrong, naming the value.
+    fix : str
+        How to make it right.
+
+    Examples
+    --------
+    >>> tag_problem("").fix
+    "give the tag a visible name such as 'vip'"
+    """
 
     what: str
     fix: str
 
 
 def is_text(value: str) -> bool:
-    """Whether a str is Unicode text the API can carry as UTF-8 (no lone surrogates)."""
+    """Tell whether a str is Unicode text the API can carry as UTF-8 (no lone surrogates).
+
+    Parameters
+    ----------
+    value : str
+        The text.
+
+    Returns
+    -------
+    bool
+        False when it holds a lone surrogate (``"\\ud800"``), which UTF-8 cannot encode.
+
+    Examples
+    --------
+    >>> is_text("café"), is_text("\\ud800")
+    (True, False)
+    """
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
@@ -70,12 +99,47 @@ def is_text(value: str) -> bool:
 
 
 def padded(name: str) -> bool:
-    """Whether ``name`` starts or ends with whitespace (invisible in a column header)."""
+    """Tell whether ``name`` starts or ends with whitespace (invisible in a column header).
+
+    Parameters
+    ----------
+    name : str
+        A tag name or custom key.
+
+    Returns
+    -------
+    bool
+        True when stripping whitespace would change it.
+
+    Examples
+    --------
+    >>> padded(" vip"), padded("vip")
+    (True, False)
+    """
     return name != name.strip()
 
 
 def key_problem(key: object) -> Rule | None:
-    """What is wrong with a custom attribute key, or None when the API accepts it."""
+    """Say what is wrong with a custom attribute key, or None when the API accepts it.
+
+    Parameters
+    ----------
+    key : object
+        The key, without the ``custom.`` prefix.
+
+    Returns
+    -------
+    Rule or None
+        The first rule it breaks (a str, not empty, no padding, ``[A-Za-z0-9_]``, at most
+        ``MAX_KEY_LENGTH`` characters), or None.
+
+    Examples
+    --------
+    >>> key_problem("seats") is None
+    True
+    >>> key_problem("lead score").what
+    "the custom key 'lead score' is not made of letters, digits and underscores only"
+    """
     if not isinstance(key, str):
         return Rule(f"the custom key {key!r} is not a str", "use a str key such as 'lead_score'")
     if not key:
@@ -99,7 +163,26 @@ def key_problem(key: object) -> Rule | None:
 
 
 def tag_problem(tag: object) -> Rule | None:
-    """What is wrong with a tag name, or None when the API accepts it."""
+    """Say what is wrong with a tag name, or None when the API accepts it.
+
+    Parameters
+    ----------
+    tag : object
+        The tag name.
+
+    Returns
+    -------
+    Rule or None
+        The first rule it breaks (a str, not empty, text, not only whitespace, no padding,
+        at most ``MAX_TAG_LENGTH`` characters), or None.
+
+    Examples
+    --------
+    >>> tag_problem("vip") is None
+    True
+    >>> tag_problem(" vip").fix
+    "remove the whitespace: 'vip'"
+    """
     if not isinstance(tag, str):
         return Rule(f"the tag {tag!r} is not a str", "use a str tag name such as 'vip'")
     if not tag:
@@ -125,7 +208,23 @@ def tag_problem(tag: object) -> Rule | None:
 
 
 def string_problem(value: str) -> Rule | None:
-    """What is wrong with a String value (length, text), or None."""
+    """Say what is wrong with a String value (text, length), or None.
+
+    Parameters
+    ----------
+    value : str
+        The value.
+
+    Returns
+    -------
+    Rule or None
+        The rule it breaks (Unicode text, at most ``MAX_STRING_LENGTH`` characters), or None.
+
+    Examples
+    --------
+    >>> string_problem("x" * 256).what
+    'the String value has 256 characters; Strings have at most 255'
+    """
     if not is_text(value):
         return Rule(
             "the String value is not valid Unicode text (a lone surrogate)",
@@ -141,7 +240,29 @@ def string_problem(value: str) -> Rule | None:
 
 
 def value_problem(type_: str, value: object) -> Rule | None:
-    """What is wrong with ``value`` as a custom attribute of ``type_``, or None."""
+    """Say what is wrong with ``value`` as a custom attribute of ``type_``, or None.
+
+    Parameters
+    ----------
+    type_ : str
+        The custom type: ``"String"``, ``"Integer"``, ``"Timestamp"`` or ``"Boolean"``.
+    value : object
+        The value: a str, an int within signed 64-bit, a datetime with a time zone, a bool.
+
+    Returns
+    -------
+    Rule or None
+        The rule it breaks (an unknown type included), or None.
+
+    Examples
+    --------
+    >>> value_problem("Integer", 5) is None
+    True
+    >>> value_problem("Integer", 2**63).fix
+    'keep it within -9223372036854775808..9223372036854775807, or write it as a String'
+    >>> value_problem("Boolean", "yes").what
+    "the Boolean value 'yes' is not a bool"
+    """
     if type_ not in CUSTOM_TYPES:
         return Rule(f"unknown type {type_!r}", f"use one of {', '.join(CUSTOM_TYPES)}")
     if type_ == "Integer":
@@ -176,7 +297,23 @@ def value_problem(type_: str, value: object) -> Rule | None:
 
 
 def strings_too_long(strings: pa.Array[Any]) -> BoolArray:
-    """Which values of a string array are longer than a String may be (nulls: False)."""
+    """Find the values of a string array longer than a String may be (nulls: False).
+
+    Parameters
+    ----------
+    strings : pyarrow.Array
+        String values.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        True where a value has more than ``MAX_STRING_LENGTH`` characters.
+
+    Examples
+    --------
+    >>> strings_too_long(pa.array(["a", "b" * 256, None]))
+    array([False,  True, False])
+    """
     lengths = (
         pc.utf8_length(cast(pa.StringArray, strings)).fill_null(0).to_numpy(zero_copy_only=False)
     )

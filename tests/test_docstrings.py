@@ -92,14 +92,6 @@ PENDING: dict[str, frozenset[str]] = {
         "cm_frames.emulator.core.Emulator.reset": "RT03",
         "cm_frames.emulator.core.Emulator.set_faults": "RT03",
         "cm_frames.emulator.core.Emulator.stop": "RT03",
-        # cm_frames/validation.py (not assigned in this round)
-        "cm_frames.validation.is_text": "PR01,RT01",
-        "cm_frames.validation.key_problem": "PR01,RT01",
-        "cm_frames.validation.padded": "PR01,RT01",
-        "cm_frames.validation.string_problem": "PR01,RT01",
-        "cm_frames.validation.strings_too_long": "PR01,RT01",
-        "cm_frames.validation.tag_problem": "PR01,RT01",
-        "cm_frames.validation.value_problem": "PR01,RT01",
     }.items()
 }
 
