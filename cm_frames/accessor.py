@@ -3,6 +3,10 @@
 Like geopandas' accessor, it holds no logic of its own: every method is a call of a plain
 function that takes the frame first, so the functions are tested directly and the accessor
 once. It never mutates the caller's frame.
+
+The examples use ``df``, six customers as ``read_customers`` returns them (the frame of the
+examples in ``cm_frames.analysis.segments``); ``tests/test_docstrings.py`` runs those that
+need no server, and tests/test_accessor.py the others against the emulator.
 """
 
 from __future__ import annotations
@@ -50,7 +54,11 @@ class ChartMogulAccessor:
     Examples
     --------
     >>> df = cm.read_customers(client)  # doctest: +SKIP
-    >>> df.chartmogul.tag_counts().head(3)  # doctest: +SKIP
+    >>> df.chartmogul.tag_counts().head(2)
+    tag
+    eu     3
+    vip    3
+    Name: customers, dtype: int64
     """
 
     def __init__(self, frame: pd.DataFrame) -> None:
@@ -102,7 +110,7 @@ class ChartMogulAccessor:
 
         Examples
         --------
-        >>> df.chartmogul.to_arrow().column_names[:2]  # doctest: +SKIP
+        >>> df.chartmogul.to_arrow().column_names[:2]
         ['id', 'uuid']
         """
         return frame_to_table(self._frame)
@@ -140,7 +148,8 @@ class ChartMogulAccessor:
 
         Examples
         --------
-        >>> df.chartmogul.segment({"big": "`custom.seats` >= 50"})  # doctest: +SKIP
+        >>> df.chartmogul.segment({"big": "`custom.seats` >= 50"}).tolist()
+        ['big', 'other', 'other', 'other', 'big', 'other']
         """
         return segments.segment(self._frame, rules, default=default, name=name)
 
@@ -171,7 +180,8 @@ class ChartMogulAccessor:
 
         Examples
         --------
-        >>> df.chartmogul.bucket("custom.seats", [0, 10, 100, float("inf")])  # doctest: +SKIP
+        >>> df.chartmogul.bucket("custom.seats", [0, 10, 100, float("inf")]).tolist()
+        ['≥ 100', '[0, 10)', '[10, 100)', nan, '≥ 100', '[10, 100)']
         """
         return segments.bucket(self._frame, column, bins, labels=labels)
 
@@ -196,7 +206,12 @@ class ChartMogulAccessor:
 
         Examples
         --------
-        >>> df.chartmogul.cohort("QS").value_counts()  # doctest: +SKIP
+        >>> df.chartmogul.cohort("QS").value_counts().sort_index()
+        cohort
+        2024-01-01 00:00:00+00:00    2
+        2024-04-01 00:00:00+00:00    2
+        2024-07-01 00:00:00+00:00    2
+        Name: count, dtype: int64[pyarrow]
         """
         return segments.cohort(self._frame, freq=freq)
 
@@ -232,7 +247,8 @@ class ChartMogulAccessor:
 
         Examples
         --------
-        >>> df.chartmogul.filter(tags_any=["vip"], status="Active", plan="pro")  # doctest: +SKIP
+        >>> df.chartmogul.filter(tags_any=["vip"], status="Active", plan="pro").index.tolist()
+        [1, 5]
         """
         return segments.filter_customers(
             self._frame,
@@ -253,7 +269,12 @@ class ChartMogulAccessor:
 
         Examples
         --------
-        >>> df.chartmogul.tag_counts().head()  # doctest: +SKIP
+        >>> df.chartmogul.tag_counts().head()
+        tag
+        eu      3
+        vip     3
+        beta    2
+        Name: customers, dtype: int64
         """
         return segments.tag_counts(self._frame)
 
@@ -267,7 +288,8 @@ class ChartMogulAccessor:
 
         Examples
         --------
-        >>> df.chartmogul.tag_matrix().sum()  # doctest: +SKIP
+        >>> df.chartmogul.tag_matrix().sum().to_dict()
+        {'beta': 2, 'eu': 3, 'vip': 3}
         """
         return segments.tag_matrix(self._frame)
 
@@ -281,7 +303,8 @@ class ChartMogulAccessor:
 
         Examples
         --------
-        >>> df.chartmogul.co_occurrence().loc["vip", "eu"]  # doctest: +SKIP
+        >>> int(df.chartmogul.co_occurrence().loc["vip", "eu"])
+        2
         """
         return segments.co_occurrence(self._frame)
 
@@ -306,7 +329,11 @@ class ChartMogulAccessor:
 
         Examples
         --------
-        >>> df.chartmogul.profile(df.chartmogul.segment({"vip": "`tag.vip`"}))  # doctest: +SKIP
+        >>> df.chartmogul.profile(df.chartmogul.segment({"vip": "`tag.vip`"}))["customers"]
+        segment
+        vip      3
+        other    3
+        Name: customers, dtype: int64
         """
         return segments.profile(self._frame, by)
 
@@ -323,7 +350,7 @@ class ChartMogulAccessor:
 
         Examples
         --------
-        >>> df.chartmogul.plot.cohorts(freq="QS", figsize=(8, 3))  # doctest: +SKIP
+        >>> ax = df.chartmogul.plot.cohorts(freq="QS", figsize=(8, 3))
         """
         from cm_frames.analysis.plotting import PlotMethods
 

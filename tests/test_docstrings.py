@@ -29,11 +29,17 @@ from collections.abc import Iterator
 from dataclasses import is_dataclass
 from typing import Any, is_typeddict
 
+import matplotlib
 import numpydoc.validate
+import pandas as pd
 import pytest
 from numpydoc.docscrape import get_doc_object
 
 import cm_frames
+from cm_frames.read.pages import PageDecoder
+
+matplotlib.use("Agg")  # the plotting examples draw off screen
+import matplotlib.pyplot as plt
 
 # GL: layout (quotes, blank lines, known sections in order); GL08: no docstring at all.
 # SS: a one-line summary that is a sentence and starts with a verb (SS05's heuristic).
@@ -99,6 +105,8 @@ PENDING: dict[str, frozenset[str]] = {
 # by accident, or the doctest runner finding none.
 RUNNABLE_EXAMPLES = frozenset(
     {
+        "cm_frames.accessor",
+        "cm_frames.analysis.plotting",
         "cm_frames.analysis.segments",
         "cm_frames.api.cache",
         "cm_frames.api.endpoints",
@@ -125,6 +133,47 @@ RUNNABLE_EXAMPLES = frozenset(
         "cm_frames.writeback.result",
     }
 )
+
+# The modules whose examples run on ``df``, the frame the module docstrings describe: six
+# customers as read_customers returns them, decoded by the read path from their JSON (no
+# server: the examples show the analysis, and fixed data keeps their output fixed).
+FRAME_EXAMPLES = frozenset(
+    {"cm_frames.accessor", "cm_frames.analysis.plotting", "cm_frames.analysis.segments"}
+)
+
+
+def _customer(
+    id_: int, status: str, since: str, tags: list[str], custom: dict[str, Any], country: str
+) -> dict[str, Any]:
+    return {
+        "id": id_,
+        "uuid": f"cus_{id_}",
+        "external_id": f"x{id_}",
+        "email": f"c{id_}@example.com",
+        "name": f"Customer {id_}",
+        "address": {"country": country},
+        "customer-since": since,
+        "status": status,
+        "attributes": {"tags": tags, "custom": custom, "stripe": {}, "clearbit": {}},
+    }
+
+
+DOC_CUSTOMERS = [
+    _customer(1, "Active", "2024-01-15T10:00:00Z", ["vip", "eu"], {"seats": 120, "plan": "pro"}, "DE"),
+    _customer(2, "Active", "2024-02-03T09:30:00Z", ["eu"], {"seats": 8, "plan": "basic"}, "FR"),
+    _customer(3, "Cancelled", "2024-04-20T16:00:00Z", [], {"seats": 40, "plan": "basic"}, "US"),
+    _customer(4, "Lead", "2024-05-02T08:00:00Z", ["vip"], {"plan": "pro"}, "US"),
+    _customer(5, "Active", "2024-07-11T12:00:00Z", ["vip", "eu", "beta"], {"seats": 300, "plan": "pro"}, "DE"),
+    _customer(6, "Past Due", "2024-08-30T18:45:00Z", ["beta"], {"seats": 15}, "GB"),
+]  # fmt: skip
+
+
+def doc_frame() -> pd.DataFrame:
+    """Return the ``df`` of the analysis and accessor examples."""
+    decoder = PageDecoder()
+    decoder.add_entries(DOC_CUSTOMERS)
+    return decoder.finish().to_frame()
+
 
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
@@ -290,9 +339,13 @@ def test_the_walk_finds_the_public_api() -> None:
 @pytest.mark.parametrize("name", package_modules())
 def test_the_module_s_examples_run(name: str) -> None:
     module = importlib.import_module(name)
+    extraglobs = {"df": doc_frame()} if name in FRAME_EXAMPLES else None
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        outcome = doctest.testmod(module, optionflags=FLAGS, raise_on_error=False)
+        outcome = doctest.testmod(
+            module, optionflags=FLAGS, raise_on_error=False, extraglobs=extraglobs
+        )
+    plt.close("all")
     assert outcome.failed == 0, f"{outcome.failed} example(s) of {name} failed (output above)"
     if name in RUNNABLE_EXAMPLES:
         assert outcome.attempted > 0, f"{name} has no examples that run"

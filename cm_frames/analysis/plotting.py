@@ -16,6 +16,9 @@ What "deck-ready" means here, consistently:
 The data work is done by ``segments`` (grouping, cohorts, tag counts); these functions only
 draw. Nulls, Arrow booleans and nullable integers are counted, never silently dropped: customers
 without a value get a grey "(no value)" bar or are counted in the title.
+
+The examples draw ``df``, six customers as ``read_customers`` returns them (the frame the
+examples of ``cm_frames.analysis.segments`` use); ``tests/test_docstrings.py`` runs them.
 """
 
 from __future__ import annotations
@@ -274,7 +277,7 @@ def plot_segments(
 
     Examples
     --------
-    >>> ax = plot_segments(df, "status")  # doctest: +SKIP
+    >>> ax = plot_segments(df, "status")
     """
     groups = grouping(df, by)
     labels, codes, colors = _with_missing(groups)
@@ -338,7 +341,7 @@ def plot_status(
 
     Examples
     --------
-    >>> ax = plot_status(df, by=df.chartmogul.bucket("custom.seats", [0, 10, 100]))  # doctest: +SKIP
+    >>> ax = plot_status(df, by=df.chartmogul.bucket("custom.seats", [0, 10, 100]))
     """
     statuses = grouping(df, "status")
     status_labels, status_codes, status_colors = _with_missing(statuses)
@@ -435,7 +438,7 @@ def plot_countries(
 
     Examples
     --------
-    >>> ax = plot_countries(df, top=10, figsize=(6, 4))  # doctest: +SKIP
+    >>> ax = plot_countries(df, top=10, figsize=(6, 4))
     """
     if "address.country" not in df.columns:
         raise ValidationError("plot.countries needs the 'address.country' column of the frame")
@@ -516,7 +519,7 @@ def plot_tags(
 
     Examples
     --------
-    >>> ax = plot_tags(df, top=10, color="tab:green")  # doctest: +SKIP
+    >>> ax = plot_tags(df, top=10, color="tab:green")
     """
     _check_top(top)
     counts = tag_counts(df)
@@ -584,7 +587,7 @@ def plot_co_occurrence(
 
     Examples
     --------
-    >>> ax = plot_co_occurrence(df, top=8, cmap="viridis")  # doctest: +SKIP
+    >>> ax = plot_co_occurrence(df, top=8, cmap="viridis")
     """
     _check_top(top)
     matrix = co_occurrence(df)
@@ -738,7 +741,7 @@ def plot_cohorts(
 
     Examples
     --------
-    >>> ax = plot_cohorts(df, "MS", by="status", alpha=0.9)  # doctest: +SKIP
+    >>> ax = plot_cohorts(df, "MS", by="status", alpha=0.9)
     """
     alias = period_alias(freq)
     word = _PERIOD_WORDS[alias[0]]
@@ -940,7 +943,7 @@ def plot_attribute(
 
     Examples
     --------
-    >>> ax = plot_attribute(df, "custom.seats", by="status")  # doctest: +SKIP
+    >>> ax = plot_attribute(df, "custom.seats", by="status")
     """
     name = _resolve_column(df, column)
     values = df[name]
@@ -1115,7 +1118,7 @@ class PlotMethods:
 
     Examples
     --------
-    >>> ax = df.chartmogul.plot.tags(top=10, figsize=(6, 4), alpha=0.8)  # doctest: +SKIP
+    >>> ax = df.chartmogul.plot.tags(top=10, figsize=(6, 4), alpha=0.8)
     """
 
     def __init__(self, frame: pd.DataFrame) -> None:
@@ -1157,7 +1160,7 @@ class PlotMethods:
 
         Examples
         --------
-        >>> ax = df.chartmogul.plot.segments("status")  # doctest: +SKIP
+        >>> ax = df.chartmogul.plot.segments("status")
         """
         return plot_segments(self._frame, by, ax=ax, title=title, figsize=figsize, **kwargs)
 
@@ -1200,7 +1203,7 @@ class PlotMethods:
 
         Examples
         --------
-        >>> ax = df.chartmogul.plot.cohorts("MS", by="status")  # doctest: +SKIP
+        >>> ax = df.chartmogul.plot.cohorts("MS", by="status")
         """
         return plot_cohorts(self._frame, freq, by, ax=ax, title=title, figsize=figsize, **kwargs)
 
@@ -1240,7 +1243,7 @@ class PlotMethods:
 
         Examples
         --------
-        >>> ax = df.chartmogul.plot.tags(top=10, color="tab:green")  # doctest: +SKIP
+        >>> ax = df.chartmogul.plot.tags(top=10, color="tab:green")
         """
         return plot_tags(self._frame, top, ax=ax, title=title, figsize=figsize, **kwargs)
 
@@ -1283,7 +1286,7 @@ class PlotMethods:
 
         Examples
         --------
-        >>> ax = df.chartmogul.plot.attribute("seats", figsize=(6, 3))  # doctest: +SKIP
+        >>> ax = df.chartmogul.plot.attribute("seats", figsize=(6, 3))
         """
         return plot_attribute(
             self._frame, column, by, ax=ax, title=title, figsize=figsize, **kwargs
@@ -1325,7 +1328,7 @@ class PlotMethods:
 
         Examples
         --------
-        >>> ax = df.chartmogul.plot.status()  # doctest: +SKIP
+        >>> ax = df.chartmogul.plot.status()
         """
         return plot_status(self._frame, by, ax=ax, title=title, figsize=figsize, **kwargs)
 
@@ -1365,7 +1368,7 @@ class PlotMethods:
 
         Examples
         --------
-        >>> ax = df.chartmogul.plot.countries(top=10)  # doctest: +SKIP
+        >>> ax = df.chartmogul.plot.countries(top=10)
         """
         return plot_countries(self._frame, top, ax=ax, title=title, figsize=figsize, **kwargs)
 
@@ -1405,6 +1408,6 @@ class PlotMethods:
 
         Examples
         --------
-        >>> ax = df.chartmogul.plot.co_occurrence(cmap="viridis")  # doctest: +SKIP
+        >>> ax = df.chartmogul.plot.co_occurrence(cmap="viridis")
         """
         return plot_co_occurrence(self._frame, top, ax=ax, title=title, figsize=figsize, **kwargs)
