@@ -75,22 +75,33 @@ def _run_emulator(args: argparse.Namespace) -> int:
 def _emulator(args: argparse.Namespace) -> int:
     from cm_frames.emulator import Emulator
 
-    emulator = Emulator(
-        customers=args.customers,
-        seed=args.seed,
-        db=args.db,
-        token=args.token,
-        secret=args.secret,
-        host=args.host,
-        port=args.port,
-    )
+    current = args.dialect == "current"
+    if current and (args.token is not None or args.secret is not None):
+        return _fail(
+            "emulator", CommandFailed("--dialect current takes --api-key, not --token/--secret")
+        )
+    if not current and args.api_key is not None:
+        return _fail("emulator", CommandFailed("--api-key is for --dialect current"))
+    common = {"customers": args.customers, "seed": args.seed, "db": args.db}
+    if current:
+        emulator = Emulator(
+            **common, host=args.host, port=args.port, dialect="current", api_key=args.api_key
+        )
+    else:
+        emulator = Emulator(
+            **common, host=args.host, port=args.port, token=args.token, secret=args.secret
+        )
     # Before the banner: a SIGTERM sent as soon as it is read stops the server cleanly too.
     with _sigterm_as_interrupt(), emulator:
-        print(f"ChartMogul Enrichment API emulator at {emulator.url}", flush=True)
+        what = "today's ChartMogul API" if current else "ChartMogul Enrichment API"
+        print(f"{what} emulator at {emulator.url}", flush=True)
         print("# credentials for cm_frames.Client() (paste into your shell):")
         print(f"export CHARTMOGUL_API_URL={shlex.quote(emulator.url)}")
-        print(f"export CHARTMOGUL_ACCOUNT_TOKEN={shlex.quote(emulator.token)}")
-        print(f"export CHARTMOGUL_SECRET_KEY={shlex.quote(emulator.secret)}")
+        if current:
+            print(f"export CHARTMOGUL_API_KEY={shlex.quote(emulator.api_key)}")
+        else:
+            print(f"export CHARTMOGUL_ACCOUNT_TOKEN={shlex.quote(emulator.token)}")
+            print(f"export CHARTMOGUL_SECRET_KEY={shlex.quote(emulator.secret)}")
         print("Press Ctrl-C to stop.", flush=True)
         try:
             _wait_for_interrupt()
@@ -141,6 +152,16 @@ def configure_emulator(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     )
     parser.add_argument("--token", default=None, help="account token (default: emulator-token)")
     parser.add_argument("--secret", default=None, help="secret key (default: random)")
+    parser.add_argument(
+        "--dialect",
+        choices=("reference", "current"),
+        default="reference",
+        help="reference: the API as first documented (token + secret, page numbers); "
+        "current: the service as it is today (an API key, cursor paging, uuids)",
+    )
+    parser.add_argument(
+        "--api-key", default=None, help="--dialect current: the API key (default: random)"
+    )
     parser.set_defaults(handler=_run_emulator)
 
 

@@ -119,3 +119,42 @@ def test_the_exported_lines_are_what_load_needs(
         process.send_signal(signal.SIGINT)
         process.communicate(timeout=30)
     assert "wrote 7 customers" in capsys.readouterr().out
+
+
+def test_the_current_dialect_serves_todays_api_with_the_given_key() -> None:
+    process, exported = start_cli("--customers", "9", "--dialect", "current", "--api-key", "k-1")
+    try:
+        assert exported["CHARTMOGUL_API_KEY"] == "k-1"
+        assert "CHARTMOGUL_SECRET_KEY" not in exported
+        url = exported["CHARTMOGUL_API_URL"]
+        body = requests.get(url + "customers", auth=("k-1", ""), timeout=10).json()
+        assert len(body["entries"]) == 9
+        assert "cursor" in body  # today's paging
+        assert requests.get(url + "customers", auth=("k-2", ""), timeout=10).status_code == 401
+    finally:
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    assert "stopped" in stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--dialect", "current", "--token", "t"], "takes --api-key"),
+        (["--api-key", "k"], "--api-key is for --dialect current"),
+    ],
+)
+def test_credentials_of_the_other_dialect_are_refused(
+    capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    assert main(["emulator", "--port", "0", "--customers", "1", *args]) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_emulator_help_lists_the_dialect_options(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["emulator", "--help"])
+    help_text = capsys.readouterr().out
+    assert "--dialect" in help_text
+    assert "--api-key" in help_text
