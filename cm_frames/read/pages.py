@@ -29,7 +29,30 @@ __all__ = ["DecodedCustomers", "PageDecoder"]
 
 @dataclass(frozen=True, slots=True)
 class DecodedCustomers:
-    """What a load decoded: the flat table (``id`` first), the inferred custom types, the count."""
+    """What a load decoded: the flat table (``id`` first), the inferred custom types, the count.
+
+    ``PageDecoder.finish()`` returns it.
+
+    Attributes
+    ----------
+    table : pyarrow.Table
+        The customers, one row each, ``id`` first, in the frame's column order.
+    custom_types : dict of str to CustomType
+        ``{key: "Integer" | "Boolean" | "Timestamp" | "String"}``, JSON-safe, sorted by key.
+    count : int
+        The number of customers.
+    timestamp_text : mapping of str to pyarrow.Array
+        The original strings of the Timestamp custom columns (only with
+        ``keep_timestamp_text``).
+
+    Examples
+    --------
+    >>> decoder = PageDecoder()
+    >>> _ = decoder.add_entries([{"id": 7, "uuid": "cus_7", "attributes": {"custom": {"n": 1}}}])
+    >>> decoded = decoder.finish()
+    >>> decoded.count, decoded.custom_types, decoded.table.column_names[0]
+    (1, {'n': 'Integer'}, 'id')
+    """
 
     table: pa.Table
     #: ``{key: "Integer" | "Boolean" | "Timestamp" | "String"}``, JSON-safe, sorted by key
@@ -48,7 +71,11 @@ class DecodedCustomers:
 
         Examples
         --------
-        >>> df = decoder.finish().to_frame()  # doctest: +SKIP
+        >>> decoder = PageDecoder()
+        >>> _ = decoder.add_entries([{"id": 7, "uuid": "cus_7", "attributes": {"custom": {"n": 1}}}])
+        >>> df = decoder.finish().to_frame()
+        >>> df.index.name, df.attrs["chartmogul"]
+        ('id', {'custom_types': {'n': 'Integer'}})
         """
         frame = table_to_frame(self.table)
         frame.attrs[ATTRS_KEY] = {"custom_types": dict(self.custom_types)}

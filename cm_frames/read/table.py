@@ -45,7 +45,10 @@ def table_to_frame(table: pa.Table) -> pd.DataFrame:
 
     Examples
     --------
-    >>> df = table_to_frame(df.chartmogul.to_arrow())  # doctest: +SKIP
+    >>> import pyarrow as pa
+    >>> df = table_to_frame(pa.table({"id": [7, 8], "email": ["a@example.com", None]}))
+    >>> df.index.name, df["email"].tolist()
+    ('id', ['a@example.com', <NA>])
     """
     if INDEX_NAME not in table.column_names:
         raise ChartMogulError(
@@ -112,8 +115,10 @@ def frame_to_table(frame: pd.DataFrame) -> pa.Table:
 
     Examples
     --------
-    >>> frame_to_table(df).column_names[0]  # doctest: +SKIP
-    'id'
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"email": ["a@example.com"]}, index=pd.Index([7], name="id"))
+    >>> frame_to_table(df).column_names
+    ['id', 'email']
     """
     if frame.index.name != INDEX_NAME:
         raise ChartMogulError(
