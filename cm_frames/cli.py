@@ -410,9 +410,7 @@ _SHOWN_REQUESTS = 20
 
 def _print_requests(plan: Plan) -> None:
     """The requests the plan would send, before the conflict check (which may send fewer)."""
-    from cm_frames.writeback.operations import group_requests
-
-    requests = group_requests(plan.operations, plan.email_groups)
+    requests = plan.requests()
     customers = len({op.customer_id for op in plan.operations})
     print(
         f"would send {len(requests)} request{'' if len(requests) == 1 else 's'}, after "

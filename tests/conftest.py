@@ -5,6 +5,15 @@
 request log. ``auth`` is its (token, secret) pair; ``api`` a ``requests`` session
 authenticated as that account whose relative URLs resolve against ``emulator.url``;
 ``client`` a cm_frames Client of that account and ``df`` every customer loaded through it.
+
+Every one of them speaks the dialect that the ``dialect`` fixture names: the reference's
+(``"enrichment"``) unless a module or test asks for both with ``BOTH_DIALECTS``::
+
+    from dialects import BOTH_DIALECTS
+    pytestmark = BOTH_DIALECTS   # every test of the module runs against both emulators
+
+Then ``emulator`` is the session emulator of today's API for the ``"current"`` runs (its
+``token`` and ``secret`` are both its API key, which today's API and the client accept).
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ from urllib.parse import urljoin
 import pandas as pd
 import pytest
 import requests
+from dialects import DIALECTS
 
 import cm_frames as cm
 from cm_frames.emulator import Emulator
@@ -58,17 +68,39 @@ def emulator_server() -> Iterator[Emulator]:
         yield emu
 
 
-@pytest.fixture
-def emulator(emulator_server: Emulator) -> Emulator:
-    """The session emulator, back to its seeded data, faults cleared, request log empty."""
-    emulator_server.reset()
-    return emulator_server
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "both_dialects: run the test against the emulator of each API dialect"
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # Only the tests that reach an emulator run twice; the marked module's others, once.
+    if metafunc.definition.get_closest_marker("both_dialects") and (
+        "dialect" in metafunc.fixturenames
+    ):
+        metafunc.parametrize("dialect", DIALECTS, indirect=True)
 
 
 @pytest.fixture
-def auth(emulator_server: Emulator) -> tuple[str, str]:
+def dialect(request: pytest.FixtureRequest) -> str:
+    """The API dialect of this test's emulator: ``"enrichment"`` unless parametrised."""
+    return str(getattr(request, "param", "enrichment"))
+
+
+@pytest.fixture
+def emulator(request: pytest.FixtureRequest, dialect: str) -> Emulator:
+    """The session emulator of ``dialect``, back to its seeded data, no faults, empty log."""
+    name = "current_emulator_server" if dialect == "current" else "emulator_server"
+    server: Emulator = request.getfixturevalue(name)
+    server.reset()
+    return server
+
+
+@pytest.fixture
+def auth(emulator: Emulator) -> tuple[str, str]:
     """HTTP Basic credentials of the emulator's main account."""
-    return (emulator_server.token, emulator_server.secret)
+    return (emulator.token, emulator.secret)
 
 
 @pytest.fixture

@@ -256,7 +256,7 @@ def _run(
             try:
                 server = _read_server(
                     client,
-                    sorted({op.customer_id for op in pending}),
+                    {op.customer_id: op.uuid for op in pending},
                     account_customers=plan.source.get("account_customers"),
                     emails=email_groups,
                     workers=workers,
@@ -283,8 +283,10 @@ def _run(
             ]
 
         skip = {op.op_id for op in retyped}
-        requests = group_requests([op for op in pending if op.op_id not in skip], email_groups)
-        requests += [retyping_request(op) for op in retyped]
+        requests = group_requests(
+            [op for op in pending if op.op_id not in skip], email_groups, dialect=client.dialect
+        )
+        requests += [retyping_request(op, client.dialect) for op in retyped]
         log.start_run(len(requests))
         by_id = {op.op_id: op for op in pending}
         sent = _send(requests, client, log, workers, bar, by_id, rows)
@@ -336,7 +338,11 @@ def check_account(plan: Plan, client: Client) -> None:
     source = plan.source
     mismatched = [
         f"{name} {source[name]!r} (the client's is {mine!r})"
-        for name, mine in (("base_url", client.base_url), ("account_hash", client.account_hash))
+        for name, mine in (
+            ("base_url", client.base_url),
+            ("account_hash", client.account_hash),
+            ("dialect", client.dialect),
+        )
         if source.get(name) not in (None, mine)
     ]
     if mismatched:
@@ -344,7 +350,8 @@ def check_account(plan: Plan, client: Client) -> None:
             "this plan was made from another account or API than the client's: "
             + "; ".join(mismatched)
             + ". Nothing was sent. Apply it with a client for the account the frame was loaded "
-            "from (cm.Client(token, secret, base_url) of that account)."
+            "from (cm.Client(api_key=..., base_url=...) of that account, or cm.Client(token, "
+            "secret, base_url) in the reference's dialect)."
         )
 
 
@@ -410,29 +417,37 @@ class _ServerState:
 
 def _read_server(
     client: Client,
-    customer_ids: list[int],
+    customers: Mapping[int, str],
     *,
     account_customers: Any,
     emails: Mapping[str, Sequence[int]],
     workers: int,
 ) -> _ServerState:
-    """The current attributes of ``customer_ids``: per customer, or all pages if cheaper."""
+    """The current attributes of ``customers`` (id → the plan's uuid): each, or all pages."""
+    customer_ids = sorted(customers)
     size = account_customers
     # One request per page against one per customer (plus a page for late arrivals).
     known = isinstance(size, int) and not isinstance(size, bool) and size >= 0
     if known and ceil(size / PER_PAGE) + 1 < len(customer_ids):
         return _read_pages(client, customer_ids, emails)
-    return _read_each(client, customer_ids, workers)
+    return _read_each(client, customers, workers)
 
 
-def _read_each(client: Client, customer_ids: list[int], workers: int) -> _ServerState:
+def _read_each(client: Client, customers: Mapping[int, str], workers: int) -> _ServerState:
+    customer_ids = sorted(customers)
+    by_uuid = client.dialect == "current"
+
     def read(customer_id: int) -> tuple[_Attributes, str] | str:
         # The whole customer, not only its attributes: the uuid proves who the id names.
+        # Today's API is addressed by uuid: then the id the server gives back is the proof.
+        uuid = customers[customer_id]
         try:
-            body: Any = client.get_customer(customer_id, refresh=True)
+            body: Any = client.get_customer(uuid if by_uuid else customer_id, refresh=True)
         except NotFound as exc:
             return f"customer {customer_id} was not found on the server ({exc.message}); not sent"
         body = body if isinstance(body, Mapping) else {}
+        if by_uuid and body.get("id") != customer_id:
+            return _attributes(body.get("attributes")), f"{uuid} (customer {body.get('id')})"
         return _attributes(body.get("attributes")), str(body.get("uuid"))
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cm_frames-check") as pool:

@@ -242,7 +242,7 @@ def _source(info: Mapping[str, Any]) -> dict[str, Any]:
     """JSON-safe provenance carried in the plan (never credentials)."""
     source = {
         name: info[name]
-        for name in ("base_url", "account_hash", "snapshot_id")
+        for name in ("base_url", "account_hash", "snapshot_id", "dialect")
         if isinstance(info.get(name), str)
     }
     customers = info.get("customers")

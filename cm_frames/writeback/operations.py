@@ -18,6 +18,7 @@ from typing import Any, ClassVar, TypeAlias, cast
 import numpy as np
 import numpy.typing as npt
 
+from cm_frames.api.dialect import Dialect
 from cm_frames.api.endpoints import Section, by_email_path, section_path
 from cm_frames.errors import ValidationError
 from cm_frames.schema import CUSTOM_TYPES, INT64_MAX, INT64_MIN, CustomType
@@ -52,20 +53,24 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # --- typed values <-> JSON -------------------------------------------------------------------
 
 
-def format_timestamp(value: datetime) -> str:
+def format_timestamp(value: datetime, dialect: Dialect = "enrichment") -> str:
     """Format a datetime as ISO 8601 in UTC with ``Z``, as Timestamp values are sent.
 
-    Microseconds are written only when there are any (both forms are exact).
+    The reference's form writes microseconds only when there are any (both forms are
+    exact); today's API stores and echoes milliseconds (``.000Z``), so that is how the
+    current dialect writes them, with all six digits when there are more.
 
     Parameters
     ----------
     value : datetime.datetime
         A timezone-aware datetime.
+    dialect : {"enrichment", "current"}, default "enrichment"
+        Whose stored form to write.
 
     Returns
     -------
     str
-        ``YYYY-MM-DDTHH:MM:SS[.ffffff]Z``.
+        ``YYYY-MM-DDTHH:MM:SS[.ffffff]Z``, or ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (current).
 
     Examples
     --------
@@ -74,12 +79,16 @@ def format_timestamp(value: datetime) -> str:
     '2024-01-31T12:00:00Z'
     >>> format_timestamp(datetime(2024, 1, 31, 12, 0, 0, 250, tzinfo=timezone.utc))
     '2024-01-31T12:00:00.000250Z'
+    >>> format_timestamp(datetime(2024, 1, 31, 12, tzinfo=timezone.utc), "current")
+    '2024-01-31T12:00:00.000Z'
     """
     utc = value.astimezone(UTC)
     text = (
         f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}"
         f"T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}"
     )
+    if dialect == "current" and utc.microsecond % 1000 == 0:
+        return f"{text}.{utc.microsecond // 1000:03d}Z"
     return f"{text}.{utc.microsecond:06d}Z" if utc.microsecond else f"{text}Z"
 
 
@@ -104,7 +113,7 @@ def timestamp_from_micros(micros: int) -> datetime:
     return _EPOCH + timedelta(microseconds=micros)
 
 
-def encode_value(type_: str, value: CustomValue) -> Any:
+def encode_value(type_: str, value: CustomValue, dialect: Dialect = "enrichment") -> Any:
     """Encode a custom value as JSON: timestamps as ISO 8601 strings, the rest unchanged.
 
     Parameters
@@ -114,6 +123,8 @@ def encode_value(type_: str, value: CustomValue) -> Any:
         ``"Timestamp"``.
     value : int, bool, str or datetime.datetime
         The value.
+    dialect : {"enrichment", "current"}, default "enrichment"
+        Whose timestamp form to write (records and journals use the default).
 
     Returns
     -------
@@ -129,7 +140,7 @@ def encode_value(type_: str, value: CustomValue) -> Any:
     5
     """
     if type_ == "Timestamp" and isinstance(value, datetime):
-        return format_timestamp(value)
+        return format_timestamp(value, dialect)
     return value
 
 
@@ -365,13 +376,17 @@ class Operation:
         raise NotImplementedError
 
     @classmethod
-    def request_body(cls, ops: Sequence[Operation]) -> dict[str, Any]:
+    def request_body(
+        cls, ops: Sequence[Operation], dialect: Dialect = "enrichment"
+    ) -> dict[str, Any]:
         """The JSON body of one request of this kind carrying ``ops`` (one customer's).
 
         Parameters
         ----------
         ops : sequence of Operation
             Operations of this class.
+        dialect : {"enrichment", "current"}, default "enrichment"
+            The API's dialect (how timestamps are written).
 
         Returns
         -------
@@ -386,13 +401,13 @@ class Operation:
         raise NotImplementedError
 
     @classmethod
-    def path(cls, customer_id: int) -> str:
+    def path(cls, customer_id: int | str) -> str:
         """The endpoint of this kind for one customer, relative to the ``/v1/`` base.
 
         Parameters
         ----------
-        customer_id : int
-            The customer's ChartMogul id.
+        customer_id : int or str
+            The customer's ChartMogul id (the reference's dialect) or uuid (today's).
 
         Returns
         -------
@@ -469,7 +484,9 @@ class _TagOperation(Operation):
         return {**self._who(), "tag": self.tag}
 
     @classmethod
-    def request_body(cls, ops: Sequence[Operation]) -> dict[str, Any]:
+    def request_body(
+        cls, ops: Sequence[Operation], dialect: Dialect = "enrichment"
+    ) -> dict[str, Any]:
         return {"tags": [op.name for op in ops]}
 
 
@@ -609,8 +626,10 @@ class AddCustom(_CustomOperation):
         }
 
     @classmethod
-    def request_body(cls, ops: Sequence[Operation]) -> dict[str, Any]:
-        return {"custom": [_typed_entry(cast(AddCustom, op)) for op in ops]}
+    def request_body(
+        cls, ops: Sequence[Operation], dialect: Dialect = "enrichment"
+    ) -> dict[str, Any]:
+        return {"custom": [_typed_entry(cast(AddCustom, op), dialect) for op in ops]}
 
     def _signature(self) -> tuple[Any, ...]:
         # Key, type and value (encoded, so True and 1 differ, and with the type, so "1" and 1
@@ -676,9 +695,11 @@ class UpdateCustom(_CustomOperation):
         }
 
     @classmethod
-    def request_body(cls, ops: Sequence[Operation]) -> dict[str, Any]:
+    def request_body(
+        cls, ops: Sequence[Operation], dialect: Dialect = "enrichment"
+    ) -> dict[str, Any]:
         updates = [cast(UpdateCustom, op) for op in ops]
-        return {"custom": {op.key: encode_value(op.type, op.new) for op in updates}}
+        return {"custom": {op.key: encode_value(op.type, op.new, dialect) for op in updates}}
 
 
 @dataclass(frozen=True, slots=True)
@@ -737,12 +758,14 @@ class RemoveCustom(_CustomOperation):
         }
 
     @classmethod
-    def request_body(cls, ops: Sequence[Operation]) -> dict[str, Any]:
+    def request_body(
+        cls, ops: Sequence[Operation], dialect: Dialect = "enrichment"
+    ) -> dict[str, Any]:
         return {"custom": [op.name for op in ops]}
 
 
-def _typed_entry(op: AddCustom) -> dict[str, Any]:
-    return {"type": op.type, "key": op.key, "value": encode_value(op.type, op.value)}
+def _typed_entry(op: AddCustom, dialect: Dialect = "enrichment") -> dict[str, Any]:
+    return {"type": op.type, "key": op.key, "value": encode_value(op.type, op.value, dialect)}
 
 
 AddTags.inverse_class, RemoveTags.inverse_class = RemoveTags, AddTags
@@ -872,7 +895,7 @@ class Request:
     kind: str
 
 
-def retyping_request(op: UpdateCustom) -> Request:
+def retyping_request(op: UpdateCustom, dialect: Dialect = "enrichment") -> Request:
     """``op`` sent as a typed POST, which sets the value and its type, instead of a PUT.
 
     PUT keeps the type the customer's value is stored with; a key whose customers hold
@@ -883,6 +906,8 @@ def retyping_request(op: UpdateCustom) -> Request:
     ----------
     op : UpdateCustom
         The update to send.
+    dialect : {"enrichment", "current"}, default "enrichment"
+        The API's dialect: today's addresses the customer by uuid.
 
     Returns
     -------
@@ -898,8 +923,8 @@ def retyping_request(op: UpdateCustom) -> Request:
     as_added = AddCustom(op.customer_id, op.uuid, op.email, op.key, op.type, op.new)
     return Request(
         method=AddCustom.method,
-        path=AddCustom.path(op.customer_id),
-        body=AddCustom.request_body([as_added]),
+        path=AddCustom.path(op.uuid if dialect == "current" else op.customer_id),
+        body=AddCustom.request_body([as_added], dialect),
         op_ids=(op.op_id,),
         customer_ids=(op.customer_id,),
         by_email=False,
@@ -960,6 +985,7 @@ def group_requests(
     email_groups: Mapping[str, Sequence[int]],
     *,
     by_email: bool = True,
+    dialect: Dialect = "enrichment",
 ) -> list[Request]:
     """Group operations into requests: per customer, one request per kind.
 
@@ -974,6 +1000,9 @@ def group_requests(
         Every customer id of the baseline with each shared email (``Plan.email_groups``).
     by_email : bool, default True
         Use by-email endpoints where ``by_email_merges`` allows it.
+    dialect : {"enrichment", "current"}, default "enrichment"
+        The API's dialect: today's addresses customers by uuid and writes timestamps with
+        milliseconds.
 
     Returns
     -------
@@ -1006,6 +1035,7 @@ def group_requests(
     }
     requests: list[Request] = []
     sent: set[tuple[str, str]] = set()
+    by_uuid = dialect == "current"
     for customer_id, kind in sorted(groups, key=lambda k: (order[k[0]], CLASS_BY_KIND[k[1]].code)):
         cls = CLASS_BY_KIND[kind]
         merge = merged_into.get((customer_id, kind))
@@ -1014,8 +1044,8 @@ def group_requests(
             requests.append(
                 Request(
                     method=cls.method,
-                    path=cls.path(customer_id),
-                    body=cls.request_body(ops),
+                    path=cls.path(ops[0].uuid if by_uuid else customer_id),
+                    body=cls.request_body(ops, dialect),
                     op_ids=tuple(op.op_id for op in ops),
                     customer_ids=(customer_id,),
                     by_email=False,
@@ -1033,7 +1063,7 @@ def group_requests(
                 method=cls.method,
                 path=cls.email_path(),
                 # Every sharer gets the same set: the body lists it once, from the first sharer.
-                body={"email": email, **cls.request_body(groups[(customer_id, kind)])},
+                body={"email": email, **cls.request_body(groups[(customer_id, kind)], dialect)},
                 op_ids=tuple(op.op_id for op in member_ops),
                 customer_ids=members,
                 by_email=True,

@@ -447,7 +447,13 @@ class Plan:
             >>> len(plan.requests(by_email=False))
             3
         """
-        return group_requests(self.operations, self._email_groups, by_email=by_email)
+        dialect = self.source.get("dialect")
+        return group_requests(
+            self.operations,
+            self._email_groups,
+            by_email=by_email,
+            dialect="current" if dialect == "current" else "enrichment",
+        )
 
     def _merges(self) -> dict[tuple[str, str], tuple[int, ...]]:
         if not self._email_groups or self.is_empty:
@@ -647,10 +653,22 @@ class Plan:
 
         Examples
         --------
-        >>> changes = plan.to_frame()  # doctest: +SKIP
-        >>> score = changes[changes.attribute == "custom.lead_score"]  # doctest: +SKIP
-        >>> score[score.new > 80]  # doctest: +SKIP
-        >>> changes.groupby(["attribute", "kind"]).size()  # doctest: +SKIP
+        >>> from cm_frames.writeback.operations import AddCustom, AddTags
+        >>> plan = Plan([
+        ...     AddCustom(1, "cus_1", None, "lead_score", "Integer", 91),
+        ...     AddCustom(2, "cus_2", None, "lead_score", "Integer", 40),
+        ...     AddTags(1, "cus_1", None, "hot"),
+        ... ])
+        >>> changes = plan.to_frame()
+        >>> score = changes[changes.attribute == "custom.lead_score"]
+        >>> score[score.new > 80][["id", "kind", "attribute", "old", "new"]]
+           id       kind          attribute   old new
+        0   1  AddCustom  custom.lead_score  None  91
+        >>> changes.groupby(["attribute", "kind"]).size()
+        attribute          kind
+        custom.lead_score  AddCustom    2
+        tag.hot            AddTags      1
+        dtype: int64
         """
         return _operations_frame(self.operations)
 
