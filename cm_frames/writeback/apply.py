@@ -176,9 +176,17 @@ def apply_plan(plan: Plan, client: Client, **options: Unpack[ApplyOptions]) -> A
 
     Examples
     --------
-    >>> result = apply_plan(plan, client, progress=False)  # doctest: +SKIP
-    >>> result.ok  # doctest: +SKIP
-    True
+    >>> import cm_frames as cm
+    >>> with cm.Emulator(customers=5, seed=1) as emu:
+    ...     client = emu.client()
+    ...     df = cm.read_customers(client, progress=False)
+    ...     edited = df.copy()
+    ...     edited["tag.trial"] = True
+    ...     plan = edited.chartmogul.plan()
+    ...     result = apply_plan(plan, client, progress=False)
+    ...     again = apply_plan(plan, client, progress=False)  # nothing is sent twice
+    >>> result.ok, result.applied, again.applied, again.by_status("skipped")[0].note
+    (True, 5, 0, 'already in place')
     """
     return _run(plan, client, resolve(options, caller="apply_plan"), only=None)
 
@@ -209,8 +217,17 @@ def retry_operations(
 
     Examples
     --------
-    >>> failed = [row.op_id for row in result.rows if row.status == "failed"]  # doctest: +SKIP
-    >>> retry_operations(result.plan, client, failed, journal=result.journal_path)  # doctest: +SKIP
+    >>> import cm_frames as cm
+    >>> with cm.Emulator(customers=5, seed=1) as emu:
+    ...     client = emu.client()
+    ...     df = cm.read_customers(client, progress=False)
+    ...     edited = df.copy()
+    ...     edited["tag.trial"] = True
+    ...     plan = edited.chartmogul.plan()
+    ...     first_two = [op.op_id for op in plan.operations[:2]]
+    ...     result = retry_operations(plan, client, first_two, progress=False)
+    >>> result.applied, len(result.rows)
+    (2, 2)
     """
     return _run(plan, client, resolve(options, caller="retry_operations"), only=op_ids)
 

@@ -291,6 +291,9 @@ class ApplyResult:
 
         Examples
         --------
+        After an apply whose requests failed (tests/writeback/test_apply.py runs this with
+        the emulator's faults):
+
         >>> if result.failed:  # doctest: +SKIP
         ...     result = result.retry(client)
         """
@@ -336,9 +339,17 @@ class ApplyResult:
 
         Examples
         --------
-        >>> undo = result.undo_plan()  # doctest: +SKIP
-        >>> undo.summary()  # doctest: +SKIP
-        >>> undo.apply(client)  # the same as result.undo(client)  # doctest: +SKIP
+        >>> import cm_frames as cm
+        >>> with cm.Emulator(customers=5, seed=1) as emu:
+        ...     client = emu.client()
+        ...     df = cm.read_customers(client, progress=False)
+        ...     edited = df.copy()
+        ...     edited["tag.trial"] = True
+        ...     result = edited.chartmogul.plan().apply(client, progress=False)
+        ...     undo = result.undo_plan()
+        ...     undone = undo.apply(client, progress=False)  # the same as result.undo(client)
+        >>> undo.summary().by_kind["RemoveTags"], undone.applied
+        (5, 5)
         """
         applied = {row.op_id for row in self.rows if row.status == APPLIED}
         ops = [op for op in self.plan.operations if op.op_id in applied]
