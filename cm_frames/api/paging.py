@@ -73,6 +73,14 @@ def check_page_size(entries: int, per_page: object, where: str) -> None:
     ------
     PagingError
         ``entries`` is more than ``per_page``.
+
+    Examples
+    --------
+    >>> check_page_size(2, 2, "page 1")
+    >>> check_page_size(3, 2, "page 3")
+    Traceback (most recent call last):
+    ...
+    cm_frames.errors.PagingError: The page 3 holds 3 customers but per_page is 2: ...
     """
     if type(per_page) is int and entries > per_page:
         raise PagingError(
@@ -232,6 +240,11 @@ def page_has_more(body: bytes) -> tuple[bool, int | None]:
     ------
     ValueError
         The page is not JSON, or not an object with an ``entries`` list.
+
+    Examples
+    --------
+    >>> page_has_more(b'{"entries": [{"id": 1}, {"id": 2}], "has_more": true}')
+    (True, 2)
     """
     if len(body) >= _SMALL_PAGE:
         tail = body[body.rfind(b"]") + 1 :]
@@ -258,6 +271,12 @@ class PageSummary:
         How many customers it holds (None for a raw page that was not decoded).
     fields : tuple
         Its own ``page`` and ``per_page`` fields (None where absent).
+
+    Examples
+    --------
+    >>> summary = summarise_page(b'{"entries": [{"id": 1}], "has_more": false}', raw=True)
+    >>> summary.has_more, summary.entries, summary.fields
+    (False, 1, (None, None))
     """
 
     payload: Any
@@ -289,6 +308,13 @@ def summarise_page(content: bytes, *, raw: bool) -> PageSummary:
     ------
     ValueError
         The body is not JSON, or not an object with an ``entries`` list.
+
+    Examples
+    --------
+    >>> body = b'{"entries": [{"id": 1}, {"id": 2}], "has_more": true, "page": 1, "per_page": 2}'
+    >>> summary = summarise_page(body, raw=False)
+    >>> summary.has_more, summary.entries, summary.fields, summary.payload["entries"][0]
+    (True, 2, (1, 2), {'id': 1})
     """
     if raw:
         has_more, entries = page_has_more(content)
@@ -334,6 +360,15 @@ def check_page(
     PagingError
         The page is another page or of another size than asked, or holds more than
         ``per_page`` customers.
+
+    Examples
+    --------
+    >>> summary = summarise_page(b'{"entries": [{"id": 1}, {"id": 2}], "has_more": true, "page": 1, "per_page": 2}', raw=False)
+    >>> check_page(summary, 1, 2)
+    >>> check_page(summary, 2, 2)
+    Traceback (most recent call last):
+    ...
+    cm_frames.errors.PagingError: HTTP 200 (GET ): asked for page 2 of customers, the answer is page 1 ...
     """
     problem = _page_mismatch(page, per_page, summary.fields)
     if problem is None and summary.entries is not None and summary.entries > per_page:
@@ -358,6 +393,11 @@ def entry_ids(entries: list[Any]) -> list[int]:
     -------
     list of int
         The ids that are int64 integers, in page order.
+
+    Examples
+    --------
+    >>> entry_ids([{"id": 1}, {"id": "x"}, "not a customer", {"id": 2}])
+    [1, 2]
     """
     ids = (entry.get("id") if isinstance(entry, dict) else None for entry in entries)
     return [i for i in ids if type(i) is int and -(2**63) <= i < 2**63]
@@ -374,6 +414,16 @@ class PageSequence:
     ----------
     raw : bool
         Whether the payloads are raw bodies (else decoded documents).
+
+    Examples
+    --------
+    >>> summary = summarise_page(b'{"entries": [{"id": 1}, {"id": 2}], "has_more": true, "page": 1, "per_page": 2}', raw=False)
+    >>> pages = PageSequence(raw=False)
+    >>> pages.check(1, summary, url="customers?page=1")
+    >>> pages.check(2, summary, url="customers?page=2")
+    Traceback (most recent call last):
+    ...
+    cm_frames.errors.PagingError: Page 2 repeats customers already loaded from page 1 ...
     """
 
     def __init__(self, *, raw: bool) -> None:
