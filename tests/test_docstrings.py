@@ -63,9 +63,24 @@ EXCLUDED_MODULES = ("cm_frames.emulator", "cm_frames.mypy_plugin")
 # example shows its methods at work, so methods are not asked for one each.
 EXAMPLES_REQUIRED = frozenset(
     {
+        "cm_frames.accessor",
+        "cm_frames.analysis.plotting",
         "cm_frames.analysis.segments",
-        "cm_frames.read.parquet",
+        "cm_frames.api.endpoints",
+        "cm_frames.api.paging",
+        "cm_frames.errors",
+        "cm_frames.read.decoder",
         "cm_frames.read.load",
+        "cm_frames.read.pages",
+        "cm_frames.read.parquet",
+        "cm_frames.read.table",
+        "cm_frames.writeback.apply",
+        "cm_frames.writeback.changes",
+        "cm_frames.writeback.diff",
+        "cm_frames.writeback.frame",
+        "cm_frames.writeback.operations",
+        "cm_frames.writeback.plan",
+        "cm_frames.writeback.result",
         "cm_frames.writeback.checks",
         "cm_frames.writeback.journal",
         "cm_frames.writeback.options",
@@ -213,11 +228,10 @@ def public_names() -> dict[str, tuple[Any, bool]]:
     for module_name in package_modules():
         for value in module_public(importlib.import_module(module_name)):
             path = f"{value.__module__}.{value.__qualname__}"
-            in_api = id(value) in exported and not (
-                inspect.isclass(value) and issubclass(value, (Exception, Warning))
-            )
+            exception = inspect.isclass(value) and issubclass(value, (Exception, Warning))
+            in_api = id(value) in exported
             strict = value.__module__ in EXAMPLES_REQUIRED
-            found[path] = (value, in_api or strict)
+            found[path] = (value, (in_api or strict) and not exception)
             if not inspect.isclass(value):
                 continue
             for name, member in vars(value).items():

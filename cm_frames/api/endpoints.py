@@ -140,6 +140,11 @@ def attributes_path(customer_id: int | str) -> str:
     ------
     ValidationError
         ``customer_id`` is neither an id nor a uuid.
+
+    Examples
+    --------
+    >>> attributes_path(25647)
+    'customers/25647/attributes'
     """
     return f"{LIST}/{customer_ref(customer_id)}/attributes"
 
@@ -232,6 +237,11 @@ class ParsedPath:
         ``"by_email"`` (``customers/attributes`` and anything below it) or ``"other"``.
     ref : str or None
         The customer's id or uuid as written in the path (for the three kinds by ref).
+
+    Examples
+    --------
+    >>> ParsedPath("section", "25647") == parse_path("customers/25647/attributes/tags")
+    True
     """
 
     kind: PathKind

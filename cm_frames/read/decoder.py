@@ -245,6 +245,12 @@ class ColumnChunk:
         The columns, each ``size`` long, named by key (dotted when nested).
     text : frozenset of str
         Columns whose strings are rendered mixes (certainly String, never Timestamp).
+
+    Examples
+    --------
+    >>> chunk = decode_section([{"code": 1}, {"code": "A-12"}], nested=False)
+    >>> chunk.size, chunk.columns["code"].to_pylist(), chunk.text
+    (2, ['1', 'A-12'], frozenset({'code'}))
     """
 
     size: int
@@ -265,6 +271,12 @@ class PageArrays:
         The documented fields as ``FIXED_TYPES`` columns.
     stripe, clearbit : ColumnChunk
         The two third-party sections, flattened.
+
+    Examples
+    --------
+    >>> page = decode_page([{"id": 1, "email": "a@example.com"}], KeyValues())
+    >>> page.size, page.fixed.columns["email"].to_pylist()
+    (1, ['a@example.com'])
     """
 
     size: int
@@ -408,6 +420,14 @@ def decode_custom(custom: KeyValues) -> ColumnChunk:
     -------
     ColumnChunk
         One column per key; mixed JSON types become text (listed in ``text``).
+
+    Examples
+    --------
+    >>> custom = KeyValues()
+    >>> custom.add([{"seats": 3, "code": 1}, {"code": "A-12"}])
+    >>> chunk = decode_custom(custom)
+    >>> chunk.columns["seats"].to_pylist(), chunk.columns["code"].to_pylist(), chunk.text
+    ([3, None], ['1', 'A-12'], frozenset({'code'}))
     """
     n = len(custom.lengths)
     lengths = np.fromiter(custom.lengths, np.intp, n)
