@@ -15,6 +15,7 @@ from cm_frames.errors import (
     APIError,
     BadRequest,
     ChartMogulError,
+    Forbidden,
     NotFound,
     PagingError,
     RateLimited,
@@ -23,6 +24,7 @@ from cm_frames.errors import (
     ServerError,
     TransportError,
     Unauthorized,
+    UnprocessableEntity,
     ValidationError,
 )
 from cm_frames.read.frames import read_parquet
@@ -51,6 +53,7 @@ __all__ = [
     "ChartMogulError",
     "Client",
     "Emulator",
+    "Forbidden",
     "IgnoredRows",
     "MissingCredentials",
     "NotFound",
@@ -69,6 +72,7 @@ __all__ = [
     "SkippedEdit",
     "TransportError",
     "Unauthorized",
+    "UnprocessableEntity",
     "UpdateCustom",
     "ValidationError",
     "__version__",

@@ -13,6 +13,7 @@ __all__ = [
     "APIError",
     "BadRequest",
     "ChartMogulError",
+    "Forbidden",
     "NotFound",
     "PagingError",
     "RateLimited",
@@ -21,6 +22,7 @@ __all__ = [
     "ServerError",
     "TransportError",
     "Unauthorized",
+    "UnprocessableEntity",
     "ValidationError",
     "error_for_status",
 ]
@@ -157,11 +159,12 @@ class BadRequest(APIError):
 
 
 class Unauthorized(APIError):
-    """401: the account token or secret key was missing or wrong.
+    """401: the API key (or the account token or secret key) was missing or wrong.
 
     Raised by the first request with bad credentials (``read_customers`` checks them even
-    when it could answer from a snapshot). Fix the token and secret key passed to
-    ``cm.Client`` or set in ``CHARTMOGUL_ACCOUNT_TOKEN`` / ``CHARTMOGUL_SECRET_KEY``.
+    when it could answer from a snapshot). Fix the API key passed to ``cm.Client`` or set in
+    ``CHARTMOGUL_API_KEY`` (the reference's API: the token and secret key, or
+    ``CHARTMOGUL_ACCOUNT_TOKEN`` / ``CHARTMOGUL_SECRET_KEY``).
     """
 
 
@@ -171,6 +174,23 @@ class RequestFailed(APIError):
     Raised when the server cannot carry out a well-formed write, such as updating a custom
     key the customer does not have; the message says why. Load again and plan from the
     fresh frame.
+    """
+
+
+class Forbidden(APIError):
+    """403: the credentials are valid but not allowed to do this (today's API).
+
+    Raised when an API key lacks the permission a request needs, such as a read-only key
+    used for a write. Use a key with write access (ChartMogul: Profile > API keys).
+    """
+
+
+class UnprocessableEntity(APIError):
+    """422: the request was well formed but its content was refused (today's API).
+
+    Raised when the service refuses a value (a field of the wrong type, a key it does not
+    accept); the message names the field. cm_frames checks values before sending, so this
+    means the service's rules differ from the documented ones: change that value.
     """
 
 
@@ -259,15 +279,19 @@ _STATUS_ERRORS: dict[int, type[APIError]] = {
     400: BadRequest,
     401: Unauthorized,
     402: RequestFailed,
+    403: Forbidden,
     404: NotFound,
+    422: UnprocessableEntity,
     429: RateLimited,
 }
 
 _HINTS: dict[type[APIError], str] = {
     Unauthorized: (
-        "Check the account token and secret key (arguments to cm.Client, or "
+        "Check the API key (cm.Client(api_key=...) or CHARTMOGUL_API_KEY), or the account "
+        "token and secret key of the reference's API (cm.Client(token, secret), or "
         "CHARTMOGUL_ACCOUNT_TOKEN / CHARTMOGUL_SECRET_KEY)"
     ),
+    Forbidden: "Use an API key with the access this request needs (ChartMogul: Profile > API keys)",
     RateLimited: "The service kept throttling; lower rate_limit or max_workers and try again",
 }
 

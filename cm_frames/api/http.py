@@ -21,7 +21,11 @@ __all__ = [
 
 
 def error_message(body: bytes, reason: str) -> tuple[str, Any]:
-    """The server's explanation of an error and the decoded body (JSON ``message``, else text).
+    """The server's explanation of an error, on one line, and the decoded body.
+
+    Reads every recorded shape of the API's error bodies: ``{"code", "message", "param"}``,
+    ``{"error": "..."}``, ``{"errors": {"field": "..."}}`` (or a list), ``{"error_details":
+    [{"param", "code", "message"}]}``, and plain text (a 500 in ``text/plain``).
 
     Parameters
     ----------
@@ -33,23 +37,56 @@ def error_message(body: bytes, reason: str) -> tuple[str, Any]:
     Returns
     -------
     tuple of (str, object)
-        The message (at most 500 characters of text), and the decoded body.
+        The message (one line, at most 500 characters), and the decoded body.
 
     Examples
     --------
     >>> error_message(b'{"message": "Customer not found"}', "Not Found")[0]
     'Customer not found'
+    >>> error_message(b'{"code": 404, "message": "No customer", "param": "email"}', "")[0]
+    'No customer (param: email)'
+    >>> error_message(b'{"errors": {"name": "is too long"}}', "")[0]
+    'name: is too long'
+    >>> error_message(b'{"error_details": [{"param": "key", "message": "bad"}]}', "")[0]
+    'key: bad'
+    >>> error_message(b"Internal  Server Error  (at line 3)", "")[0]
+    'Internal Server Error (at line 3)'
     """
     try:
         decoded: Any = json.loads(body)
     except ValueError:
-        text = body.decode("utf-8", "replace").strip()
-        return (text[:500] or reason or "no message"), text
-    if isinstance(decoded, dict):
-        for key in ("message", "error", "errors"):
-            if decoded.get(key):
-                return str(decoded[key]), decoded
-    return (reason or "no message"), decoded
+        text = body.decode("utf-8", "replace")
+        return _one_line(text) or reason or "no message", text.strip()
+    message = _message_of(decoded) if isinstance(decoded, dict) else None
+    return _one_line(message or "") or reason or "no message", decoded
+
+
+def _message_of(body: dict[str, Any]) -> str | None:
+    if body.get("message"):
+        param = body.get("param")
+        return f"{body['message']} (param: {param})" if param else str(body["message"])
+    if body.get("error"):
+        return _listed(body["error"])
+    for key in ("errors", "error_details"):
+        if body.get(key):
+            return _listed(body[key])
+    return None
+
+
+def _listed(value: Any) -> str:
+    """``{"name": "is too long"}``, ``[{"param", "message"}]``, or a string, as one text."""
+    if isinstance(value, dict):
+        if "message" in value:  # one of error_details: {"param", "code", "message"}
+            where = value.get("param")
+            return f"{where}: {value['message']}" if where else str(value["message"])
+        return "; ".join(f"{field}: {_listed(problem)}" for field, problem in value.items())
+    if isinstance(value, list):
+        return "; ".join(_listed(item) for item in value)
+    return str(value)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:500]
 
 
 def is_loopback(host: str) -> bool:

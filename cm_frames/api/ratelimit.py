@@ -54,9 +54,46 @@ class RequestLimiter:
 
     def __init__(self, rate: float | None, max_in_flight: int) -> None:
         self._pacer = _Pacer(rate) if rate is not None else None
-        self._in_flight = threading.BoundedSemaphore(max_in_flight)
+        # A count under a condition, not a semaphore: the cap can be lowered while requests
+        # are in flight (a 503 for too many connections).
+        self._slots = threading.Condition()
+        self._cap = max_in_flight
+        self._active = 0
         self._pause_lock = threading.Lock()
         self._paused_until = 0.0
+
+    @property
+    def max_in_flight(self) -> int:
+        """Requests allowed at once now (lowered by ``lower_in_flight``).
+
+        Returns
+        -------
+        int
+            The cap.
+        """
+        return self._cap
+
+    def lower_in_flight(self) -> int:
+        """Allow one request fewer at once than are in flight now (at least one).
+
+        The answer to today's API's 503 for too many parallel connections: the account's
+        limit (20) counts every client of it, so the server, not our setting, says how many
+        fit. Requests in flight finish; new ones wait until they fit under the cap.
+
+        Returns
+        -------
+        int
+            The new cap.
+
+        Examples
+        --------
+        >>> limiter = RequestLimiter(None, max_in_flight=8)
+        >>> limiter.lower_in_flight()
+        1
+        """
+        with self._slots:
+            self._cap = max(1, min(self._cap, self._active) - 1)
+            return self._cap
 
     def pause(self, seconds: float) -> None:
         """Start no request for ``seconds`` from now, in any thread (a 429's ``Retry-After``).
@@ -94,7 +131,14 @@ class RequestLimiter:
         """
         # The in-flight slot is taken first, so threads waiting for the pace also count
         # against max_in_flight and the pace is measured at the moment of sending.
-        with self._in_flight:
+        with self._slots:
+            self._slots.wait_for(lambda: self._active < self._cap)
+            self._active += 1
+        try:
             if self._pacer is not None:
                 self._pacer.wait()
             yield
+        finally:
+            with self._slots:
+                self._active -= 1
+                self._slots.notify()

@@ -424,6 +424,10 @@ class RetryLoop:
             delay = max(delay, failure.retry_after)
             if failure.status == 429:
                 policy.limiter.pause(min(failure.retry_after, policy.retry_for))
+        if failure.status == 503:
+            # Today's API: too many parallel connections for the account: fewer at once. (No
+            # log line of its own: the retry's INFO line says 503, one line per retry.)
+            policy.limiter.lower_in_flight()
         now = time.monotonic()
         self.elapsed = now - self._started
         budget = f"retry_for={policy.retry_for:g} s"
