@@ -64,6 +64,12 @@ def account_hash(token: str, base_url: str) -> str:
     -------
     str
         16 hex digits: the name of the account's cache directory.
+
+    Examples
+    --------
+    >>> key = account_hash("token", "https://api.chartmogul.com/v1/")
+    >>> len(key), key == account_hash("token", "http://127.0.0.1:8000/v1/")
+    (16, False)
     """
     return hashlib.sha256(f"{token}\n{base_url}".encode()).hexdigest()[:16]
 
@@ -75,6 +81,11 @@ def default_cache_root() -> Path:
     -------
     Path
         Such as ``~/.cache/cm_frames`` on Linux.
+
+    Examples
+    --------
+    >>> default_cache_root().name
+    'cm_frames'
     """
     return Path(user_cache_dir("cm_frames"))
 
@@ -99,6 +110,15 @@ def open_cached_session(
     -------
     CachedSession
         Keyed by ``ResourceKeys``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> directory = Path(tempfile.mkdtemp())
+    >>> session = open_cached_session(directory, "http://127.0.0.1:9/v1/", expire_after=60)
+    >>> oct((directory / CACHE_FILE_NAME).stat().st_mode & 0o777)
+    '0o600'
+    >>> session.close()
     """
     db_path = directory / CACHE_FILE_NAME
     ensure_private_file(db_path)
@@ -129,6 +149,12 @@ class ResourceKeys:
     ----------
     base_url : str
         The client's base URL.
+
+    Examples
+    --------
+    >>> keys = ResourceKeys("https://api.chartmogul.com/v1/")
+    >>> keys.resource("https://api.chartmogul.com/v1/customers?page=2")
+    'list'
     """
 
     def __init__(self, base_url: str) -> None:
@@ -209,6 +235,16 @@ class StaleEntries:
         Whether all the written customers' ids (uuids) are known.
     emails : collection of str or None
         Their emails; None when unknown.
+
+    Examples
+    --------
+    >>> stale = StaleEntries(
+    ...     ids=["25647"], uuids=[], ids_known=True, uuids_known=False, emails=[]
+    ... )
+    >>> stale("list:1a2b"), stale("customer-25647:1a2b"), stale("customer-99:1a2b")
+    (True, True, False)
+    >>> stale("customer-cus_de305d54:1a2b")  # its uuid is not known: assumed written
+    True
     """
 
     def __init__(
@@ -255,6 +291,16 @@ def delete_stale(cache: SQLiteCache, is_stale: StaleEntries) -> int:
     -------
     int
         How many entries were deleted.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> session = open_cached_session(Path(tempfile.mkdtemp()), "http://127.0.0.1:9/v1/",
+    ...                               expire_after=60)
+    >>> stale = written_customers("customers/25647/attributes/tags", {"tags": ["vip"]}, b"{}").stale
+    >>> delete_stale(session.cache, stale)  # an empty cache: nothing to delete
+    0
+    >>> session.close()
     """
     keys = [key for key in cache.responses if is_stale(key)]
     if keys:
@@ -298,6 +344,14 @@ def written_customers(path: str, json_body: Any, response_body: bytes) -> Writte
     -------
     WrittenCustomers
         The ids, uuids and emails written (what is unknown is left empty, and assumed stale).
+
+    Examples
+    --------
+    >>> written = written_customers(
+    ...     "customers/25647/attributes/tags", {"tags": ["vip"]}, b'{"tags": ["vip"]}'
+    ... )
+    >>> written.ids, written.stale("customer-25647:1a2b")
+    ([25647], True)
     """
     entries = _response_entries(response_body)
     ids = [e["id"] for e in entries if isinstance(e.get("id"), int)]

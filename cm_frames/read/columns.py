@@ -60,6 +60,14 @@ class Run:
         How many rows the run spans.
     compacted : int, default 0
         How many leading ``arrays`` are already compacted.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> run = Run(0, pa.int64(), False, [pa.array([1]), pa.array([2, 3])], rows=3)
+    >>> run.compact()
+    >>> len(run.arrays), run.end
+    (1, 3)
     """
 
     start: int
@@ -185,6 +193,18 @@ class ColumnSet:
     """The columns of one section (documented fields, custom, Stripe, Clearbit) of every page.
 
     Pieces arrive as column chunks of consecutive customers, in the API's order.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> from cm_frames.read.decoder import ColumnChunk
+    >>> columns = ColumnSet()
+    >>> columns.add(ColumnChunk(2, {"seats": pa.array([3, None])}))
+    >>> columns.add(ColumnChunk(1, {"plan": pa.array(["pro"])}))
+    >>> columns.rows, columns.build("seats", pa.int64()).to_pylist()
+    (3, [3, None, None])
+    >>> [name for name, _ in columns.take()]
+    ['plan']
     """
 
     def __init__(self) -> None:
