@@ -82,6 +82,7 @@ EXAMPLES_REQUIRED = frozenset(
         "cm_frames.writeback.frame",
         "cm_frames.writeback.operations",
         "cm_frames.writeback.plan",
+        "cm_frames.writeback.preview",
         "cm_frames.writeback.result",
         "cm_frames.writeback.checks",
         "cm_frames.writeback.journal",
@@ -151,6 +152,7 @@ RUNNABLE_EXAMPLES = frozenset(
         "cm_frames.writeback.operations",
         "cm_frames.writeback.options",
         "cm_frames.writeback.plan",
+        "cm_frames.writeback.preview",
         "cm_frames.writeback.result",
     }
 )

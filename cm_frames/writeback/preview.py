@@ -128,6 +128,19 @@ def preview(df: pd.DataFrame, client: Client | None = None) -> PlanPreview:
     PlanPreview
         The widget. The plan is made now, so an invalid edit raises here, before anything is
         shown.
+
+    Examples
+    --------
+    >>> import cm_frames as cm
+    >>> with cm.Emulator(customers=5, seed=1) as emu:
+    ...     client = emu.client()
+    ...     df = cm.read_customers(client, progress=False)
+    ...     edited = df.copy()
+    ...     edited["tag.trial"] = True
+    ...     widget = preview(edited)  # in a notebook, the last line of a cell shows it
+    ...     widget.apply_button.click()  # what clicking Apply does
+    >>> widget.state, widget.result.applied
+    ('applied', 5)
     """
     plan = plan_frame(df)
     return PlanPreview(plan, lambda: client_for_frame(df, client))
@@ -144,6 +157,14 @@ class PlanPreview(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no ty
         Returns the client to send through (called at each Apply or Undo).
     page_size : int, default 20
         Rows of the change table per page.
+
+    Examples
+    --------
+    >>> from cm_frames.writeback.operations import AddTags
+    >>> plan = Plan([AddTags(i, f"cus_{i}", None, "vip") for i in range(1, 26)])
+    >>> widget = PlanPreview(plan, client=lambda: None)  # nothing is sent until Apply
+    >>> widget.state, widget.pages, len(widget.visible_rows())
+    ('planned', 2, 25)
     """
 
     #: where the widget is: one of ``STATES``; observe it with ``widget.observe(f, "state")``
