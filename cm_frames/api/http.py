@@ -179,6 +179,18 @@ def describe_exception(exc: BaseException) -> str:
     -------
     str
         ``"<its type>: <the text of its innermost cause>"``.
+
+    Examples
+    --------
+    >>> import requests
+    >>> try:
+    ...     try:
+    ...         raise ConnectionRefusedError(111, "Connection refused")
+    ...     except OSError:
+    ...         raise requests.ConnectionError("Max retries exceeded with url: /v1/customers")
+    ... except requests.ConnectionError as error:
+    ...     print(describe_exception(error))
+    ConnectionError: [Errno 111] Connection refused
     """
     cause: BaseException = exc
     while cause.__context__ is not None and str(cause.__context__):

@@ -126,6 +126,14 @@ def sleep(seconds: float, cancel: threading.Event | None) -> bool:
     -------
     bool
         Whether ``cancel`` was set before the time was up.
+
+    Examples
+    --------
+    >>> import threading
+    >>> cancel = threading.Event()
+    >>> cancel.set()
+    >>> sleep(0, None), sleep(60, cancel)  # a set event ends the wait at once
+    (False, True)
     """
     if cancel is None:
         time.sleep(seconds)
@@ -150,6 +158,12 @@ class Failure:
         The failure in a few words, for a progress bar (default: ``message``).
     refused : bool, optional
         Whether the connection was refused: nothing listens there.
+
+    Examples
+    --------
+    >>> failure = Failure(503, "Service unavailable", None, retry_after=2.0)
+    >>> failure.status, failure.reason, failure.retry_after
+    (503, 'Service unavailable', 2.0)
     """
 
     def __init__(
@@ -317,6 +331,16 @@ class RetryPolicy:
         Seconds: the longest single wait of the backoff.
     rng : random.Random, optional
         The source of the jitter.
+
+    Examples
+    --------
+    >>> import random
+    >>> from cm_frames.api.ratelimit import RequestLimiter
+    >>> policy = RetryPolicy(RequestLimiter(None, 4), retry_for=10, loopback_retry_for=5,
+    ...                      loopback=False, rng=random.Random(0))
+    >>> loop = policy.start("GET", "https://api.chartmogul.com/v1/customers")
+    >>> loop.attempt, loop.method
+    (0, 'GET')
     """
 
     def __init__(
@@ -363,6 +387,21 @@ class RetryLoop:
         The client's policy.
     method, url : str
         The request (named in its errors).
+
+    Examples
+    --------
+    >>> import random
+    >>> from cm_frames.api.ratelimit import RequestLimiter
+    >>> policy = RetryPolicy(RequestLimiter(None, 4), retry_for=10, loopback_retry_for=5,
+    ...                      loopback=False, rng=random.Random(0))
+    >>> loop = RetryLoop(policy, "GET", "https://api.chartmogul.com/v1/customers")
+    >>> failure = Failure(503, "Service unavailable", None, retry_after=2.0)
+    >>> loop.begin()
+    >>> loop.delay(failure)  # at least the server's Retry-After
+    (2.0, 'retry_for=10 s')
+    >>> loop.begin()
+    >>> print(loop.give_up(failure))
+    HTTP 503 (GET https://api.chartmogul.com/v1/customers): Service unavailable (still failing after 2 attempts in ...)
     """
 
     def __init__(self, policy: RetryPolicy, method: str, url: str) -> None:
