@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from dialects import BOTH_DIALECTS
 
 import cm_frames as cm
 from cm_frames.emulator import Emulator
@@ -37,6 +38,8 @@ from cm_frames.writeback.result import (
     SKIPPED,
     ApplyResult,
 )
+
+pytestmark = BOTH_DIALECTS
 
 # --- fixtures and helpers ------------------------------------------------------------------
 
@@ -74,11 +77,6 @@ def _sent(emulator: Emulator, *, ok_only: bool = True) -> list[tuple[str, str, s
 
 def _expected(plan: Plan) -> list[tuple[str, str, str]]:
     return [_wire(r.method, "/v1/" + r.path, r.body) for r in plan.requests()]
-
-
-def _server(api: Any, customer_id: int) -> dict[str, Any]:
-    attributes: dict[str, Any] = api.get(f"customers/{customer_id}/attributes").json()["attributes"]
-    return attributes
 
 
 def _ids_with(df: pd.DataFrame, column: str, n: int) -> list[int]:
@@ -146,7 +144,7 @@ def test_apply_sends_exactly_the_plans_requests(
     assert [row.op_id for row in result.rows] == [op.op_id for op in plan.operations]
     assert all(row.status == APPLIED and row.note is None for row in result.rows)
     for customer_id in sharers:
-        assert "shared-email" in _server(api, customer_id)["tags"]
+        assert "shared-email" in api.attributes(customer_id)["tags"]
 
 
 def test_result_table_and_reprs(client: cm.Client, df: pd.DataFrame) -> None:
@@ -187,12 +185,14 @@ def test_not_applied_rows_are_listed_and_escaped(
     edited = df.copy()
     edited.loc[target, "custom.salesRep"] = "new <i>rep</i>"
     plan = plan_frame(edited)
-    api.put(f"customers/{target}/attributes/custom", json={"custom": {"salesRep": "<script>x"}})
+    api.put(
+        f"{api.customer_path(target)}/attributes/custom", json={"custom": {"salesRep": "<script>x"}}
+    )
 
     result = plan.apply(client, progress=False)
 
     assert result.conflicted == 1
-    assert "conflict" in repr(result)
+    assert "1 conflicted" in repr(result)
     markup = result._repr_html_()
     assert "<script>" not in markup
     assert "&lt;script&gt;x" in markup
@@ -309,7 +309,7 @@ def test_a_later_change_on_the_server_is_a_conflict_and_is_kept(
     edited = df.copy()
     edited.loc[[changed, untouched], "custom.CAC"] = 1
     plan = plan_frame(edited)
-    api.put(f"customers/{changed}/attributes/custom", json={"custom": {"CAC": 31337}})
+    api.put(f"{api.customer_path(changed)}/attributes/custom", json={"custom": {"CAC": 31337}})
 
     result = plan.apply(client, progress=False)
 
@@ -319,8 +319,8 @@ def test_a_later_change_on_the_server_is_a_conflict_and_is_kept(
     assert (conflict.old, conflict.new, conflict.server) == (original, 1, 31337)
     assert "31337" in conflict.error
     assert str(original) in conflict.error
-    assert _server(api, changed)["custom"]["CAC"] == 31337  # nobody's change overwritten
-    assert _server(api, untouched)["custom"]["CAC"] == 1
+    assert api.attributes(changed)["custom"]["CAC"] == 31337  # nobody's change overwritten
+    assert api.attributes(untouched)["custom"]["CAC"] == 1
     assert result.applied == 1
 
 
@@ -337,13 +337,13 @@ def test_conflict_rules_per_operation_kind(
     plan = plan_frame(edited)
     # Meanwhile: one customer got the tag, one the same new value and one another value, one
     # key was removed already and one changed.
-    api.post(f"customers/{no_tag[0]}/attributes/tags", json={"tags": ["vip"]})
+    api.post(f"{api.customer_path(no_tag[0])}/attributes/tags", json={"tags": ["vip"]})
     add = [{"type": "Integer", "key": "nps", "value": 9}]
-    api.post(f"customers/{no_key[0]}/attributes/custom", json={"custom": add})
+    api.post(f"{api.customer_path(no_key[0])}/attributes/custom", json={"custom": add})
     add = [{"type": "Integer", "key": "nps", "value": 3}]
-    api.post(f"customers/{no_key[1]}/attributes/custom", json={"custom": add})
-    api.delete(f"customers/{has_key[0]}/attributes/custom", json={"custom": ["seats"]})
-    api.put(f"customers/{has_key[1]}/attributes/custom", json={"custom": {"seats": 999}})
+    api.post(f"{api.customer_path(no_key[1])}/attributes/custom", json={"custom": add})
+    api.delete(f"{api.customer_path(has_key[0])}/attributes/custom", json={"custom": ["seats"]})
+    api.put(f"{api.customer_path(has_key[1])}/attributes/custom", json={"custom": {"seats": 999}})
     emulator.clear_request_log()
 
     result = plan.apply(client, progress=False)
@@ -357,8 +357,8 @@ def test_conflict_rules_per_operation_kind(
         (has_key[0], "custom.seats"): SKIPPED,
         (has_key[1], "custom.seats"): CONFLICTED,
     }
-    assert _server(api, no_key[1])["custom"]["nps"] == 3
-    assert _server(api, has_key[1])["custom"]["seats"] == 999
+    assert api.attributes(no_key[1])["custom"]["nps"] == 3
+    assert api.attributes(has_key[1])["custom"]["seats"] == 999
     assert len(_writes(emulator)) == 1  # only the one AddTags still needed
 
 
@@ -369,15 +369,15 @@ def test_check_conflicts_false_overwrites(
     edited = df.copy()
     edited.loc[target, "custom.CAC"] = 5
     plan = plan_frame(edited)
-    api.put(f"customers/{target}/attributes/custom", json={"custom": {"CAC": 31337}})
+    api.put(f"{api.customer_path(target)}/attributes/custom", json={"custom": {"CAC": 31337}})
     emulator.clear_request_log()
 
     result = plan.apply(client, check_conflicts=False, progress=False)
 
     assert result.applied == 1
     # Values are not compared, but who the id names is still read (identity, never skipped).
-    assert _gets(emulator) == [f"/v1/customers/{target}"]
-    assert _server(api, target)["custom"]["CAC"] == 5
+    assert _gets(emulator) == [f"/v1/{api.customer_path(target)}"]
+    assert api.attributes(target)["custom"]["CAC"] == 5
 
 
 def test_typed_comparison_of_server_values() -> None:
@@ -417,14 +417,14 @@ def test_typed_comparison_of_server_values() -> None:
 
 
 def test_reads_per_customer_or_whole_pages_whichever_is_fewer(
-    emulator: Emulator, client: cm.Client, df: pd.DataFrame
+    emulator: Emulator, client: cm.Client, df: pd.DataFrame, api: Any
 ) -> None:
     few = df.copy()
     few.loc[few.index[:2], "custom.CAC"] = 11
     emulator.clear_request_log()
     plan_frame(few).apply(client, progress=False)
     reads = _gets(emulator)
-    assert sorted(reads) == sorted(f"/v1/customers/{c}" for c in few.index[:2])
+    assert sorted(reads) == sorted(f"/v1/{api.customer_path(c)}" for c in few.index[:2])
 
     many = df.copy()
     many.loc[many.index[:40], "custom.CAC"] = 12
@@ -444,13 +444,13 @@ def test_by_email_falls_back_to_per_customer_when_a_sharer_needs_nothing(
     edited.loc[sharers, "tag.by-email"] = True
     plan = plan_frame(edited)
     assert [r.by_email for r in plan.requests()] == [True]
-    api.post(f"customers/{sharers[0]}/attributes/tags", json={"tags": ["by-email"]})
+    api.post(f"{api.customer_path(sharers[0])}/attributes/tags", json={"tags": ["by-email"]})
     emulator.clear_request_log()
 
     result = plan.apply(client, progress=False)
 
     assert sorted(e["path"] for e in _writes(emulator)) == sorted(
-        f"/v1/customers/{c}/attributes/tags" for c in sharers[1:]
+        f"/v1/{api.customer_path(c)}/attributes/tags" for c in sharers[1:]
     )
     assert (result.applied, result.skipped) == (2, 1)
 
@@ -475,8 +475,8 @@ def test_by_email_is_not_used_when_the_server_has_other_customers_with_the_email
     plan.apply(client, progress=False)
 
     assert not any(e["path"] == "/v1/customers/attributes/tags" for e in _writes(emulator))
-    assert "by-email" not in _server(api, newcomer)["tags"]
-    assert all("by-email" in _server(api, c)["tags"] for c in sharers[:2])
+    assert "by-email" not in api.attributes(newcomer)["tags"]
+    assert all("by-email" in api.attributes(c)["tags"] for c in sharers[:2])
 
 
 # --- failures, retry, resume ----------------------------------------------------------------
@@ -548,12 +548,12 @@ def test_a_lasting_outage_stops_the_run_and_retry_sends_only_the_failures(
 
     failed_customers = {f.customer_id for f in failures}
     assert sorted(e["path"] for e in _writes(emulator)) == sorted(
-        f"/v1/customers/{c}/attributes/custom" for c in failed_customers
+        f"/v1/{api.customer_path(c)}/attributes/custom" for c in failed_customers
     )
     assert retried.ok
     assert retried.applied == len(plan)
     assert retried.journal_path == result.journal_path
-    assert all(_server(api, c)["custom"]["lead_score"] == 55 for c in ids)
+    assert all(api.attributes(c)["custom"]["lead_score"] == 55 for c in ids)
 
 
 def test_applying_again_with_the_same_journal_resumes_without_resending(
@@ -584,7 +584,7 @@ def test_applying_again_with_the_same_journal_resumes_without_resending(
     assert sorted(successes) == sorted(_expected(plan))  # everything arrived ...
     assert set(successes.values()) == {1}  # ... exactly once
     for customer_id in ids:
-        assert "resume" in _server(api, customer_id)["tags"]
+        assert "resume" in api.attributes(customer_id)["tags"]
 
 
 def test_unanswered_requests_of_a_killed_run_are_checked_not_blindly_resent(
@@ -687,7 +687,7 @@ def test_undo_plan_reverts_exactly_what_was_applied(
     edited = df.copy()
     edited.loc[[changed, other], "custom.CAC"] = 1
     plan = plan_frame(edited)
-    api.put(f"customers/{changed}/attributes/custom", json={"custom": {"CAC": 31337}})
+    api.put(f"{api.customer_path(changed)}/attributes/custom", json={"custom": {"CAC": 31337}})
     result = plan.apply(client, progress=False)
 
     undo = result.undo_plan()
@@ -695,8 +695,8 @@ def test_undo_plan_reverts_exactly_what_was_applied(
     assert [op.customer_id for op in undo] == [other]
     undone = undo.apply(client, progress=False)
     assert undone.ok
-    assert _server(api, other)["custom"]["CAC"] == originals[other]
-    assert _server(api, changed)["custom"]["CAC"] == 31337  # the conflict stayed untouched
+    assert api.attributes(other)["custom"]["CAC"] == originals[other]
+    assert api.attributes(changed)["custom"]["CAC"] == 31337  # the conflict stayed untouched
 
 
 def test_a_thousand_operations_are_exactly_the_planned_requests(
@@ -769,7 +769,7 @@ def test_a_plan_whose_customer_id_was_changed_is_refused_before_any_write(
     edited.loc[ids, "tag.identity-test"] = True
     victim = int(df.index[-1])  # not in the plan: its tags must stay as they are
     tampered = _retargeted(plan_frame(edited), moved=ids[0], onto=victim)
-    before = _server(api, victim)
+    before = api.attributes(victim)
     emulator.clear_request_log()
 
     with pytest.raises(cm.ValidationError, match="uuid") as caught:
@@ -780,7 +780,7 @@ def test_a_plan_whose_customer_id_was_changed_is_refused_before_any_write(
     assert str(df.loc[ids[0], "uuid"]) in message  # the uuid the plan names
     assert str(df.loc[victim, "uuid"]) in message  # the uuid the server has
     assert _writes(emulator) == []  # nothing sent, to anyone
-    assert _server(api, victim) == before
+    assert api.attributes(victim) == before
 
 
 # --- undo belongs to what was applied --------------------------------------------------------
@@ -796,9 +796,9 @@ def test_undo_keeps_what_a_colleague_had_set_first(
     edited.loc[[scored, other], "custom.nps"] = 9
     plan = plan_frame(edited)
     # A colleague sets the same values first: this apply finds them in place and skips them.
-    api.post(f"customers/{colleague}/attributes/tags", json={"tags": ["vip"]})
+    api.post(f"{api.customer_path(colleague)}/attributes/tags", json={"tags": ["vip"]})
     add = [{"type": "Integer", "key": "nps", "value": 9}]
-    api.post(f"customers/{scored}/attributes/custom", json={"custom": add})
+    api.post(f"{api.customer_path(scored)}/attributes/custom", json={"custom": add})
     result = plan.apply(client, progress=False)
     assert result.skipped == 2
     assert result.applied == 2
@@ -810,8 +810,8 @@ def test_undo_keeps_what_a_colleague_had_set_first(
     assert undone.ok
     assert undone.applied == 2
     assert {row.customer_id for row in undone.rows} == {mine, other}
-    assert "vip" in _server(api, colleague)["tags"]  # the colleague's tag stays
-    assert _server(api, scored)["custom"]["nps"] == 9  # and their value
-    assert "vip" not in _server(api, mine)["tags"]  # what this apply wrote is reverted
-    assert "nps" not in _server(api, other)["custom"]
+    assert "vip" in api.attributes(colleague)["tags"]  # the colleague's tag stays
+    assert api.attributes(scored)["custom"]["nps"] == 9  # and their value
+    assert "vip" not in api.attributes(mine)["tags"]  # what this apply wrote is reverted
+    assert "nps" not in api.attributes(other)["custom"]
     assert undone.undo_plan().inverse().operations == undone.plan.operations
