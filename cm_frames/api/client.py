@@ -40,7 +40,7 @@ from cm_frames.api.cache import (
     open_cached_session,
     written_customers,
 )
-from cm_frames.api.cursors import Forget, Rows, decode_answer, walk_customers
+from cm_frames.api.cursors import Forget, Rows, Strategy, decode_answer, walk_customers
 from cm_frames.api.dialect import Dialect, resolve_credentials
 from cm_frames.api.http import describe_exception, error_message, is_loopback, normalise_base_url
 from cm_frames.api.limits import MAX_PER_PAGE, check_max_workers
@@ -1045,7 +1045,9 @@ class Client:
             return self._iter_cursor_pages(per_page, refresh=refresh, raw=raw, use_cache=cache)
         return self._iter_pages(per_page, refresh=refresh, raw=raw, use_cache=cache)
 
-    def walk_customers(self, *, refresh: bool = True) -> Generator[Rows | Forget, None, None]:
+    def walk_customers(
+        self, *, per_page: int = MAX_PER_PAGE, strategy: Strategy = "auto"
+    ) -> Generator[Rows | Forget, None, None]:
         """Today's dialect: every customer by cursor, in disjoint parts walked side by side.
 
         The account is split into ranges of the API's order (or, where the API does not
@@ -1056,10 +1058,16 @@ class Client:
         load is read again; a strategy that did not fit starts over). See
         ``cm_frames.api.cursors`` for the checks.
 
+        Every page is fetched anew (the pages bypass the HTTP cache).
+
         Parameters
         ----------
-        refresh : bool, default True
-            Never serve the pages from the cache (they bypass it anyway).
+        per_page : int, default 200
+            Customers per page (1 to 200).
+        strategy : {"auto", "ranges", "statuses", "sequential"}, default "auto"
+            Where to start: ``"auto"`` splits an account of more than two pages when
+            ``max_workers`` > 1, by ranges first; any strategy falls back to the next when
+            it does not fit (with a log line).
 
         Yields
         ------
@@ -1095,7 +1103,13 @@ class Client:
                 dict[str, Any], self.request("GET", endpoints.customer_path(uuid), refresh=True)
             )
 
-        return walk_customers(fetch, workers=self._max_workers, get_customer=get_customer)
+        return walk_customers(
+            fetch,
+            workers=self._max_workers,
+            get_customer=get_customer,
+            per_page=_check_per_page(per_page),
+            strategy=strategy,
+        )
 
     def _answer_object(self, response: requests.Response) -> dict[str, Any]:
         try:

@@ -40,16 +40,19 @@ from collections.abc import Callable, Generator, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from cm_frames.errors import APIError, NotFound, PagingError
 
 __all__ = [
     "STATUSES",
+    "STRATEGIES",
     "Forget",
     "Part",
     "Position",
     "Rows",
+    "Strategy",
+    "decode_answer",
     "decode_cursor",
     "encode_cursor",
     "order_key",
@@ -75,6 +78,9 @@ PER_PAGE: Final = 200
 _PARTS_PER_WORKER: Final = 4
 _MAX_ROUNDS: Final = 3
 _AGAIN = "Nothing from this load was kept. Load again (cm.read_customers(client, refresh=True))"
+
+Strategy = Literal["auto", "ranges", "statuses", "sequential"]
+STRATEGIES: Final[tuple[Strategy, ...]] = ("auto", "ranges", "statuses", "sequential")
 
 #: A place in the API's order: (customer-since in ns since the epoch, or None; id).
 Position = tuple[int | None, int]
@@ -260,6 +266,8 @@ def walk_customers(
     *,
     workers: int,
     get_customer: Callable[[str], dict[str, Any] | None],
+    per_page: int = PER_PAGE,
+    strategy: Strategy = "auto",
     now: datetime | None = None,
 ) -> Generator[Rows | Forget, None, None]:
     """Every customer of the account, walked in parts side by side (see the module).
@@ -274,6 +282,12 @@ def walk_customers(
     get_customer : callable
         ``get_customer(uuid) -> customer object``, or None when it is gone: how a customer
         seen in two parts is read again.
+    per_page : int, default 200
+        Customers per page.
+    strategy : {"auto", "ranges", "statuses", "sequential"}, default "auto"
+        How to split: ``"auto"`` splits accounts of more than two pages when more than
+        one worker may run, trying ranges first; the others start at that strategy (and
+        still fall back from it).
     now : datetime, optional
         The end of the time ranges (default: now).
 
@@ -290,22 +304,27 @@ def walk_customers(
     APIError, TransportError
         A request failed after its retries.
     """
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
     probe = fetch({"per_page": 1})
     total = _count(probe)
+    if strategy == "auto":
+        split = total is not None and total > 2 * per_page and workers > 1
+        strategy = "ranges" if split else "sequential"
     strategies: list[tuple[str, Callable[[], list[Part]]]] = []
-    if total is not None and total > 2 * PER_PAGE and workers > 1:
-        ranges = _range_parts(probe, total, workers, now or datetime.now(UTC))
+    if strategy == "ranges":
+        ranges = _range_parts(probe, total or 0, workers, per_page, now or datetime.now(UTC))
         if ranges is not None:
             strategies.append(("ranges of the order", lambda: ranges))
+    if strategy in ("ranges", "statuses"):
         strategies.append(("status parts", lambda: [Part(f"status {s}", s) for s in STATUSES]))
     strategies.append(("one sequential walk", lambda: [Part("all customers")]))
 
     held = _Held()
     for number, (name, parts) in enumerate(strategies):
         try:
-            yield from _walk_parts(
-                fetch, parts(), workers, held, strict=number + 1 < len(strategies)
-            )
+            strict = number + 1 < len(strategies)
+            yield from _walk_parts(fetch, parts(), workers, per_page, held, strict=strict)
         except _Misfit as misfit:
             following = strategies[number + 1][0]
             logger.info(
@@ -316,7 +335,7 @@ def walk_customers(
             held = _Held()
             continue
         break
-    yield from _settle(fetch, held, workers, get_customer, total is not None)
+    yield from _settle(fetch, held, workers, per_page, get_customer, total is not None)
 
 
 def _count(answer: dict[str, Any]) -> int | None:
@@ -328,7 +347,7 @@ def _count(answer: dict[str, Any]) -> int | None:
 
 
 def _range_parts(
-    probe: dict[str, Any], total: int, workers: int, now: datetime
+    probe: dict[str, Any], total: int, workers: int, per_page: int, now: datetime
 ) -> list[Part] | None:
     entries = probe.get("entries") or []
     cursor = probe.get("cursor")
@@ -342,7 +361,7 @@ def _range_parts(
     start_ns = first[0]
     if start_ns is not None:
         end_ns = _since_ns(now.isoformat()) or start_ns
-        count = max(1, min(_PARTS_PER_WORKER * workers, math.ceil(total / PER_PAGE)))
+        count = max(1, min(_PARTS_PER_WORKER * workers, math.ceil(total / per_page)))
         step = max(1, (end_ns - start_ns) // count)
         bounds: list[Position | None] = [None]
         bounds += [(start_ns + i * step, 0) for i in range(1, count)]
@@ -373,7 +392,13 @@ class _Walked:
 
 
 def _walk_parts(
-    fetch: Fetch, parts: Sequence[Part], workers: int, held: _Held, *, strict: bool
+    fetch: Fetch,
+    parts: Sequence[Part],
+    workers: int,
+    per_page: int,
+    held: _Held,
+    *,
+    strict: bool,
 ) -> Generator[Rows | Forget, None, None]:
     events: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=4 * workers)
     cancel = threading.Event()
@@ -381,7 +406,7 @@ def _walk_parts(
 
     def run(index: int) -> None:
         try:
-            _walk_one(fetch, parts[index], walked[index], events, cancel, strict=strict)
+            _walk_one(fetch, parts[index], walked[index], per_page, events, cancel, strict=strict)
             events.put(("done", index))
         except BaseException as exc:  # handed to the consumer's thread, which re-raises it
             events.put(("error", exc))
@@ -418,6 +443,7 @@ def _walk_one(
     fetch: Fetch,
     part: Part,
     walked: _Walked,
+    per_page: int,
     events: queue.Queue[tuple[str, Any]],
     cancel: threading.Event,
     *,
@@ -436,7 +462,7 @@ def _walk_one(
         return PagingError(f"{part.label}, page {pages}: {problem}. {_AGAIN}")
 
     while not cancel.is_set():
-        params: dict[str, Any] = {"per_page": PER_PAGE}
+        params: dict[str, Any] = {"per_page": per_page}
         if part.status is not None:
             params["status"] = part.status
         if cursor is not None:
@@ -508,6 +534,7 @@ def _settle(
     fetch: Fetch,
     held: _Held,
     workers: int,
+    per_page: int,
     get_customer: Callable[[str], dict[str, Any] | None],
     countable: bool,
 ) -> Generator[Rows | Forget, None, None]:
@@ -549,7 +576,7 @@ def _settle(
             for uuid, _ in voided:
                 del held.rows[uuid]
         again = _Held(rows=dict(held.rows))
-        for event in _walk_parts(fetch, off_parts, workers, again, strict=False):
+        for event in _walk_parts(fetch, off_parts, workers, per_page, again, strict=False):
             if isinstance(event, Rows):
                 yield event
         held.rows, held.movers = again.rows, again.movers
