@@ -170,8 +170,12 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
-def _openapi_document() -> bytes:
-    return resources.files("cm_frames.emulator").joinpath("openapi.json").read_bytes()
+def _openapi_document(current: bool = False) -> bytes:
+    """The shipped document; today's dialect's is the whole document under ``x-dialects``."""
+    document = resources.files("cm_frames.emulator").joinpath("openapi.json").read_bytes()
+    if not current:
+        return document
+    return encode(json.loads(document)["x-dialects"]["current"])
 
 
 def _error_body(status: int, message: str, param: str | None = None, *, current: bool) -> bytes:
@@ -450,7 +454,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "POST": lambda: self._set_faults(body),
             },
             "/_emulator/reset": {"POST": lambda: _after(server.on_reset, b'{"reset":true}')},
-            "/_emulator/openapi.json": {"GET": _openapi_document},
+            "/_emulator/openapi.json": {"GET": lambda: _openapi_document(server.state.current)},
             "/_emulator/requests": {
                 "GET": lambda: encode(server.log.entries()),
                 "DELETE": lambda: _after(server.log.clear, b'{"cleared":true}'),
