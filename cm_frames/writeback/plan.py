@@ -150,6 +150,14 @@ class PlanSummary:
         -------
         list of str
             The head line, then counts per kind, removals, skipped columns, ignored rows.
+
+        Examples
+        --------
+        >>> from cm_frames.writeback.operations import AddTags, RemoveTags
+        >>> plan = Plan([AddTags(1, "cus_1", None, "vip"), RemoveTags(2, "cus_2", None, "trial")])
+        >>> plan.summary().lines()[:2]
+        ['2 operations on 2 customers → 2 requests (about 0.1 s at 40 requests/s)',
+         'AddTags 1 · RemoveTags 1']
         """
         head = (
             f"{self.operations:,} operation{_s(self.operations)} on {self.customers:,} "
@@ -559,6 +567,18 @@ class Plan:
         ValidationError
             The plan belongs to another account, or an id names another customer than the
             plan was made for; nothing is sent.
+
+        Examples
+        --------
+        >>> import cm_frames as cm
+        >>> with cm.Emulator(customers=5, seed=1) as emu:
+        ...     client = emu.client()
+        ...     df = cm.read_customers(client, progress=False)
+        ...     edited = df.copy()
+        ...     edited.loc[edited.index[0], "custom.lead_score"] = 91
+        ...     result = edited.chartmogul.plan().apply(client, progress=False)
+        >>> result.ok, [(row.kind, row.attribute, row.new) for row in result.rows]
+        (True, [('AddCustom', 'custom.lead_score', 91)])
         """
         from cm_frames.writeback.apply import apply_plan
 

@@ -241,6 +241,19 @@ class ApplyResult:
         -------
         dict
             What the journal's last line records too.
+
+        Examples
+        --------
+        >>> from cm_frames.writeback.operations import AddTags, RemoveTags
+        >>> from cm_frames.writeback.plan import Plan
+        >>> ops = [AddTags(1, "cus_1", None, "vip"), RemoveTags(2, "cus_2", None, "trial")]
+        >>> result = ApplyResult(
+        ...     Plan(ops),
+        ...     [make_row(ops[0], APPLIED), make_row(ops[1], FAILED, error="HTTP 500")],
+        ...     journal_path=None, requests_sent=2, seconds=0.5, options={},
+        ... )
+        >>> result.counts()
+        {'applied': 1, 'skipped': 0, 'conflicted': 0, 'failed': 1}
         """
         return dict(self._counts)
 
@@ -261,6 +274,19 @@ class ApplyResult:
         ------
         ValidationError
             Another status.
+
+        Examples
+        --------
+        >>> from cm_frames.writeback.operations import AddTags, RemoveTags
+        >>> from cm_frames.writeback.plan import Plan
+        >>> ops = [AddTags(1, "cus_1", None, "vip"), RemoveTags(2, "cus_2", None, "trial")]
+        >>> result = ApplyResult(
+        ...     Plan(ops),
+        ...     [make_row(ops[0], APPLIED), make_row(ops[1], FAILED, error="HTTP 500")],
+        ...     journal_path=None, requests_sent=2, seconds=0.5, options={},
+        ... )
+        >>> [row.error for row in result.by_status("failed")]
+        ['HTTP 500']
         """
         if status not in STATUSES:
             raise ValidationError(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
@@ -375,6 +401,20 @@ class ApplyResult:
         -------
         ApplyResult
             What the undo did, operation by operation (its own ``undo()`` re-applies).
+
+        Examples
+        --------
+        >>> import cm_frames as cm
+        >>> with cm.Emulator(customers=5, seed=1) as emu:
+        ...     client = emu.client()
+        ...     df = cm.read_customers(client, progress=False)
+        ...     edited = df.copy()
+        ...     edited["tag.trial"] = True
+        ...     result = edited.chartmogul.plan().apply(client, progress=False)
+        ...     undone = result.undo(client, progress=False)
+        ...     reloaded = cm.read_customers(client, progress=False)
+        >>> undone.applied, reloaded.columns.difference(df.columns).tolist()
+        (5, [])
         """
         resolve(options, caller="undo")
         return self.undo_plan().apply(client, **options)
@@ -387,6 +427,21 @@ class ApplyResult:
         pandas.DataFrame
             Columns op_id, id, kind, attribute, old, new, status, error, note, server
             (Arrow-backed; values as display text).
+
+        Examples
+        --------
+        >>> from cm_frames.writeback.operations import AddTags, RemoveTags
+        >>> from cm_frames.writeback.plan import Plan
+        >>> ops = [AddTags(1, "cus_1", None, "vip"), RemoveTags(2, "cus_2", None, "trial")]
+        >>> result = ApplyResult(
+        ...     Plan(ops),
+        ...     [make_row(ops[0], APPLIED), make_row(ops[1], FAILED, error="HTTP 500")],
+        ...     journal_path=None, requests_sent=2, seconds=0.5, options={},
+        ... )
+        >>> result.to_frame()[["id", "kind", "attribute", "status", "error"]]
+           id        kind  attribute   status     error
+        0   1     AddTags    tag.vip  applied      <NA>
+        1   2  RemoveTags  tag.trial   failed  HTTP 500
         """
         rows = self.rows
         table = pa.table(
@@ -415,6 +470,21 @@ class ApplyResult:
         -------
         list of str
             The counts, the requests and time, the journal, and what to do next.
+
+        Examples
+        --------
+        >>> from cm_frames.writeback.operations import AddTags, RemoveTags
+        >>> from cm_frames.writeback.plan import Plan
+        >>> ops = [AddTags(1, "cus_1", None, "vip"), RemoveTags(2, "cus_2", None, "trial")]
+        >>> result = ApplyResult(
+        ...     Plan(ops),
+        ...     [make_row(ops[0], APPLIED), make_row(ops[1], FAILED, error="HTTP 500")],
+        ...     journal_path=None, requests_sent=2, seconds=0.5, options={},
+        ... )
+        >>> result.summary_lines()
+        ['1 applied · 0 skipped · 0 conflicted · 1 failed',
+         '2 operations; 2 requests sent in 0.5 s',
+         'to send the failed operations again: result.retry(client)']
         """
         total = len(self.rows)
         from_journal = sum(1 for r in self.rows if r.note == FROM_JOURNAL)
