@@ -5,8 +5,8 @@ function that takes the frame first, so the functions are tested directly and th
 once. It never mutates the caller's frame.
 
 The examples use ``df``, six customers as ``read_customers`` returns them (the frame of the
-examples in ``cm_frames.analysis.segments``); ``tests/test_docstrings.py`` runs those that
-need no server, and tests/test_accessor.py the others against the emulator.
+examples in ``cm_frames.analysis.segments``); those that read or write start an emulator.
+``tests/test_docstrings.py`` runs them.
 """
 
 from __future__ import annotations
@@ -90,7 +90,16 @@ class ChartMogulAccessor:
 
         Examples
         --------
-        >>> df = df.chartmogul.refresh()  # doctest: +SKIP
+        >>> import cm_frames as cm
+        >>> with cm.Emulator(customers=5, seed=1) as emu:
+        ...     client = emu.client()
+        ...     loaded = cm.read_customers(client, progress=False)
+        ...     edited = loaded.copy()
+        ...     edited["tag.trial"] = True
+        ...     _ = edited.chartmogul.plan().apply(client, progress=False)  # the server changes
+        ...     fresh = loaded.chartmogul.refresh(progress=False)
+        >>> "tag.trial" in loaded.columns, bool(fresh["tag.trial"].all())
+        (False, True)
         """
         info = self._frame.attrs.get(ATTRS_KEY) or {}
         return read_customers(
@@ -378,8 +387,16 @@ class ChartMogulAccessor:
 
         Examples
         --------
-        >>> plan = edited.chartmogul.plan()  # doctest: +SKIP
-        >>> result = plan.apply(client)  # doctest: +SKIP
+        >>> import cm_frames as cm
+        >>> with cm.Emulator(customers=5, seed=1) as emu:
+        ...     client = emu.client()
+        ...     loaded = cm.read_customers(client, progress=False)
+        ...     edited = loaded.copy()
+        ...     edited["tag.trial"] = True
+        ...     plan = edited.chartmogul.plan()
+        ...     result = plan.apply(client, progress=False)
+        >>> plan.summary().by_kind["AddTags"], result.applied
+        (5, 5)
         """
         from cm_frames.writeback.frame import plan_frame
 
@@ -406,7 +423,16 @@ class ChartMogulAccessor:
 
         Examples
         --------
-        >>> edited.chartmogul.push(dry_run=False)  # doctest: +SKIP
+        >>> import cm_frames as cm
+        >>> with cm.Emulator(customers=5, seed=1) as emu:
+        ...     client = emu.client()
+        ...     loaded = cm.read_customers(client, progress=False)
+        ...     edited = loaded.copy()
+        ...     edited["tag.trial"] = True
+        ...     plan = edited.chartmogul.push()  # a dry run: nothing sent
+        ...     result = edited.chartmogul.push(dry_run=False, progress=False)
+        >>> len(plan.operations), result.applied
+        (5, 5)
         """
         from cm_frames.writeback.frame import push
 
@@ -427,7 +453,15 @@ class ChartMogulAccessor:
 
         Examples
         --------
-        >>> edited.chartmogul.preview()  # doctest: +SKIP
+        >>> import cm_frames as cm
+        >>> with cm.Emulator(customers=5, seed=1) as emu:
+        ...     client = emu.client()
+        ...     loaded = cm.read_customers(client, progress=False)
+        ...     edited = loaded.copy()
+        ...     edited["tag.trial"] = True
+        ...     widget = edited.chartmogul.preview()  # the last line of a cell shows it
+        >>> widget.state, len(widget.ticked_rows())
+        ('planned', 5)
         """
         from cm_frames.writeback.preview import preview
 
