@@ -60,7 +60,8 @@ CHECKED = frozenset(
 EXCLUDED_MODULES = ("cm_frames.emulator", "cm_frames.mypy_plugin")
 
 # Modules every public function and class of which must show an example (EX01); a class's
-# example shows its methods at work, so methods are not asked for one each. Not listed:
+# example shows its methods at work, so their methods are not asked for one each (those of
+# the classes cm_frames exports are). Not listed:
 # api.wire (TypedDicts of the API's JSON, whose example is the API reference), and the
 # modules of files others own (their examples are theirs to add).
 EXAMPLES_REQUIRED = frozenset(
@@ -286,9 +287,10 @@ def inherits_a_docstring(cls: type, name: str) -> bool:
 class Validator(numpydoc.validate.Validator):  # type: ignore[misc]
     """numpydoc's validator of an object, reading a class's fields from Parameters or Attributes.
 
-    An inherited constructor is checked where it is defined. A frozen dataclass returned to the user (``StreamSummary``) documents its fields as
-    Attributes, which is what the reader of a result wants; numpydoc would ask for them as
-    Parameters because they are the constructor's arguments.
+    An inherited constructor is checked where it is defined. A frozen dataclass returned to
+    the user (``StreamSummary``) documents its fields as Attributes, which is what the reader
+    of a result wants; numpydoc would ask for them as Parameters because they are the
+    constructor's arguments.
     """
 
     def __init__(self, obj_name: Any) -> None:
