@@ -2,6 +2,8 @@
 
 ``Emulator`` serves the 11 endpoints of the reference over real HTTP from seeded,
 realistic data in SQLite, with fault injection, a request log and an OpenAPI document.
+``Emulator(dialect="current")`` speaks the service as it is today instead (an API key,
+cursor paging, uuids in paths, today's customer object and answers).
 It imports nothing from the client side of cm_frames: the two meet only over HTTP.
 """
 

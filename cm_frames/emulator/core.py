@@ -340,7 +340,9 @@ class Emulator:
 
         ``corrupt`` breaks 200 answers in one of the ways of ``faults.CORRUPTIONS`` (such as
         ``"truncated_json"`` or ``"duplicate_customer"``); ``corrupt_pages`` limits it to
-        those page numbers of ``GET /customers``, ``corrupt_methods`` to those methods.
+        those page numbers of ``GET /customers``, ``corrupt_methods`` to those methods. In
+        today's dialect a cursor page's number is where it starts (``1 + customers before
+        it // per_page``), and the list modes break unfiltered pages.
         ``hang_after=n`` lets n more requests through (counting only ``hang_methods``, if
         given), then holds every request (``hanging_requests()`` counts them) until the next
         ``set_faults``/``clear_faults`` or ``stop()``: a server that stopped answering. Then

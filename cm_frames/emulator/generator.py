@@ -11,6 +11,11 @@ data with nulls for about half.
 
 Custom Timestamps are emitted in the emulator's normalised form
 (``YYYY-MM-DDTHH:MM:SSZ``), which is how the store recognises them as Timestamps.
+
+``generate_current_customers(n, seed)`` makes customers as today's service answers them
+(``Emulator(dialect="current")``): leads with no customer-since, mrr/arr in cents,
+currencies, data sources, links, location codes beside full names. It is a separate
+generator, so the reference's customers stay byte for byte what they were.
 """
 
 from __future__ import annotations
