@@ -1,7 +1,7 @@
 """One exception tree for everything cm_frames raises.
 
 ``APIError`` subclasses carry what the server said (status, message, body) and which
-request it was (method, URL), never credentials. ``status_to_error`` is the single place
+request it was (method, URL), never credentials. ``error_for_status`` is the single place
 that maps an HTTP status to its class.
 """
 
