@@ -638,7 +638,7 @@ class Emulator:
         cache_dir: str | PathLike[str] | None = None,
         **options: Any,
     ) -> Client:
-        """A cm_frames ``Client`` of the emulator's main account.
+        """A cm_frames ``Client`` of the emulator's main account (today's: by its API key).
 
         Parameters
         ----------
@@ -676,6 +676,14 @@ class Emulator:
                 if self._client_cache is None:
                     self._client_cache = tempfile.mkdtemp(prefix="cm-frames-emulator-")
                 cache_dir = self._client_cache
+        if self.dialect == "current":
+            return Client(
+                api_key=self.api_key,
+                base_url=url,
+                rate_limit=rate_limit,
+                cache_dir=cache_dir,
+                **options,
+            )
         return Client(
             self.token, self.secret, url, rate_limit=rate_limit, cache_dir=cache_dir, **options
         )
