@@ -2,7 +2,7 @@
 
     cm-frames --version
     cm-frames emulator --port 8765 --customers 5000 --seed 1 [--db PATH] [--token T --secret S]
-    cm-frames demo [--customers 5000] [--output demo-output] [--seed 1]
+    cm-frames demo [--customers 5000] [--output demo-output] [--seed 1] [--dialect enrichment]
     cm-frames load [--email E] [--refresh] --to customers.parquet   (or --to folder/)
     cm-frames apply plan.json [--dry-run] [--journal PATH]
     cm-frames cache [--clear [--journals]]
@@ -168,7 +168,7 @@ def configure_emulator(subparsers: argparse._SubParsersAction[argparse.ArgumentP
 def _run_demo(args: argparse.Namespace) -> int:
     from cm_frames.demo import main as demo_main
 
-    return demo_main(args.customers, args.output, args.seed)
+    return demo_main(args.customers, args.output, args.seed, args.dialect)
 
 
 def configure_demo(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -182,6 +182,12 @@ def configure_demo(subparsers: argparse._SubParsersAction[argparse.ArgumentParse
     parser.add_argument("--customers", type=int, default=5000, help="customers to generate")
     parser.add_argument("--output", default="demo-output", help="folder for the plots")
     parser.add_argument("--seed", type=int, default=1, help="seed of the generated data")
+    parser.add_argument(
+        "--dialect",
+        choices=("current", "enrichment"),
+        default="current",
+        help="the API the emulator speaks: today's (default) or the reference's",
+    )
     parser.set_defaults(handler=_run_demo)
 
 
@@ -215,9 +221,6 @@ def _fail(command: str, error: BaseException) -> int:
     return 1
 
 
-_CREDENTIAL_VARIABLES = ("CHARTMOGUL_ACCOUNT_TOKEN", "CHARTMOGUL_SECRET_KEY")
-
-
 def _client() -> Client:
     from cm_frames.api.client import Client
     from cm_frames.api.dialect import MissingCredentials
@@ -225,15 +228,13 @@ def _client() -> Client:
     try:
         return Client()
     except MissingCredentials:
-        # The client's own message shows Python (cm.Client(token=...)); here it is the shell.
-        missing = [n for n in _CREDENTIAL_VARIABLES if not os.environ.get(n, "").strip()]
-        verb = "is" if len(missing) == 1 else "are"
+        # The client's own message shows Python (cm.Client(api_key=...)); here it is the shell.
         raise CommandFailed(
-            f"no ChartMogul credentials: {' and '.join(missing)} {verb} not set. Export "
-            "CHARTMOGUL_ACCOUNT_TOKEN and CHARTMOGUL_SECRET_KEY (ChartMogul: Admin > API); "
-            "for another API than https://api.chartmogul.com/v1/, such as the local "
-            "emulator, CHARTMOGUL_API_URL too: `cm-frames emulator` prints the three export "
-            "lines to paste"
+            "no ChartMogul credentials: export CHARTMOGUL_API_KEY (ChartMogul: Profile > API "
+            "keys), or for the reference's API CHARTMOGUL_ACCOUNT_TOKEN and "
+            "CHARTMOGUL_SECRET_KEY; for another API than https://api.chartmogul.com/v1/, such "
+            "as the local emulator, CHARTMOGUL_API_URL too: `cm-frames emulator` prints the "
+            "export lines to paste"
         ) from None
 
 

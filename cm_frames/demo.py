@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 
 from cm_frames.accessor import ChartMogulAccessor
 from cm_frames.api.client import Client
+from cm_frames.api.dialect import Dialect
 from cm_frames.emulator import Emulator
 from cm_frames.errors import ChartMogulError
 from cm_frames.read.load import read_customers
@@ -28,11 +29,18 @@ SCORE_COLUMN = "custom.health_score"
 HOT_COLUMN = "tag.hot"
 
 
-def run_demo(customers: int = 5000, output: str | Path = "demo-output", seed: int = 1) -> int:
+def run_demo(
+    customers: int = 5000,
+    output: str | Path = "demo-output",
+    seed: int = 1,
+    dialect: Dialect = "current",
+) -> int:
     """Run the demo (``make demo``, ``cm-frames demo``): the user's whole path, offline.
 
     Starts an emulator, loads every customer, segments and plots them, plans and applies a
-    write-back, checks the server holds it, and undoes it, printing each step.
+    write-back, checks the server holds it, and undoes it, printing each step. By default
+    it speaks today's API (an API key, cursor paging, revenue fields), which is what users
+    meet; ``dialect="enrichment"`` runs the reference's.
 
     Parameters
     ----------
@@ -42,6 +50,8 @@ def run_demo(customers: int = 5000, output: str | Path = "demo-output", seed: in
         Where the plots go, and the demo's cache (snapshots, journals) under ``cache/``.
     seed : int, default 1
         The seed of the emulator's data.
+    dialect : {"current", "enrichment"}, default "current"
+        The API the emulator speaks.
 
     Returns
     -------
@@ -58,8 +68,13 @@ def run_demo(customers: int = 5000, output: str | Path = "demo-output", seed: in
     started = time.perf_counter()
     # The demo's cache (snapshots, journals) stays beside its plots, not in the user's cache.
     cache_dir = output / "cache"
-    with Emulator(customers=customers, seed=seed) as emulator:
-        _step(f"1. A local ChartMogul emulator with {customers:,} customers at {emulator.url}")
+    emulated = "current" if dialect == "current" else "reference"
+    with Emulator(customers=customers, seed=seed, dialect=emulated) as emulator:
+        what = "today's API" if dialect == "current" else "the reference's API"
+        _step(
+            f"1. A local ChartMogul emulator ({what}) with {customers:,} customers at "
+            f"{emulator.url}"
+        )
         # No rate limit (the real service allows about 40 requests/s; the emulator has none).
         with emulator.client(cache_dir=cache_dir) as client:
             df = _load(client)
@@ -70,8 +85,9 @@ def run_demo(customers: int = 5000, output: str | Path = "demo-output", seed: in
     print(f"  written to: {output.resolve()}")
     print(f"  journals and snapshots: {cache_dir.resolve()}")
     print(f"  total time: {time.perf_counter() - started:.1f} s")
-    print("  Point the same code at your account: set CHARTMOGUL_ACCOUNT_TOKEN and")
-    print("  CHARTMOGUL_SECRET_KEY, then cm.read_customers(cm.Client()).")
+    print("  Point the same code at your account: set CHARTMOGUL_API_KEY (or, for the")
+    print("  reference's API, CHARTMOGUL_ACCOUNT_TOKEN and CHARTMOGUL_SECRET_KEY), then")
+    print("  cm.read_customers(cm.Client()).")
     return 0 if ok else 1
 
 
@@ -201,9 +217,21 @@ def _check(what: str, passed: bool) -> bool:
     return passed
 
 
-def main(customers: int, output: str, seed: int) -> int:
+def main(customers: int, output: str, seed: int, dialect: Dialect = "current") -> int:
+    """Run the demo for the command line: 1 and the reason when the emulator fails.
+
+    Parameters
+    ----------
+    customers, output, seed, dialect
+        As for ``run_demo``.
+
+    Returns
+    -------
+    int
+        The exit status.
+    """
     try:
-        return run_demo(customers, output, seed)
+        return run_demo(customers, output, seed, dialect)
     except ChartMogulError as error:
         print(f"demo failed: {error}")
         return 1

@@ -9,10 +9,16 @@ import pytest
 from cm_frames.cli import main
 
 
-def test_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("dialect", ["current", "enrichment"])
+def test_demo_runs_end_to_end(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], dialect: str
+) -> None:
     output = tmp_path / "out"
-    status = main(["demo", "--customers", "400", "--output", str(output), "--seed", "5"])
+    argv = ["demo", "--customers", "400", "--output", str(output), "--seed", "5"]
+    status = main([*argv, "--dialect", dialect] if dialect == "enrichment" else argv)
     text = capsys.readouterr().out
+    what = "today's API" if dialect == "current" else "the reference's API"
+    assert f"A local ChartMogul emulator ({what})" in text
     assert status == 0, text
     assert "FAILED" not in text
     assert text.count("ok: ") == 2
