@@ -3,7 +3,9 @@
 ``emulator`` is what tests use: the session's Emulator (300 customers, seed 7) after
 ``reset()``, so every test starts from the seeded data with no faults and an empty
 request log. ``auth`` is its (token, secret) pair; ``api`` a ``requests`` session
-authenticated as that account whose relative URLs resolve against ``emulator.url``;
+authenticated as that account whose relative URLs resolve against ``emulator.url``, with
+the dialect-aware views of tests/server_view.py (``api.customer_path(id)``,
+``api.attributes(id)``, ...);
 ``client`` a cm_frames Client of that account and ``df`` every customer loaded through it.
 
 Every one of them speaks the dialect that the ``dialect`` fixture names: the reference's
@@ -20,31 +22,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-from urllib.parse import urljoin
 
 import pandas as pd
 import pytest
-import requests
 from dialects import DIALECTS
+from server_view import ApiSession
 
 import cm_frames as cm
 from cm_frames.emulator import Emulator
 
 EMULATOR_CUSTOMERS = 300
 EMULATOR_SEED = 7
-
-
-class ApiSession(requests.Session):
-    """A requests session with a base URL: ``api.get("customers")``."""
-
-    def __init__(self, base_url: str, auth: tuple[str, str] | None) -> None:
-        super().__init__()
-        self.base_url = base_url
-        self.auth = auth
-
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
-        return super().request(method, urljoin(self.base_url, str(url)), *args, **kwargs)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -89,12 +77,18 @@ def dialect(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def emulator(request: pytest.FixtureRequest, dialect: str) -> Emulator:
-    """The session emulator of ``dialect``, back to its seeded data, no faults, empty log."""
+def dialect_server(request: pytest.FixtureRequest, dialect: str) -> Emulator:
+    """The session emulator of ``dialect`` as it is (for tests that reset it themselves)."""
     name = "current_emulator_server" if dialect == "current" else "emulator_server"
     server: Emulator = request.getfixturevalue(name)
-    server.reset()
     return server
+
+
+@pytest.fixture
+def emulator(dialect_server: Emulator) -> Emulator:
+    """The session emulator of ``dialect``, back to its seeded data, no faults, empty log."""
+    dialect_server.reset()
+    return dialect_server
 
 
 @pytest.fixture
@@ -104,9 +98,13 @@ def auth(emulator: Emulator) -> tuple[str, str]:
 
 
 @pytest.fixture
-def api(emulator: Emulator) -> Iterator[ApiSession]:
+def api(emulator: Emulator, dialect: str) -> Iterator[ApiSession]:
     """An authenticated session against the (freshly reset) emulator; closed afterwards."""
-    with ApiSession(emulator.url, (emulator.token, emulator.secret)) as session:
+    with ApiSession(emulator.url, (emulator.token, emulator.secret), dialect) as session:
+        if dialect == "current":
+            # The uuids learnt now, before the test: its request log holds only its own.
+            session.learn_uuids()
+            emulator.clear_request_log()
         yield session
 
 
@@ -145,5 +143,5 @@ def current_emulator(current_emulator_server: Emulator) -> Emulator:
 @pytest.fixture
 def current_api(current_emulator: Emulator) -> Iterator[ApiSession]:
     """A session against today's emulator: the API key as user name, an empty password."""
-    with ApiSession(current_emulator.url, (current_emulator.api_key, "")) as session:
+    with ApiSession(current_emulator.url, (current_emulator.api_key, ""), "current") as session:
         yield session

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeGuard, Unpack
 import pyarrow as pa
 
 from cm_frames._files import ensure_private_dir
+from cm_frames.api.dialect import Dialect
 from cm_frames.api.limits import check_max_workers
 from cm_frames.errors import (
     APIError,
@@ -294,6 +295,7 @@ def _run(
                 bar,
                 unconfirmed=log.unconfirmed_op_ids,
                 compare=check_conflicts,
+                dialect=client.dialect,
             )
             retyped = [
                 op for op in pending if _needs_retyping(op, server.attributes[op.customer_id])
@@ -579,6 +581,7 @@ def _check(
     *,
     unconfirmed: Collection[str],
     compare: bool = True,
+    dialect: Dialect = "enrichment",
 ) -> list[Operation]:
     """Classify each operation against the server; returns those still to send.
 
@@ -597,7 +600,7 @@ def _check(
         if not compare:
             survivors.append(op)
             continue
-        verdict = _compare(op, server.attributes[op.customer_id])
+        verdict = _compare(op, server.attributes[op.customer_id], dialect)
         if verdict is None:
             survivors.append(op)
         elif verdict.note == ALREADY_IN_PLACE and op.op_id in unconfirmed:
@@ -608,12 +611,15 @@ def _check(
     return survivors
 
 
-def _compare(op: Operation, server: _Attributes) -> OperationResult | None:
+def _compare(
+    op: Operation, server: _Attributes, dialect: Dialect = "enrichment"
+) -> OperationResult | None:
     """None when ``op`` should be sent; else its row (skipped: already there; or conflict).
 
     Read from each class's ``old_new()`` (a tag as False/True, an absent value as None), so
     no kind is named here: the server holding ``new`` already is "already in place", holding
     ``old`` is what the plan expects, anything else is a conflict (tags have no conflicts).
+    Timestamps compare at the precision the dialect's server stores (``_same``).
     """
     old, new = op.old_new()
     type_ = op.value_type
@@ -629,9 +635,9 @@ def _compare(op: Operation, server: _Attributes) -> OperationResult | None:
         if old is None:
             return None
         return _conflict(op, None, expected=old)
-    if old is not None and _same(type_, current, old):
+    if old is not None and _same(type_, current, old, dialect):
         return None
-    if new is not None and _same(type_, current, new):
+    if new is not None and _same(type_, current, new, dialect):
         return make_row(op, SKIPPED, note=ALREADY_IN_PLACE, server=current)
     return _conflict(op, current, expected=old)
 
@@ -673,8 +679,15 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
-def _same(type_: str, raw: Any, expected: Any) -> bool:
-    """Whether the server's JSON value ``raw`` is ``expected``, compared as ``type_``."""
+def _same(type_: str, raw: Any, expected: Any, dialect: Dialect = "enrichment") -> bool:
+    """Whether the server's JSON value ``raw`` is ``expected``, compared as ``type_``.
+
+    Today's API keeps a Timestamp to the millisecond (``.123456`` sent is ``.123Z`` stored):
+    in that dialect the expected instant is compared cut to milliseconds, or a value this
+    plan wrote would read as somebody else's (a resume, a second apply, an undo: conflicts).
+    """
+    if dialect == "current" and type_ == "Timestamp" and isinstance(expected, datetime):
+        expected = expected.replace(microsecond=expected.microsecond // 1000 * 1000)
     same: bool
     if type_ == "Integer":
         same = type(raw) is int and raw == expected

@@ -11,6 +11,7 @@ from typing import Any
 import ipywidgets as widgets
 import pandas as pd
 import pytest
+from dialects import BOTH_DIALECTS
 
 import cm_frames as cm
 from cm_frames.emulator import Emulator
@@ -27,6 +28,8 @@ from cm_frames.writeback.preview import (
     PlanPreview,
     preview,
 )
+
+pytestmark = BOTH_DIALECTS
 
 WRITES = ["POST", "PUT", "DELETE"]
 
@@ -71,14 +74,9 @@ def _writes(emulator: Emulator) -> list[dict[str, Any]]:
     return [e for e in emulator.request_log() if e["method"] != "GET"]
 
 
-def _server(api: Any, customer_id: int) -> dict[str, Any]:
-    attributes: dict[str, Any] = api.get(f"customers/{customer_id}/attributes").json()["attributes"]
-    return attributes
-
-
 def _snapshot(api: Any, ids: set[int]) -> dict[int, dict[str, Any]]:
     # Tags are a set to the API: an undone RemoveTags adds the tag back at the end.
-    attributes = {c: _server(api, c) for c in sorted(ids)}
+    attributes = {c: api.attributes(c) for c in sorted(ids)}
     return {c: a | {"tags": sorted(a["tags"])} for c, a in attributes.items()}
 
 
@@ -336,8 +334,8 @@ def test_apply_then_undo_every_state_tells_the_truth(
     assert not widget.undo_button.disabled
     assert widget.undo_button.description == "Undo 20"
     ids = edited.index.tolist()
-    assert all("hot" not in _server(api, c)["tags"] for c in ids[:25])  # excluded: untouched
-    assert all(_server(api, c)["custom"]["widget_score"] == 90 for c in ids[:15])
+    assert all("hot" not in api.attributes(c)["tags"] for c in ids[:25])  # excluded: untouched
+    assert all(api.attributes(c)["custom"]["widget_score"] == 90 for c in ids[:15])
     assert len(_writes(emulator)) == len(widget.result.plan.requests())
 
     widget.checkboxes["tag.hot"].value = True  # the plan was sent: the tick stays as it was
