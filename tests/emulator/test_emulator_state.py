@@ -23,14 +23,36 @@ def session_for(
 
 
 def read_all(session: requests.Session, url: str, per_page: int = 200) -> list[dict[str, Any]]:
+    """Every customer: by page number, or (today's dialect) by cursor."""
     entries: list[dict[str, Any]] = []
     page = 1
+    params: dict[str, Any] = {"page": page, "per_page": per_page}
     while True:
-        body = session.get(url + "customers", params={"page": page, "per_page": per_page}).json()
+        body = session.get(url + "customers", params=params).json()
         entries += body["entries"]
         if not body["has_more"]:
             return entries
         page += 1
+        if "cursor" in body:
+            params = {"cursor": body["cursor"], "per_page": per_page}
+        else:
+            params = {"page": page, "per_page": per_page}
+
+
+@pytest.fixture
+def emulator(request: pytest.FixtureRequest) -> Emulator:
+    """The session emulator (reset): the reference's, or each dialect's for tests marked
+    ``BOTH_DIALECTS`` (overrides conftest's, for ``api`` too)."""
+    dialect = getattr(request, "param", "reference")
+    name = "emulator_server" if dialect == "reference" else "current_emulator_server"
+    emu: Emulator = request.getfixturevalue(name)
+    emu.reset()
+    return emu
+
+
+# Resets, accounts and concurrency are meant to work the same in both dialects. Paths name
+# customers by uuid, which both take.
+BOTH_DIALECTS = pytest.mark.parametrize("emulator", ["reference", "current"], indirect=True)
 
 
 # --- persistence ------------------------------------------------------------------------
@@ -125,12 +147,13 @@ def test_the_constructor_does_not_start_and_start_returns_self() -> None:
 # --- reset and accounts -------------------------------------------------------------------
 
 
+@BOTH_DIALECTS
 def test_reset_restores_seeded_data_faults_and_log(emulator: Emulator, api: Any) -> None:
     before = read_all(api, emulator.url)
     target = before[0]
-    api.post(f"customers/{target['id']}/attributes/tags", json={"tags": ["temporary"]})
+    api.post(f"customers/{target['uuid']}/attributes/tags", json={"tags": ["temporary"]})
     api.delete(
-        f"customers/{target['id']}/attributes/custom",
+        f"customers/{target['uuid']}/attributes/custom",
         json={"custom": list(target["attributes"]["custom"])},
     )
     emulator.set_faults(latency_ms=1)
@@ -141,13 +164,15 @@ def test_reset_restores_seeded_data_faults_and_log(emulator: Emulator, api: Any)
     assert read_all(api, emulator.url) == before
 
 
+@BOTH_DIALECTS
 def test_reset_restores_added_accounts_too(emulator: Emulator) -> None:
     emulator.add_account("extra", "extra-secret", customers=3, seed=5)
     try:
         with session_for(emulator, "extra", "extra-secret") as session:
             seeded = read_all(session, emulator.url)
             session.post(
-                emulator.url + f"customers/{seeded[0]['id']}/attributes/tags", json={"tags": ["t"]}
+                emulator.url + f"customers/{seeded[0]['uuid']}/attributes/tags",
+                json={"tags": ["t"]},
             )
             emulator.reset()
             assert read_all(session, emulator.url) == seeded
@@ -155,6 +180,7 @@ def test_reset_restores_added_accounts_too(emulator: Emulator) -> None:
         emulator.remove_account("extra")
 
 
+@BOTH_DIALECTS
 def test_add_account_replaces_an_account_with_the_same_token(emulator: Emulator) -> None:
     try:
         emulator.add_account("again", "one", customers=4)
@@ -170,6 +196,7 @@ def test_add_account_replaces_an_account_with_the_same_token(emulator: Emulator)
         emulator.remove_account(emulator.token)
 
 
+@BOTH_DIALECTS
 def test_ids_are_unique_across_accounts(emulator: Emulator, api: Any) -> None:
     emulator.add_account("ids-a", "s", customers=50, seed=7)  # the same seed as the main account
     emulator.add_account("ids-b", "s", customers=50, seed=7)
@@ -184,6 +211,7 @@ def test_ids_are_unique_across_accounts(emulator: Emulator, api: Any) -> None:
         emulator.remove_account("ids-b")
 
 
+@BOTH_DIALECTS
 def test_explicit_seed_customers_with_a_clashing_id_are_refused(emulator: Emulator) -> None:
     clash = generate_customers(1, seed=0, id_start=1)  # id 1 belongs to the main account
     with pytest.raises(ValueError, match="already used"):
@@ -210,6 +238,7 @@ def test_malformed_seed_customers_are_refused(
 # --- concurrency --------------------------------------------------------------------------
 
 
+@BOTH_DIALECTS
 def test_concurrent_writes_to_one_customer_lose_nothing(emulator: Emulator, api: Any) -> None:
     target = api.get("customers").json()["entries"][0]
     threads_count, writes_each = 8, 6
@@ -220,7 +249,7 @@ def test_concurrent_writes_to_one_customer_lose_nothing(emulator: Emulator, api:
         with session_for(emulator) as session:
             barrier.wait()
             for step in range(writes_each):
-                base = emulator.url + f"customers/{target['id']}/attributes/"
+                base = emulator.url + f"customers/{target['uuid']}/attributes/"
                 tag = session.post(base + "tags", json={"tags": [f"w{worker}-{step}"]})
                 custom = session.post(
                     base + "custom",
@@ -237,7 +266,7 @@ def test_concurrent_writes_to_one_customer_lose_nothing(emulator: Emulator, api:
     for thread in threads:
         thread.join()
     assert failures == []
-    stored = api.get(f"customers/{target['id']}").json()["attributes"]
+    stored = api.get(f"customers/{target['uuid']}").json()["attributes"]
     expected_tags = {f"w{w}-{s}" for w in range(threads_count) for s in range(writes_each)}
     assert expected_tags <= set(stored["tags"])
     assert len(stored["tags"]) == len(target["attributes"]["tags"]) + len(expected_tags)
