@@ -20,7 +20,7 @@ import json
 from collections.abc import Iterator
 from importlib import resources
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import pytest
 import requests
@@ -116,7 +116,7 @@ class Account:
                 return entries
             page += 1
             query = (
-                f"customers?cursor={body['cursor']}"
+                f"customers?cursor={quote(body['cursor'])}"
                 if "cursor" in body
                 else f"customers?page={page}"
             )
