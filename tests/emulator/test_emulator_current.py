@@ -609,3 +609,68 @@ def test_todays_writes_and_key_survive_a_restart_on_the_same_db_file(tmp_path: P
         ).json()
         assert "kept" in stored["attributes"]["tags"]
         assert list(stored)[:7] == LIST_KEYS[:7]
+
+
+# --- explicit customers -------------------------------------------------------------------------
+
+
+def made_customer(customer_id: int, since: str | None, status: str) -> dict[str, Any]:
+    """A customer of today's shape, written by hand (the fields of LIST_KEYS, in order)."""
+    values: dict[str, Any] = dict.fromkeys(LIST_KEYS)
+    values |= {
+        "id": customer_id,
+        "uuid": f"cus_00000000-0000-0000-0000-{customer_id:012d}",
+        "external_id": f"ext_{customer_id}",
+        "name": f"Customer {customer_id}",
+        "email": f"c{customer_id}@example.com",
+        "status": status,
+        "customer-since": since,
+        "attributes": {"custom": {}, "clearbit": {}, "stripe": {}, "tags": []},
+        "data_source_uuid": "ds_1",
+        "data_source_uuids": ["ds_1"],
+        "external_ids": [f"ext_{customer_id}"],
+        "company": "",
+        "address": {"country": None, "state": None, "city": None, "address_zip": None},
+        "mrr": 0,
+        "arr": 0,
+        "chartmogul-url": f"https://app.chartmogul.com/#/customers/{customer_id}-x",
+        "billing-system-type": "Import API",
+        "currency": "EUR",
+        "currency-sign": "€",
+    }
+    return values
+
+
+def test_explicit_customers_page_in_the_recorded_order_and_cursor_form() -> None:
+    customers = [
+        made_customer(30, None, "New Lead"),
+        made_customer(20, "2016-01-24T20:00:00-04:00", "Cancelled"),  # 2016-01-25T00:00Z
+        made_customer(10, "2016-01-01T12:00:00+00:00", "Active"),
+        made_customer(5, None, "Working Lead"),
+    ]
+    with Emulator(customers=customers, dialect="current") as emu, requests.Session() as session:
+        session.auth = (emu.api_key, "")
+        first = session.get(emu.url + "customers", params={"per_page": 1}).json()
+        assert first == {
+            "entries": [customers[2]],
+            "current_page": 1,
+            "total_pages": 4,
+            "has_more": True,
+            "per_page": 1,
+            "page": 1,
+            "cursor": cursor_of("2016-01-01T12:00:00.000000000Z&10"),
+        }
+        second = session.get(
+            emu.url + "customers", params={"per_page": 1, "cursor": first["cursor"]}
+        ).json()
+        assert second == {
+            "entries": [customers[1]],
+            "cursor": cursor_of("2016-01-25T00:00:00.000000000Z&20"),
+            "has_more": True,
+        }
+        rest = session.get(emu.url + "customers", params={"cursor": second["cursor"]}).json()
+        assert rest == {
+            "entries": [customers[3], customers[0]],
+            "cursor": cursor_of("&30"),
+            "has_more": False,
+        }

@@ -10,7 +10,11 @@ from typing import Any
 
 import pytest
 
-from cm_frames.emulator.generator import TAG_VOCABULARY, generate_customers
+from cm_frames.emulator.generator import (
+    TAG_VOCABULARY,
+    generate_current_customers,
+    generate_customers,
+)
 from cm_frames.emulator.validation import infer_type
 
 UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
@@ -143,3 +147,26 @@ def test_stripe_for_most_and_clearbit_for_about_half(customers: list[dict[str, A
         }
         assert set(data["category"]) == {"sector", "industryGroup", "industry", "subIndustry"}
     assert any(value is None for data in with_clearbit for value in data["metrics"].values())
+
+
+# --- today's customers (dialect="current") ------------------------------------------------------
+
+
+def test_todays_customers_are_deterministic_and_a_larger_n_extends_a_smaller_one() -> None:
+    many = generate_current_customers(400, seed=11, id_start=7)
+    assert generate_current_customers(400, seed=11, id_start=7) == many
+    assert generate_current_customers(150, seed=11, id_start=7) == many[:150]
+    assert generate_current_customers(400, seed=12, id_start=7) != many
+    assert [c["id"] for c in many] == list(range(7, 407))
+    assert len({c["uuid"] for c in many}) == 400
+
+
+def test_todays_custom_timestamps_are_written_as_today_and_read_back_as_timestamps() -> None:
+    values = [
+        value
+        for customer in generate_current_customers(300, seed=3)
+        for value in customer["attributes"]["custom"].values()
+        if isinstance(value, str) and value.endswith("Z")
+    ]
+    assert values
+    assert all(value.endswith(".000Z") and infer_type(value) == "Timestamp" for value in values)
