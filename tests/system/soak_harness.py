@@ -25,6 +25,7 @@ __all__ = [
     "PER_PAGE",
     "EditsDoNotFit",
     "SoakEdits",
+    "as_stored",
     "edit_for_soak",
     "fault_counts",
     "faults_on",
@@ -225,17 +226,40 @@ def _changed(old: Any, rng: np.random.Generator) -> Any:
 # --- what to compare -------------------------------------------------------------------------
 
 
-def writable_state(frame: pd.DataFrame) -> pd.DataFrame:
+def writable_state(frame: pd.DataFrame, dialect: str = "enrichment") -> pd.DataFrame:
     """The tags and custom values a frame holds: every ``tag.*`` column with a True and every
     ``custom.*`` column with a value, sorted by name (a reload has no column for a tag or key
-    nobody has any more, an edited frame may)."""
+    nobody has any more, an edited frame may).
+
+    As the dialect's server stores them: today's API keeps a Timestamp to the millisecond.
+    """
     kept = [
         column
         for column in frame.columns
         if (column.startswith("tag.") and bool(frame[column].any()))
         or (column.startswith("custom.") and bool(frame[column].notna().any()))
     ]
-    return frame[sorted(kept)]
+    return as_stored(frame[sorted(kept)], dialect)
+
+
+def as_stored(frame: pd.DataFrame, dialect: str) -> pd.DataFrame:
+    """The frame's custom values as the dialect's server stores them.
+
+    Today's API keeps a Timestamp to the millisecond (``.123456`` sent, ``.123Z`` stored);
+    the reference keeps microseconds.
+    """
+    if dialect != "current":
+        return frame
+    stored = frame.copy()
+    for column in stored.columns:
+        dtype = stored[column].dtype
+        if (
+            column.startswith("custom.")
+            and isinstance(dtype, pd.ArrowDtype)
+            and pa.types.is_timestamp(dtype.pyarrow_dtype)
+        ):
+            stored[column] = stored[column].dt.floor("ms")
+    return stored
 
 
 def read_only_columns(frame: pd.DataFrame) -> list[str]:

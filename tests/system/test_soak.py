@@ -1,6 +1,7 @@
 """Soak (issue 7), small: read, edit, apply and verify through the issue's fault mix.
 
-One run (module fixture) against its own emulator of 1,500 customers with 10% 5xx, 3% 429 with
+One run per API dialect (module fixture, ``[enrichment]`` and ``[current]``) against its own
+emulator of 1,500 customers with 10% 5xx, 3% 429 with
 ``Retry-After: 1``, 1% dropped connections and 3 ms of latency: read every customer
 fault-free and again under faults, make 400 edits of every kind in the frame read under faults,
 apply its plan under faults, then reload fault-free. Each test checks one property of that run.
@@ -20,9 +21,11 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from dialects import DIALECTS
 from soak_harness import (
     FAULT_MIX,
     SoakEdits,
+    as_stored,
     edit_for_soak,
     fault_counts,
     faults_on,
@@ -47,6 +50,7 @@ KINDS = ("AddTags", "RemoveTags", "AddCustom", "UpdateCustom", "RemoveCustom")
 
 @dataclass(frozen=True)
 class SoakRun:
+    dialect: str
     clean: pd.DataFrame  # read fault-free
     faulty: pd.DataFrame  # read under faults
     read_log: list[dict[str, Any]]
@@ -57,12 +61,16 @@ class SoakRun:
     reloaded: pd.DataFrame  # read fault-free after the apply
 
 
-@pytest.fixture(scope="module")
-def soak(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SoakRun]:
-    """The combined path, run once: read, edit, apply under faults, reload fault-free."""
-    workdir = tmp_path_factory.mktemp("soak")
+@pytest.fixture(scope="module", params=DIALECTS)
+def soak(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SoakRun]:
+    """The combined path, run once per dialect: read, edit, apply under faults, reload."""
+    dialect = str(request.param)
+    workdir = tmp_path_factory.mktemp(f"soak-{dialect}")
+    emulator_dialect = "current" if dialect == "current" else "reference"
     with (
-        cm.Emulator(customers=CUSTOMERS, seed=SEED) as emulator,
+        cm.Emulator(customers=CUSTOMERS, seed=SEED, dialect=emulator_dialect) as emulator,
         emulator.client(cache_dir=workdir, rate_limit=None) as client,
     ):
         clean = read(client)
@@ -80,7 +88,7 @@ def soak(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SoakRun]:
         apply_log = take_log(emulator)
 
         reloaded = read(client)
-        yield SoakRun(clean, faulty, read_log, edits, plan, result, apply_log, reloaded)
+        yield SoakRun(dialect, clean, faulty, read_log, edits, plan, result, apply_log, reloaded)
 
 
 def test_a_read_under_faults_equals_a_fault_free_read(soak: SoakRun) -> None:
@@ -142,10 +150,12 @@ def test_the_server_holds_exactly_the_edited_frames_tags_and_custom_values(
     soak: SoakRun,
 ) -> None:
     edited, reloaded = soak.edits.frame, soak.reloaded
-    pd.testing.assert_frame_equal(writable_state(reloaded), writable_state(edited))
+    pd.testing.assert_frame_equal(
+        writable_state(reloaded, soak.dialect), writable_state(edited, soak.dialect)
+    )
     columns = read_only_columns(soak.clean)
     pd.testing.assert_frame_equal(reloaded[columns], soak.clean[columns])
     # The edits went through the tag.* columns; the edited frame's tags lists are as loaded.
-    again = plan_frame(edited.drop(columns="tags"), baseline=reloaded)
+    again = plan_frame(as_stored(edited, soak.dialect).drop(columns="tags"), baseline=reloaded)
     assert again.is_empty, again.to_frame().head(10).to_string()
     assert not again.skipped
