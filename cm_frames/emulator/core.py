@@ -341,8 +341,8 @@ class Emulator:
         ``corrupt`` breaks 200 answers in one of the ways of ``faults.CORRUPTIONS`` (such as
         ``"truncated_json"`` or ``"duplicate_customer"``); ``corrupt_pages`` limits it to
         those page numbers of ``GET /customers``, ``corrupt_methods`` to those methods. In
-        today's dialect a cursor page's number is where it starts (``1 + customers before
-        it // per_page``), and the list modes break unfiltered pages.
+        today's dialect a cursor page's number is where it starts in its walk (``1 +
+        customers the filters select before it // per_page``).
         ``hang_after=n`` lets n more requests through (counting only ``hang_methods``, if
         given), then holds every request (``hanging_requests()`` counts them) until the next
         ``set_faults``/``clear_faults`` or ``stop()``: a server that stopped answering. Then
@@ -493,6 +493,9 @@ class Emulator:
         self, token: str, secret: str, *, customers: SeedCustomers = 0, seed: int = 0
     ) -> None:
         """Add (or replace) an account, isolated from the others; ids stay unique.
+
+        In today's dialect ``token`` is the account's API key (with an empty password, the
+        key again, or ``secret``), and generated customers are today's.
 
         Parameters
         ----------

@@ -164,7 +164,7 @@ class FaultSettings:
         """The corruption of this request (already authenticated and valid), or None.
 
         ``page``: the list page's number when the query does not say it (today's cursor
-        pages are numbered by where they start: ``1 + customers before // per_page``).
+        pages are numbered by where they start in their walk, filtered or not).
         """
         if self.corrupt is None or (self.corrupt_methods and method not in self.corrupt_methods):
             return None

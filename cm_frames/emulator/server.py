@@ -54,7 +54,7 @@ from cm_frames.emulator.routes import (
     cursor_position,
     dispatch,
 )
-from cm_frames.emulator.state import NO_CONTENT, State, encode
+from cm_frames.emulator.state import CURRENT_FILTERS, NO_CONTENT, State, encode
 
 __all__ = ["MAX_BODY_BYTES", "EmulatorHTTPServer", "RequestLog"]
 
@@ -352,7 +352,8 @@ class _Handler(BaseHTTPRequestHandler):
             message = _NO_API_KEY if self.server.state.current else auth_problem
             self._send_problem(401, message, {"WWW-Authenticate": _REALM})
             return
-        page = self._cursor_page_number(path, query, account)
+        # Counting the customers before a cursor costs a query: only when a corruption may hit.
+        page = self._cursor_page_number(path, query, account) if settings.corrupt else None
         corruption = settings.corruption_for(self.command, path, query, page)
         if corruption == "html_200":  # a proxy answered: the request never reached the API
             html, content_type = corrupt_body(corruption, b"")
@@ -384,7 +385,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, response)
 
     def _cursor_page_number(self, path: str, query: dict[str, str], account: str) -> int | None:
-        """Today's list page number, for ``corrupt_pages``: where the cursor starts, in pages."""
+        """Today's list page number, for ``corrupt_pages``: where the cursor starts, in pages
+        of its walk (``1 + customers the filters select before it // per_page``), so page 2
+        is the second page of each walk, filtered or not."""
         state = self.server.state
         if not state.current or self.command != "GET" or path != "/v1/customers":
             return None
@@ -396,7 +399,7 @@ class _Handler(BaseHTTPRequestHandler):
             per_page = min(int(query.get("per_page", MAX_PER_PAGE)), MAX_PER_PAGE)
         except (Problem, ValueError):
             return None  # dispatch refuses it
-        return state.rank(account, position) // max(per_page, 1) + 1
+        return state.rank(account, position, _filters(query)) // max(per_page, 1) + 1
 
     def _corrupt_page(
         self, mode: str, account: str, query: dict[str, str], page: int | None
@@ -406,8 +409,10 @@ class _Handler(BaseHTTPRequestHandler):
         state = self.server.state
 
         def read_page(number: int) -> dict[str, Any]:
-            if state.current:  # today's page of that number (filters not applied)
-                entries, has_more, last = state.page_by_number(account, number, per_page)
+            if state.current:  # that page of the same (filtered) walk
+                entries, has_more, last = state.page_by_number(
+                    account, number, per_page, _filters(query)
+                )
                 body = current_page(
                     state, entries, has_more, last, per_page, first=number == 1, total=None
                 )
@@ -496,6 +501,11 @@ class _Handler(BaseHTTPRequestHandler):
         if name.startswith("do_"):
             return self._handle
         raise AttributeError(name)
+
+
+def _filters(query: dict[str, str]) -> dict[str, str]:
+    """Today's list filters in a query."""
+    return {name: query[name] for name in CURRENT_FILTERS if name in query}
 
 
 def _after(action: Callable[[], None], body: bytes) -> bytes:

@@ -246,6 +246,20 @@ def _list_entry(body: bytes) -> bytes:
     return encode(customer)
 
 
+def _where(token: str, filters: Mapping[str, str]) -> tuple[str, list[Any]]:
+    """The SQL condition (and its parameters) of one account's customers that match."""
+    conditions = ["account = ?"]
+    params: list[Any] = [token]
+    for name, value in filters.items():
+        if name == "email":
+            conditions.append("email_key = ?")
+            params.append(value.lower())
+        else:
+            conditions.append(_FILTERS[name])
+            params.append(value)
+    return " AND ".join(conditions), params
+
+
 def _order_key(customer: Mapping[str, Any]) -> tuple[int, str]:
     return since_key(customer.get("customer-since"))
 
@@ -441,16 +455,7 @@ class State:
         are query parameters among ``CURRENT_FILTERS`` (and ``email``, for search).
         ``total`` (the count of every match, for ``total_pages``) only with ``count``.
         """
-        conditions = ["account = ?"]
-        params: list[Any] = [token]
-        for name, value in filters.items():
-            if name == "email":
-                conditions.append("email_key = ?")
-                params.append(value.lower())
-            else:
-                conditions.append(_FILTERS[name])
-                params.append(value)
-        where = " AND ".join(conditions)
+        where, params = _where(token, filters)
         page_where, page_params = where, list(params)
         if after is not None:
             page_where += " AND (lead, since_key, id) > (?, ?, ?)"
@@ -473,25 +478,26 @@ class State:
         last: Position | None = (rows[-1][1], rows[-1][2], rows[-1][3]) if rows else None
         return [_list_entry(row[0]) for row in rows], has_more, last, total
 
-    def rank(self, token: str, position: Position) -> int:
-        """How many of the account's customers come at or before ``position``."""
+    def rank(self, token: str, position: Position, filters: Mapping[str, str]) -> int:
+        """How many of the customers that ``filters`` select come at or before ``position``."""
+        where, params = _where(token, filters)
         (before,) = self._read(
-            "SELECT COUNT(*) FROM customers WHERE account = ? AND (lead, since_key, id) <= (?, ?, ?)",
-            (token, *position),
+            f"SELECT COUNT(*) FROM customers WHERE {where} AND (lead, since_key, id) <= (?, ?, ?)",
+            (*params, *position),
         )[0]
         count: int = before
         return count
 
     def page_by_number(
-        self, token: str, page: int, per_page: int
+        self, token: str, page: int, per_page: int, filters: Mapping[str, str]
     ) -> tuple[list[bytes], bool, Position | None]:
-        """Today's customers at list positions of page ``page`` (fault injection's pages)."""
-        start = (page - 1) * per_page
+        """Page ``page`` of today's walk that ``filters`` select (fault injection's pages)."""
+        where, params = _where(token, filters)
         with self._lock:
             rows = self._db.execute(
-                "SELECT body, lead, since_key, id FROM customers WHERE account = ?"
-                " AND position >= ? AND position < ? ORDER BY position",
-                (token, start, start + per_page + 1),
+                f"SELECT body, lead, since_key, id FROM customers WHERE {where}"
+                " ORDER BY lead, since_key, id LIMIT ? OFFSET ?",
+                (*params, per_page + 1, (page - 1) * per_page),
             ).fetchall()
         has_more = len(rows) > per_page
         rows = rows[:per_page]

@@ -674,3 +674,24 @@ def test_explicit_customers_page_in_the_recorded_order_and_cursor_form() -> None
             "cursor": cursor_of("&30"),
             "has_more": False,
         }
+
+
+def test_corrupt_pages_count_the_pages_of_each_filtered_walk(
+    current_emulator: Emulator, current_api: Any
+) -> None:
+    clean = walk(current_api, status="Active", per_page=20)
+    assert len(clean) > 3
+    current_emulator.set_faults(corrupt="empty_body", corrupt_pages=[2])
+    for number, _page in enumerate(clean[:4], start=1):
+        params = {"status": "Active", "per_page": 20}
+        if number > 1:
+            params["cursor"] = clean[number - 2]["cursor"]
+        answer = current_api.get("customers", params=params)
+        assert (answer.content == b"") == (number == 2), number
+    current_emulator.set_faults(corrupt="duplicate_customer", corrupt_pages=[3])
+    third = current_api.get(
+        "customers", params={"status": "Active", "per_page": 20, "cursor": clean[1]["cursor"]}
+    ).json()
+    assert third["entries"] == [clean[1]["entries"][-1], *clean[2]["entries"][:-1]]
+    assert third["entries"][1:] != []
+    assert third["cursor"] == clean[2]["cursor"]
