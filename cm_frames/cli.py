@@ -566,6 +566,23 @@ def _version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``cm-frames`` command line (its console script, and ``python -m cm_frames.cli``).
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments after the program's name (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The subcommand's exit status (0: success).
+
+    Raises
+    ------
+    SystemExit
+        From argparse: for ``--help``, ``--version`` and arguments it refuses (status 2).
+    """
     args = build_parser().parse_args(argv)
     handler: Handler = args.handler
     return handler(args)

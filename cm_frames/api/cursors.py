@@ -89,7 +89,16 @@ Fetch = Callable[[dict[str, Any]], dict[str, Any]]
 
 @dataclass(frozen=True, slots=True)
 class Rows:
-    """Customer objects of one page, as the API gave them (after the part's range cut)."""
+    """Customer objects of one page, as the API gave them (after the part's range cut).
+
+    Attributes
+    ----------
+    entries : list of dict
+        The customer objects, in the API's order within the page.
+    part : str
+        The label of the walk that read them (such as ``"all customers"``, or
+        ``"read again"`` for a customer read anew by uuid).
+    """
 
     entries: list[dict[str, Any]]
     part: str
@@ -97,14 +106,32 @@ class Rows:
 
 @dataclass(frozen=True, slots=True)
 class Forget:
-    """Customer ids whose rows given so far are void (a fresher one may follow)."""
+    """Customer ids whose rows given so far are void (a fresher one may follow).
+
+    Attributes
+    ----------
+    ids : tuple of int
+        The ids whose earlier rows the consumer drops.
+    """
 
     ids: tuple[int, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class Part:
-    """One cursor walk: a status filter, a crafted start and an exclusive stop position."""
+    """One cursor walk: a status filter, a crafted start and an exclusive stop position.
+
+    Parameters
+    ----------
+    label : str
+        What the walk covers, for log lines and ``Rows.part``.
+    status : str, optional
+        Only customers with this status (the ``status`` filter); None for all.
+    start : tuple, optional
+        Start right after this position (an encoded cursor); None: from the first customer.
+    stop : tuple, optional
+        Stop before this position; None: to the last customer.
+    """
 
     label: str
     status: str | None = None
@@ -127,6 +154,7 @@ def order_key(position: Position) -> tuple[int, int, int]:
     Returns
     -------
     tuple of int
+        Sorts as the API orders customers.
 
     Examples
     --------
@@ -216,6 +244,8 @@ def decode_cursor(cursor: str) -> Position | None:
     Returns
     -------
     tuple or None
+        ``(customer-since in ns or None, id)`` of the entry the cursor follows, or None
+        for a cursor not in the recorded format.
 
     Examples
     --------
@@ -599,7 +629,28 @@ def _or_none(
 
 
 def decode_answer(content: bytes) -> dict[str, Any]:
-    """A list answer as a dict (``ValueError`` when it is not a JSON object)."""
+    """A list answer as a dict (``ValueError`` when it is not a JSON object).
+
+    Parameters
+    ----------
+    content : bytes
+        The answer's body.
+
+    Returns
+    -------
+    dict
+        The decoded JSON object.
+
+    Raises
+    ------
+    ValueError
+        The body is not JSON, or not a JSON object.
+
+    Examples
+    --------
+    >>> decode_answer(b'{"entries": [], "has_more": false}')
+    {'entries': [], 'has_more': False}
+    """
     answer = json.loads(content)
     if not isinstance(answer, dict):
         raise ValueError("the answer is not a JSON object")

@@ -111,6 +111,7 @@ def resolve_credentials(
     Returns
     -------
     Credentials
+        The dialect, and the user and password of the HTTP basic auth.
 
     Raises
     ------
