@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import requests
+from dialects import BOTH_DIALECTS
 
 import cm_frames as cm
 from cm_frames.api.client import _broken_response
@@ -25,6 +26,11 @@ from cm_frames.read.frames import PageDecoder, ParquetStreamWriter
 from cm_frames.read.load import snapshot_store
 from cm_frames.read.parquet import METADATA_FILE
 from cm_frames.writeback.frame import plan_frame
+
+# The paging tests below are the reference's: page numbers, per_page and the page asked for
+# (today's API pages by cursor, in parts walked side by side; its hostile pages are tests of
+# tests/emulator and tests/api). The tests of broken answers to single reads and to writes
+# run against both dialects (BOTH_DIALECTS on each).
 
 CUSTOMERS = 300  # the session emulator's (conftest): two list pages of 200 and 100
 
@@ -80,12 +86,14 @@ def test_a_broken_list_page_fails_the_load_once_with_a_clear_error(
     assert_nothing_kept(client, emulator, tmp_path)
 
 
+@BOTH_DIALECTS
 @pytest.mark.parametrize(("mode", "message"), BODY_CASES)
 def test_every_endpoint_refuses_a_broken_answer_and_does_not_cache_it(
     emulator: Emulator, client: cm.Client, mode: str, message: str
 ) -> None:
     customer = client.list_customers(per_page=1)["entries"][0]
-    customer_id = customer["id"]
+    # As each dialect addresses a customer: today's API by uuid only.
+    customer_id = customer["uuid"] if client.dialect == "current" else customer["id"]
     emulator.set_faults(corrupt=mode, corrupt_methods=["GET"])
     for call in (
         lambda: client.get_customer(customer_id),
@@ -100,7 +108,7 @@ def test_every_endpoint_refuses_a_broken_answer_and_does_not_cache_it(
         assert "base_url" in str(caught.value)
     emulator.clear_faults()
     emulator.clear_request_log()
-    assert client.get_customer(customer_id)["id"] == customer_id
+    assert client.get_customer(customer_id)["id"] == customer["id"]
     assert len(emulator.request_log()) == 1  # fetched anew: the broken answer was not cached
 
 
@@ -252,22 +260,32 @@ def tag_plan(df: pd.DataFrame, tag: str, n: int = 3) -> tuple[Any, list[int]]:
     return plan_frame(edited), ids
 
 
-def server_has_tag(client: cm.Client, ids: list[int], tag: str) -> list[bool]:
-    return [tag in client.get_attributes(i, refresh=True)["attributes"]["tags"] for i in ids]
+def customer_ref(client: cm.Client, df: pd.DataFrame, customer_id: int) -> int | str:
+    """The customer as the client's dialect addresses it: today's API by uuid only."""
+    return str(df.loc[customer_id, "uuid"]) if client.dialect == "current" else customer_id
 
 
+def server_has_tag(client: cm.Client, df: pd.DataFrame, ids: list[int], tag: str) -> list[bool]:
+    return [
+        tag
+        in client.get_attributes(customer_ref(client, df, i), refresh=True)["attributes"]["tags"]
+        for i in ids
+    ]
+
+
+@BOTH_DIALECTS
 def test_a_write_with_an_empty_answer_fails_then_a_resume_finds_it_landed(
     emulator: Emulator, client: cm.Client, df: pd.DataFrame
 ) -> None:
     emulator.set_faults(corrupt="empty_body", corrupt_methods=["POST"])
     with pytest.raises(APIError, match=r"empty body.*may or may not have been applied"):
-        client.add_tags(int(df.index[-1]), ["probe"])
+        client.add_tags(customer_ref(client, df, int(df.index[-1])), ["probe"])
     plan, ids = tag_plan(df, "hostile-empty")
     result = plan.apply(client, progress=False)
     assert result.failed == 3
     assert result.applied == 0
     assert all("empty body" in str(e) for e in result.to_frame()["error"])
-    assert server_has_tag(client, ids, "hostile-empty") == [True] * 3  # the writes had landed
+    assert server_has_tag(client, df, ids, "hostile-empty") == [True] * 3  # the writes had landed
 
     emulator.clear_faults()
     emulator.clear_request_log()
@@ -279,6 +297,7 @@ def test_a_write_with_an_empty_answer_fails_then_a_resume_finds_it_landed(
     assert cm.read_customers(client, progress=False).loc[ids, "tag.hostile-empty"].all()
 
 
+@BOTH_DIALECTS
 def test_a_write_answered_by_an_html_page_fails_then_a_retry_sends_it(
     emulator: Emulator, client: cm.Client, df: pd.DataFrame
 ) -> None:
@@ -286,12 +305,12 @@ def test_a_write_answered_by_an_html_page_fails_then_a_retry_sends_it(
     plan, ids = tag_plan(df, "hostile-html")
     result = plan.apply(client, progress=False)
     assert result.failed == 3
-    assert server_has_tag(client, ids, "hostile-html") == [False] * 3  # a proxy answered
+    assert server_has_tag(client, df, ids, "hostile-html") == [False] * 3  # a proxy answered
 
     emulator.clear_faults()
     retried = result.retry(client)
     assert retried.failed == 0
-    assert server_has_tag(client, ids, "hostile-html") == [True] * 3
+    assert server_has_tag(client, df, ids, "hostile-html") == [True] * 3
 
 
 def test_every_paging_refusal_is_one_error_type_that_is_an_api_error(

@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import requests
+from server_view import ApiSession
 
 import cm_frames as cm
 from cm_frames.emulator import Emulator
@@ -151,11 +151,24 @@ def op_identity(op: Operation) -> Identity:
     return (_METHODS[op.kind], op.customer_id, op.attribute)
 
 
+def customer_refs(plan: cm.Plan) -> dict[str, int]:
+    """The uuid of each customer the plan names, to its id (today's API writes by uuid)."""
+    return {op.uuid: op.customer_id for op in plan.operations}
+
+
+UNKNOWN_CUSTOMER = -1  # a write by a uuid the plan does not name: counted, never expected
+
+
 def wire_identities(
-    entry: Mapping[str, Any], emails: Mapping[str, Iterable[int]]
+    entry: Mapping[str, Any],
+    emails: Mapping[str, Iterable[int]],
+    uuids: Mapping[str, int] | None = None,
 ) -> list[Identity]:
     """The operations one logged write request carried.
 
+    The path names the customer by id (the reference's dialect) or by uuid (today's: looked
+    up in ``uuids``, ``customer_refs(plan)``; one the plan does not name counts as
+    ``UNKNOWN_CUSTOMER``, so that a write to somebody else shows as an extra operation).
     None of them for a body the server did not get whole (the child died between sending the
     headers and the body): the emulator answered 400 and applied nothing.
     """
@@ -167,7 +180,10 @@ def wire_identities(
     if parts[2] == "attributes":  # v1/customers/attributes/{what}: by email
         customer_ids, what = list(emails[body["email"]]), parts[3]
     else:
-        customer_ids, what = [int(parts[2])], parts[4]
+        ref = parts[2]
+        known = uuids or {}
+        customer = int(ref) if ref.isdigit() else known.get(ref, UNKNOWN_CUSTOMER)
+        customer_ids, what = [customer], parts[4]
     if what == "tags":
         names = [f"tag.{tag}" for tag in body["tags"]]
     elif method == "POST":
@@ -178,14 +194,16 @@ def wire_identities(
 
 
 def applied_on_server(
-    entries: Iterable[Mapping[str, Any]], emails: Mapping[str, Iterable[int]]
+    entries: Iterable[Mapping[str, Any]],
+    emails: Mapping[str, Iterable[int]],
+    uuids: Mapping[str, int] | None = None,
 ) -> Counter[Identity]:
     """How often each operation was applied: the writes the emulator answered with 200."""
     return Counter(
         identity
         for entry in entries
         if entry["method"] != "GET" and entry["status"] == 200
-        for identity in wire_identities(entry, emails)
+        for identity in wire_identities(entry, emails, uuids)
     )
 
 
@@ -193,27 +211,20 @@ def applied_on_server(
 
 
 def read_attributes(emulator: Emulator) -> dict[int, Attributes]:
-    """Every customer's tags and custom attributes, page by page over HTTP."""
-    found: dict[int, Attributes] = {}
-    with requests.Session() as session:
-        session.auth = (emulator.token, emulator.secret)
-        page = 1
-        while True:
-            response = session.get(
-                emulator.url + "customers", params={"page": page, "per_page": 200}, timeout=30
+    """Every customer's tags and custom attributes, over HTTP (pages, or today's cursor)."""
+    with ApiSession.of(emulator) as session:
+        return {
+            entry["id"]: (
+                frozenset(entry["attributes"]["tags"]),
+                dict(entry["attributes"]["custom"]),
             )
-            response.raise_for_status()
-            body = response.json()
-            for entry in body["entries"]:
-                attributes = entry["attributes"]
-                found[entry["id"]] = (frozenset(attributes["tags"]), dict(attributes["custom"]))
-            if not body["has_more"]:
-                return found
-            page += 1
+            for entry in session.customers()
+        }
 
 
 def planned_attributes(baseline: Mapping[int, Attributes], plan: cm.Plan) -> dict[int, Attributes]:
     """``baseline`` with every operation of ``plan`` applied (values as JSON)."""
+    dialect = "current" if plan.source.get("dialect") == "current" else "enrichment"
     tags = {customer: set(t) for customer, (t, _) in baseline.items()}
     custom = {customer: dict(c) for customer, (_, c) in baseline.items()}
     for op in plan.operations:
@@ -223,9 +234,9 @@ def planned_attributes(baseline: Mapping[int, Attributes], plan: cm.Plan) -> dic
         elif isinstance(op, RemoveTags):
             tags[who].discard(op.tag)
         elif isinstance(op, AddCustom):
-            custom[who][op.key] = encode_value(op.type, op.value)
+            custom[who][op.key] = encode_value(op.type, op.value, dialect)
         elif isinstance(op, UpdateCustom):
-            custom[who][op.key] = encode_value(op.type, op.new)
+            custom[who][op.key] = encode_value(op.type, op.new, dialect)
         elif isinstance(op, RemoveCustom):
             custom[who].pop(op.key, None)
     return {customer: (frozenset(tags[customer]), custom[customer]) for customer in baseline}
@@ -379,11 +390,12 @@ def crash_round(
     }
     argv = [sys.executable, "-c", APPLY_SCRIPT, str(plan_file), str(journal), str(cache)]
     emails = plan.email_groups
+    uuids = customer_refs(plan)
     identity = {op.op_id: op_identity(op) for op in plan.operations}
     applied: Counter[Identity] = Counter()
 
     def check_no_done_resent(before: JournalView, entries: list[dict[str, Any]], run: str) -> None:
-        sent = {i for entry in entries for i in wire_identities(entry, emails)}
+        sent = {i for entry in entries for i in wire_identities(entry, emails, uuids)}
         resent = sorted(sent & {identity[op_id] for op_id in before.done})
         result.resent_done += len(resent)
         if resent:
@@ -399,7 +411,7 @@ def crash_round(
         restart(emulator)
         entries = _writes(emulator)
         check_no_done_resent(before, entries, f"child {number}")
-        applied += applied_on_server(entries, emails)
+        applied += applied_on_server(entries, emails, uuids)
 
     at_kill = view_journal(journal)
     result.done_at_kill = len(at_kill.done)
@@ -418,7 +430,7 @@ def crash_round(
     result.resume_requests = resumed.requests_sent
     entries = _writes(emulator)
     check_no_done_resent(at_kill, entries, "the resume")
-    applied += applied_on_server(entries, emails)
+    applied += applied_on_server(entries, emails, uuids)
 
     # Exactly once, over all runs.
     wanted = Counter(identity.values())

@@ -32,16 +32,21 @@ from crash_harness import (
     applied_on_server,
     crash_plan,
     crash_round,
+    customer_refs,
     op_identity,
     planned_attributes,
     read_attributes,
     restart,
     run_and_kill,
 )
+from dialects import BOTH_DIALECTS
+from server_view import emulator_dialect
 
 import cm_frames as cm
 from cm_frames.emulator import Emulator
 from cm_frames.writeback.operations import KINDS
+
+pytestmark = BOTH_DIALECTS
 
 ROUNDS = 10
 SEED = 7
@@ -68,9 +73,16 @@ def _kill_points(requests: int, rng: random.Random) -> list[list[KillPoint]]:
     return rounds
 
 
-def test_ten_kills_at_random_points_each_resume_to_the_planned_state(tmp_path: Path) -> None:
+def test_ten_kills_at_random_points_each_resume_to_the_planned_state(
+    tmp_path: Path, dialect: str
+) -> None:
     deadline = time.monotonic() + TIME_LIMIT_S
-    with Emulator(customers=CUSTOMERS, seed=SEED, db=tmp_path / "emulator.sqlite") as emulator:
+    with Emulator(
+        customers=CUSTOMERS,
+        seed=SEED,
+        db=tmp_path / "emulator.sqlite",
+        dialect=emulator_dialect(dialect),
+    ) as emulator:
         with cm.Client(
             emulator.token, emulator.secret, emulator.url, cache_dir=tmp_path, rate_limit=None
         ) as client:
@@ -99,14 +111,19 @@ def test_ten_kills_at_random_points_each_resume_to_the_planned_state(tmp_path: P
 
 
 def test_the_command_line_resumes_a_killed_apply_from_its_default_journal(
-    tmp_path: Path,
+    tmp_path: Path, dialect: str
 ) -> None:
     # What a user does after a crash: run the same `cm-frames apply plan.json` again. The
     # journal is the default one (in the cache directory, named by the plan), and the
     # command's real rate limit (40 requests/s) keeps this plan of 40 requests about 1 s long.
     executable = shutil.which("cm-frames", path=str(Path(sys.executable).parent))
     assert executable is not None, "the cm-frames entry point is not installed beside python"
-    with Emulator(customers=CUSTOMERS, seed=SEED, db=tmp_path / "emulator.sqlite") as emulator:
+    with Emulator(
+        customers=CUSTOMERS,
+        seed=SEED,
+        db=tmp_path / "emulator.sqlite",
+        dialect=emulator_dialect(dialect),
+    ) as emulator:
         with cm.Client(
             emulator.token, emulator.secret, emulator.url, cache_dir=tmp_path, rate_limit=None
         ) as client:
@@ -143,6 +160,7 @@ def test_the_command_line_resumes_a_killed_apply_from_its_default_journal(
     assert f"{len(plan)} applied" in resumed.stdout
     assert "applied earlier (from journal)" in resumed.stdout
     emails = plan.email_groups
-    applied = applied_on_server(first, emails) + applied_on_server(second, emails)
+    uuids = customer_refs(plan)
+    applied = applied_on_server(first, emails, uuids) + applied_on_server(second, emails, uuids)
     assert applied == Counter(op_identity(op) for op in plan.operations)
     assert all("cli-crash" in now[customer][0] for customer in tagged)
