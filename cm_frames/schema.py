@@ -4,8 +4,10 @@ Everything here is pure and cheap to import. ``frames.py`` builds frames that fo
 conventions; the write-back side (plan/diff) uses the same constants to read them back.
 
 Frame layout (design.md, "The frame"): index ``id`` (numpy int64), then the fixed columns of
-``BASE_COLUMNS``, then ``tag.*``, ``custom.*``, ``stripe.*`` and ``clearbit.*``, each group
-sorted by name. Every column is a ``pd.ArrowDtype``; all strings are ``pa.string()``.
+``BASE_COLUMNS``, then those of ``CURRENT_COLUMNS`` that today's API sent (mrr, currency,
+lead_created_at, ...), then ``tag.*``, ``custom.*``, ``stripe.*`` and ``clearbit.*``, each group
+sorted by name, then top-level fields no one documented (named by ``field_column``). Every
+column is a ``pd.ArrowDtype``; all strings are ``pa.string()``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ __all__ = [
     "BASE_COLUMNS",
     "BOOL",
     "CLEARBIT_PREFIX",
+    "CURRENT_COLUMNS",
+    "CURRENT_FIELDS",
+    "CURRENT_GROUP",
     "CUSTOM_ARROW_TYPES",
     "CUSTOM_KEY_PATTERN",
     "CUSTOM_PREFIX",
@@ -49,8 +54,10 @@ __all__ = [
     "CustomType",
     "base_arrow_schema",
     "column_group",
+    "current_arrow_types",
     "custom_column",
     "custom_type_for_dtype",
+    "field_column",
     "is_custom_key",
     "null_array",
     "parse_timestamps",
@@ -89,6 +96,37 @@ BASE_COLUMNS: Final = (
     "status",
     "tags",
 )
+
+#: Today's API (the "current" dialect): its top-level fields beyond the reference's, wire name
+#: -> column name (dashes become underscores), in frame order. A column appears only when the
+#: answers carry its field, so frames of the reference dialect have none of them. ``mrr`` and
+#: ``arr`` are integers in cents, as the API gives them. The top-level location fields keep
+#: their names (``country``: a code such as ``US``), unlike ``address.country`` ("United States").
+CURRENT_FIELDS: Final = {
+    "mrr": "mrr",
+    "arr": "arr",
+    "currency": "currency",
+    "currency-sign": "currency_sign",
+    "lead_created_at": "lead_created_at",
+    "free_trial_started_at": "free_trial_started_at",
+    "company": "company",
+    "website_url": "website_url",
+    "owner": "owner",
+    "country": "country",
+    "state": "state",
+    "city": "city",
+    "zip": "zip",
+    "external_ids": "external_ids",
+    "data_source_uuid": "data_source_uuid",
+    "data_source_uuids": "data_source_uuids",
+    "chartmogul-url": "chartmogul_url",
+    "billing-system-url": "billing_system_url",
+    "billing-system-type": "billing_system_type",
+}
+CURRENT_COLUMNS: Final = tuple(CURRENT_FIELDS.values())
+#: What ``column_group`` says of today's columns: a group, but without a prefix.
+CURRENT_GROUP: Final = ""
+_CURRENT_SET: Final = frozenset(CURRENT_COLUMNS)
 
 # --- canonical dtypes ----------------------------------------------------------------------------
 # One dtype per kind of value. In particular ONE string dtype: ArrowDtype(pa.string()); never
@@ -163,6 +201,65 @@ def base_arrow_schema() -> pa.Schema:
     return pa.schema(
         [pa.field(INDEX_NAME, pa.int64()), *(pa.field(n, types[n]) for n in BASE_COLUMNS)]
     )
+
+
+def current_arrow_types() -> dict[str, pa.DataType]:
+    """Return the Arrow type of each column of ``CURRENT_COLUMNS``, in frame order.
+
+    Returns
+    -------
+    dict of str to pyarrow.DataType
+        ``mrr``/``arr`` int64 (cents), ``lead_created_at``/``free_trial_started_at``
+        timestamps (UTC), ``external_ids``/``data_source_uuids`` lists of strings, the rest
+        strings.
+
+    Examples
+    --------
+    >>> types = current_arrow_types()
+    >>> types["mrr"], types["lead_created_at"], types["external_ids"]
+    (DataType(int64), TimestampType(timestamp[us, tz=UTC]), ListType(list<item: string>))
+    """
+    types: dict[str, pa.DataType] = dict.fromkeys(CURRENT_COLUMNS, STRING.pyarrow_dtype)
+    types["mrr"] = types["arr"] = INT64.pyarrow_dtype
+    types["lead_created_at"] = types["free_trial_started_at"] = TIMESTAMP.pyarrow_dtype
+    types["external_ids"] = types["data_source_uuids"] = TAGS.pyarrow_dtype
+    return types
+
+
+def field_column(field: str, taken: Iterable[str] = ()) -> str:
+    """Name the column of a top-level customer field: dashes become underscores.
+
+    A field no one documented (neither the reference nor today's API) is kept, never dropped:
+    its column is named by this rule. A name the frame already gives to another column (a
+    documented one, ``id``, one in the ``address.``, ``tag.``, ``custom.``, ``stripe.`` or
+    ``clearbit.`` namespaces, or one of ``taken``) gets trailing underscores until it is free.
+
+    Parameters
+    ----------
+    field : str
+        The field's name on the wire (``currency-sign``).
+    taken : iterable of str, optional
+        Further names already in use.
+
+    Returns
+    -------
+    str
+        The column name (``currency_sign``).
+
+    Examples
+    --------
+    >>> field_column("currency-sign"), field_column("health-score")
+    ('currency_sign', 'health_score')
+    >>> field_column("customer_since")  # not the customer-since column
+    'customer_since_'
+    """
+    name = field.replace("-", "_")
+    used = {INDEX_NAME, *BASE_COLUMNS, *CURRENT_COLUMNS, *taken}
+    if field in CURRENT_FIELDS:
+        used.discard(CURRENT_FIELDS[field])
+    while name in used or name.startswith(("address.", *_GROUP_ORDER)):
+        name += "_"
+    return name
 
 
 # --- custom attributes ---------------------------------------------------------------------------
@@ -407,6 +504,10 @@ _GROUP_ORDER: Final = (TAG_PREFIX, CUSTOM_PREFIX, STRIPE_PREFIX, CLEARBIT_PREFIX
 def column_group(column: str) -> str | None:
     """Return the dynamic group prefix of ``column`` (``"tag."`` ...), or None for others.
 
+    Today's columns (``CURRENT_COLUMNS``) form a group without a prefix, ``CURRENT_GROUP``
+    (``""``): like a section's, they exist only when the answers carry them, and a reader that
+    unifies parts (Parquet) takes each one's type from the parts that hold values.
+
     Parameters
     ----------
     column : str
@@ -415,14 +516,16 @@ def column_group(column: str) -> str | None:
     Returns
     -------
     str or None
-        ``TAG_PREFIX``, ``CUSTOM_PREFIX``, ``STRIPE_PREFIX`` or ``CLEARBIT_PREFIX``; None for
-        the fixed columns and for columns of no group.
+        ``TAG_PREFIX``, ``CUSTOM_PREFIX``, ``STRIPE_PREFIX``, ``CLEARBIT_PREFIX`` or
+        ``CURRENT_GROUP``; None for the fixed columns and for columns of no group.
 
     Examples
     --------
-    >>> column_group("tag.vip"), column_group("email")
-    ('tag.', None)
+    >>> column_group("tag.vip"), column_group("email"), column_group("mrr")
+    ('tag.', None, '')
     """
+    if column in _CURRENT_SET:
+        return CURRENT_GROUP
     for prefix in _GROUP_ORDER:
         if column.startswith(prefix):
             return prefix
@@ -430,10 +533,10 @@ def column_group(column: str) -> str | None:
 
 
 def sort_columns(columns: Iterable[str]) -> list[str]:
-    """Put columns in frame order: BASE_COLUMNS', then tag/custom/stripe/clearbit, sorted.
+    """Put columns in frame order: BASE_COLUMNS', CURRENT_COLUMNS', then tag/custom/stripe/clearbit.
 
-    Columns of no known group (user additions) go last, in their given order; ``id`` (the
-    index) is left out.
+    Each group is sorted by name. Columns of no known group (user additions, undocumented
+    fields) go last, in their given order; ``id`` (the index) is left out.
 
     Parameters
     ----------
@@ -452,7 +555,7 @@ def sort_columns(columns: Iterable[str]) -> list[str]:
     """
     columns = list(columns)
     present = set(columns)
-    ordered = [c for c in BASE_COLUMNS if c in present]
+    ordered = [c for c in (*BASE_COLUMNS, *CURRENT_COLUMNS) if c in present]
     for prefix in _GROUP_ORDER:
         ordered += sorted(c for c in columns if c.startswith(prefix))
     known = set(ordered)

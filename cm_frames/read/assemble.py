@@ -18,11 +18,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cm_frames.errors import ChartMogulError
-from cm_frames.read.columns import ColumnSet, Run
+from cm_frames.read.columns import Column, ColumnSet, Run
 from cm_frames.read.decoder import FIXED_TYPES, render_text
 from cm_frames.schema import (
     ADDRESS_FIELDS,
     CLEARBIT_PREFIX,
+    CURRENT_COLUMNS,
+    CURRENT_FIELDS,
     CUSTOM_ARROW_TYPES,
     CUSTOM_PREFIX,
     INDEX_NAME,
@@ -30,6 +32,7 @@ from cm_frames.schema import (
     STRIPE_PREFIX,
     TAG_PREFIX,
     CustomType,
+    current_arrow_types,
     parse_timestamps,
 )
 
@@ -58,7 +61,8 @@ class Sections:
     Parameters
     ----------
     fixed : ColumnSet
-        The documented fields (``FIXED_TYPES``).
+        The documented fields (``FIXED_TYPES``), then those of today's API and any
+        undocumented top-level field that the pages carried.
     custom, stripe, clearbit : ColumnSet
         The custom attributes, Stripe and Clearbit data, each value with its natural type.
     """
@@ -230,9 +234,10 @@ def assemble(sections: Sections, *, keep_timestamp_text: bool = False) -> Assemb
         columns[name] = fixed.build(name, _STRING)
     for name in ADDRESS_FIELDS:
         columns[f"address.{name}"] = fixed.build(f"address.{name}", _STRING)
-    columns["customer_since"] = _customer_since(fixed.build("customer-since", _STRING), ids)
+    columns["customer_since"] = _timestamps(fixed.build("customer-since", _STRING), ids)
     columns["status"] = canonical_status(fixed.build("status", _STRING))
     tags = columns["tags"] = fixed.build("tags", _TAGS)
+    undocumented = _top_level_extras(fixed, ids, columns)
     columns.update(tag_arrays(tags))
 
     custom_types: dict[str, CustomType] = {}
@@ -257,14 +262,9 @@ def assemble(sections: Sections, *, keep_timestamp_text: bool = False) -> Assemb
 
     for section, prefix in ((sections.stripe, STRIPE_PREFIX), (sections.clearbit, CLEARBIT_PREFIX)):
         for name, external in section.take():
-            types = {run.arrow_type for run in external.runs}
-            # Only a mix of ints and doubles can lose digits (checked only then: one min_max).
-            inexact = types == {pa.int64(), pa.float64()} and any(
-                beyond_double(array) for run in external.runs for array in run.arrays
-            )
-            target = resolve_external(types, inexact_ints=inexact)
-            columns[prefix + name] = external.build(target, section.rows, _convert)
+            columns[prefix + name] = _build_external(external, section.rows)
 
+    columns.update(undocumented)
     table = pa.Table.from_arrays(list(columns.values()), names=list(columns))
     return AssembledTable(table, dict(sorted(custom_types.items())), timestamp_text)
 
@@ -276,14 +276,57 @@ def _convert(array: pa.Array[Any], target: pa.DataType) -> pa.Array[Any]:
     return array.cast(target)  # int64 -> double only (resolve_external)
 
 
-def _customer_since(strings: pa.Array[Any], ids: pa.Array[Any]) -> pa.Array[Any]:
+_CURRENT_TYPES: Final = current_arrow_types()
+_WIRE_NAMES: Final = {column: wire for wire, column in CURRENT_FIELDS.items()}
+
+
+def _top_level_extras(
+    fixed: ColumnSet, ids: pa.Array[Any], columns: dict[str, pa.Array[Any]]
+) -> dict[str, pa.Array[Any]]:
+    """Add today's columns to ``columns`` (frame order); return the undocumented fields' ones.
+
+    What is left in ``fixed`` once the documented fields are built: the columns of today's
+    fields (``CURRENT_COLUMNS``, typed by ``current_arrow_types``), then every other top-level
+    field some page carried, typed across pages as a ``stripe.*`` column is.
+    """
+    rows = fixed.rows
+    extras = dict(fixed.take())
+    for name in CURRENT_COLUMNS:
+        column = extras.pop(name, None)
+        if column is None:
+            continue
+        target = _CURRENT_TYPES[name]
+        if pa.types.is_timestamp(target):
+            columns[name] = _timestamps(column.build(_STRING, rows), ids, _WIRE_NAMES[name])
+        else:
+            columns[name] = column.build(target, rows)
+    undocumented: dict[str, pa.Array[Any]] = {}
+    for name, column in extras.items():  # sorted by name (ColumnSet.take)
+        undocumented[name] = _build_external(column, rows)
+    return undocumented
+
+
+def _build_external(external: Column, rows: int) -> pa.Array[Any]:
+    """A column of JSON values typed across pages (Stripe, Clearbit, undocumented fields)."""
+    types = {run.arrow_type for run in external.runs}
+    # Only a mix of ints and doubles can lose digits (checked only then: one min_max).
+    inexact = types == {pa.int64(), pa.float64()} and any(
+        beyond_double(array) for run in external.runs for array in run.arrays
+    )
+    target = resolve_external(types, inexact_ints=inexact)
+    return external.build(target, rows, _convert)
+
+
+def _timestamps(
+    strings: pa.Array[Any], ids: pa.Array[Any], field: str = "customer-since"
+) -> pa.Array[Any]:
     parsed = parse_timestamps(strings)
     if parsed is not None:
         return parsed
     for customer_id, value in zip(ids.to_pylist(), strings.to_pylist(), strict=True):
         if value is not None and parse_timestamps(pa.array([value], _STRING)) is None:
             raise ChartMogulError(
-                f"Customer {customer_id} has customer-since {value!r}, which is not an ISO 8601 "
+                f"Customer {customer_id} has {field} {value!r}, which is not an ISO 8601 "
                 "date-time; the API documents values like 2015-06-09T13:16:00-04:00"
             )
     raise AssertionError("unreachable: some customer-since failed to parse")  # pragma: no cover

@@ -19,6 +19,12 @@ How (benchmarks/bench_parse.py compares this with the other ways of decoding pag
   the number of values, not rows x keys.
 * ``.stripe`` and ``.clearbit`` are dense and nested: Arrow's own struct inference converts
   them when it can be trusted, else the same column-wise path does (``decode_section``).
+* Today's API carries more top-level fields (``mrr``, ``currency``, ``lead_created_at``, ...:
+  ``schema.CURRENT_FIELDS``). Those a page holds join the same one ``pa.array`` (its struct
+  type gains just those fields, so a page of the reference dialect converts exactly as
+  before); integers and lists among them are type-checked first, because an explicit type
+  would truncate 8008.5 to 8008 or split a string into a list of characters. A top-level
+  field no one documented is kept as a column of its own (``decode_loose``), never dropped.
 
 Each piece keeps its columns' natural types (int64, bool, string, double, null, or JSON text
 for mixes); a column's final type needs every page and is chosen in ``_assemble.py``.
@@ -40,15 +46,24 @@ import pyarrow.compute as pc
 
 from cm_frames.api.paging import check_page_size
 from cm_frames.errors import ChartMogulError
-from cm_frames.schema import ADDRESS_FIELDS, INT64_MAX, INT64_MIN, render_json_text
+from cm_frames.schema import (
+    ADDRESS_FIELDS,
+    CURRENT_FIELDS,
+    INT64_MAX,
+    INT64_MIN,
+    field_column,
+    render_json_text,
+)
 
 __all__ = [
+    "CURRENT_WIRE_TYPES",
     "FIXED_TYPES",
     "WIRE_TYPE",
     "ColumnChunk",
     "KeyValues",
     "PageArrays",
     "decode_custom",
+    "decode_loose",
     "decode_page",
     "decode_section",
     "gc_paused",
@@ -88,6 +103,24 @@ FIXED_TYPES: Final[dict[str, pa.DataType]] = {
     "status": _STRING,
     "tags": _TAGS,
 }
+
+#: Today's top-level fields on the wire (``schema.CURRENT_FIELDS``): the two dates stay strings
+#: here and are parsed later, like ``customer-since``.
+CURRENT_WIRE_TYPES: Final[dict[str, pa.DataType]] = {
+    **dict.fromkeys(CURRENT_FIELDS, _STRING),
+    "mrr": pa.int64(),
+    "arr": pa.int64(),
+    "external_ids": _TAGS,
+    "data_source_uuids": _TAGS,
+}
+#: The JSON types an explicitly typed field may hold (besides null), where Arrow would coerce.
+_STRICT_FIELDS: Final[dict[str, type]] = {
+    "mrr": int,
+    "arr": int,
+    "external_ids": list,
+    "data_source_uuids": list,
+}
+_KNOWN_FIELDS: Final = frozenset(WIRE_TYPE.names) | frozenset(CURRENT_FIELDS)
 
 _EMPTY: Final[dict[str, Any]] = {}
 _CONVERSION_ERRORS: Final = (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError)
@@ -358,10 +391,16 @@ def decode_page(entries: list[Any], custom: KeyValues, *, where: str = "page") -
     if not entries:
         return None
     try:
-        fixed = pa.array(entries, type=WIRE_TYPE)
+        fields = set(chain.from_iterable(entries))
+    except TypeError:  # an entry that is not an object: the conversion below names it
+        fields = set()
+    current = tuple(f for f in CURRENT_FIELDS if f in fields)
+    wire_type = _wire_type(current)
+    try:
+        fixed = pa.array(entries, type=wire_type)
     except _CONVERSION_ERRORS as error:
-        raise ChartMogulError(_describe_bad_entries(entries, where, error)) from error
-    assert isinstance(fixed, pa.StructArray)  # WIRE_TYPE is a struct
+        raise ChartMogulError(_describe_bad_entries(entries, where, error, wire_type)) from error
+    assert isinstance(fixed, pa.StructArray)  # the wire type is a struct
     # An explicit int64 would truncate a float id (25647.5 -> 25647) without a word.
     if (
         fixed.null_count
@@ -372,6 +411,8 @@ def decode_page(entries: list[Any], custom: KeyValues, *, where: str = "page") -
             f"A customer in the {where} has no integer id (entry {_first_without_id(entries)}); every "
             "customer object must carry its integer id"
         )
+    for name in current:
+        _check_strict(entries, name, where)
     attributes = [e.get("attributes") or _EMPTY for e in entries]
     sections: dict[str, list[dict[str, Any]]] = {}
     for section in _SECTIONS:
@@ -383,17 +424,53 @@ def decode_page(entries: list[Any], custom: KeyValues, *, where: str = "page") -
             )
         sections[section] = dicts
     custom.add(sections["custom"])
+    columns = _fixed_columns(fixed, current)
+    text: set[str] = set()
+    for name in sorted(fields - _KNOWN_FIELDS):
+        column = field_column(name, columns)
+        array, is_text = decode_loose(list(map(dict.get, entries, repeat(name))))
+        columns[column] = array
+        if is_text:
+            text.add(column)
     return PageArrays(
         size=len(entries),
-        fixed=ColumnChunk(len(entries), _fixed_columns(fixed)),
+        fixed=ColumnChunk(len(entries), columns, frozenset(text)),
         stripe=decode_section(sections["stripe"], nested=True),
         clearbit=decode_section(sections["clearbit"], nested=True),
     )
 
 
-def _fixed_columns(fixed: pa.StructArray) -> dict[str, pa.Array[Any]]:
-    """The ``FIXED_TYPES`` columns of a page's struct (which has no nulls of its own)."""
-    columns = dict(zip(WIRE_TYPE.names, fixed.flatten(), strict=True))
+def _wire_type(current: tuple[str, ...]) -> pa.StructType:
+    """``WIRE_TYPE`` plus today's fields ``current`` (those some entry of the page carries)."""
+    if not current:
+        return WIRE_TYPE
+    return pa.struct([*WIRE_TYPE, *(pa.field(f, CURRENT_WIRE_TYPES[f]) for f in current)])
+
+
+def _check_strict(entries: list[Any], name: str, where: str) -> None:
+    """Refuse a value an explicit Arrow type would coerce (8008.5 -> 8008, "ab" -> [a, b])."""
+    allowed = _STRICT_FIELDS.get(name)
+    if allowed is None:
+        return
+    kinds = set(map(type, map(dict.get, entries, repeat(name))))
+    if kinds <= {allowed, type(None)}:
+        return
+    for position, entry in enumerate(entries):
+        value = entry.get(name)
+        if value is not None and type(value) is not allowed:
+            what = "an integer (cents)" if allowed is int else "a list"
+            raise ChartMogulError(
+                f"Customer {entry.get('id')} (entry {position} of the {where}) has field "
+                f"{name!r} = {value!r:.80}, which is not {what} as the API documents"
+            )
+
+
+def _fixed_columns(
+    fixed: pa.StructArray, current: tuple[str, ...] = ()
+) -> dict[str, pa.Array[Any]]:
+    """The ``FIXED_TYPES`` columns of a page's struct (which has no nulls of its own), then
+    the columns of today's fields ``current``, named as in the frame."""
+    columns = dict(zip(fixed.type.names, fixed.flatten(), strict=True))
     address = columns.pop("address")
     attributes = columns.pop("attributes")
     assert isinstance(address, pa.StructArray)
@@ -405,7 +482,49 @@ def _fixed_columns(fixed: pa.StructArray) -> dict[str, pa.Array[Any]]:
     if tags.null_count:  # a customer without attributes (or tags) has no tags
         tags = pc.if_else(pc.is_null(tags), pa.scalar([], type=_TAGS), tags)
     columns["tags"] = tags
-    return {name: columns[name] for name in FIXED_TYPES}
+    ordered = {name: columns[name] for name in FIXED_TYPES}
+    ordered.update((CURRENT_FIELDS[f], columns[f]) for f in current)
+    return ordered
+
+
+def decode_loose(values: list[Any]) -> tuple[pa.Array[Any], bool]:
+    """One column of a top-level field no one documented, typed by its JSON values.
+
+    Values of one JSON type keep it (int64, bool, string; ints with floats: double; only
+    nulls: null); anything else (objects, lists, mixes, ints a double or int64 cannot hold)
+    becomes its JSON text, so nothing is coerced, truncated or dropped. The same rules as the
+    ``stripe.*`` columns', but nested objects stay whole, as text.
+
+    Parameters
+    ----------
+    values : list
+        The field's value of each customer (None where absent).
+
+    Returns
+    -------
+    (pyarrow.Array, bool)
+        The column, and whether its strings are rendered JSON text.
+
+    Examples
+    --------
+    >>> array, text = decode_loose([3, None, 4.5])
+    >>> array.to_pylist(), text
+    ([3.0, None, 4.5], False)
+    >>> array, text = decode_loose([{"tier": "gold"}, None])
+    >>> array.to_pylist(), text
+    (['{"tier":"gold"}', None], True)
+    """
+    kinds = np.fromiter(map(_KIND_OF.get, map(type, values), repeat(_OTHER)), np.intp, len(values))
+    bits = int(np.bitwise_or.reduce(1 << kinds)) if len(values) else 0
+    target = _LOOSE_TARGETS[bits]
+    if target == _T_NULL:
+        return pa.nulls(len(values)), False
+    if target != _T_TEXT:
+        try:
+            return pa.array(values, type=_BUCKET_TYPES[target]), False
+        except _CONVERSION_ERRORS:  # ints beyond int64, or beyond 2**53 among doubles
+            pass
+    return pa.array(list(map(render_json_text, values)), _STRING), True
 
 
 def decode_custom(custom: KeyValues) -> ColumnChunk:
@@ -485,6 +604,10 @@ _TARGETS: Final = {
     nested: np.array([_target(bits & ~1, nested) for bits in range(1 << 7)], dtype=np.intp)
     for nested in (False, True)
 }
+# Undocumented top-level fields: typed like a nested section's leaves, objects kept as text.
+_LOOSE_TARGETS: Final = [
+    _T_TEXT if target == _T_NESTED else int(target) for target in _TARGETS[True].tolist()
+]
 
 
 def decode_section(dicts: Sequence[dict[str, Any]], *, nested: bool) -> ColumnChunk:
@@ -687,16 +810,18 @@ def _first_without_id(entries: list[Any]) -> int:
     return -1
 
 
-def _describe_bad_entries(entries: list[Any], where: str, error: Exception) -> str:
+def _describe_bad_entries(
+    entries: list[Any], where: str, error: Exception, wire_type: pa.StructType = WIRE_TYPE
+) -> str:
     """Name the customer and field whose JSON type does not match the API's documentation."""
     for position, entry in enumerate(entries):
         try:
-            pa.array([entry], type=WIRE_TYPE)
+            pa.array([entry], type=wire_type)
         except _CONVERSION_ERRORS as entry_error:
             if not isinstance(entry, dict):
                 return f"Entry {position} of the {where} is {type(entry).__name__}, not a customer object"
             who = entry.get("id")
-            for wire_field in WIRE_TYPE:
+            for wire_field in wire_type:
                 value = entry.get(wire_field.name)
                 try:
                     pa.array([value], type=wire_field.type)

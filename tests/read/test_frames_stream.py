@@ -310,3 +310,36 @@ def test_a_close_that_fails_half_way_leaves_no_partial_dataset(
     with pytest.raises(OSError, match="No space left"):
         stream(TRAP_PAGES, tmp_path / "ds", pages_per_part=2)  # parts disagree: rewritten
     assert list((tmp_path / "ds").iterdir()) == []
+
+
+# --- today's dialect -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("pages_per_part", [1, 3])
+def test_todays_fields_stream_equal_to_the_in_memory_frame(
+    tmp_path: Path, pages_per_part: int
+) -> None:
+    from cm_frames.emulator.generator import generate_current_customers
+
+    customers = generate_current_customers(120, seed=5)
+    for c in customers[:30]:  # a first part without some of today's fields
+        del c["mrr"], c["lead_created_at"], c["owner"]
+    bodies = [page(*customers[i : i + 20]) for i in range(0, 120, 20)]
+    stream(bodies, tmp_path / "d", pages_per_part)
+    got, expected = read_parquet(tmp_path / "d"), in_memory(bodies)
+    assert got.equals(expected)
+    assert list(got.dtypes) == list(expected.dtypes)
+    assert got["mrr"].dtype == schema.INT64
+    assert got["lead_created_at"].dtype == schema.TIMESTAMP
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="parquet.py types a column of no group (an undocumented top-level field) as "
+    "string when it unifies parts; its owner should vote such columns' types as for "
+    "stripe.* (see the report of the today's-fields work)",
+)
+def test_undocumented_fields_stream_equal_to_the_in_memory_frame(tmp_path: Path) -> None:
+    bodies = [page({**customer(1), "level": 2}), page({**customer(2), "level": 3})]
+    stream(bodies, tmp_path / "d", 1)
+    assert read_parquet(tmp_path / "d").equals(in_memory(bodies))
