@@ -590,6 +590,36 @@ class Emulator:
         """
         return self._running_state().update_customer(self.token, uuid, fields)
 
+    def custom_sources(self, uuid: str) -> dict[str, str]:
+        """The ``source`` each custom attribute of a customer was last sent with (today's).
+
+        Today's service takes an optional ``"source"`` on each custom attribute item and
+        does not echo it (none of the recordings shows one): it is kept, and read here.
+
+        Parameters
+        ----------
+        uuid : str
+            The customer's ``cus_`` uuid (main account).
+
+        Returns
+        -------
+        dict
+            Key to source, for the keys sent with one.
+
+        Raises
+        ------
+        KeyError
+            For an unknown uuid.
+        RuntimeError
+            When the emulator is not running.
+
+        Examples
+        --------
+        >>> emulator.custom_sources(uuid)  # doctest: +SKIP
+        {'channel': 'integration'}
+        """
+        return self._running_state().custom_sources(self.token, uuid)
+
     def on_list_request(self, n: int, action: Callable[[], object]) -> None:
         """Run ``action()`` once, right after the n-th ``GET /customers`` from now is answered.
 

@@ -19,6 +19,7 @@ connection per thread would buy nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import json
 import re
@@ -58,6 +59,7 @@ CREATE TABLE IF NOT EXISTS customers (
     position INTEGER NOT NULL,     -- 0-based rank in the account's list order
     body BLOB NOT NULL,            -- the customer object, compact UTF-8 JSON
     custom_types TEXT,             -- JSON {key: type}; NULL: inferred from the values
+    custom_sources TEXT,           -- JSON {key: source} (today's optional "source"); NULL: none
     lead INTEGER NOT NULL DEFAULT 0,    -- 1: customer-since is null (a lead): listed last
     since_key TEXT NOT NULL DEFAULT ''  -- customer-since, UTC, nine fractional digits
 );
@@ -76,7 +78,9 @@ _STATUS_INDEX = (
     "CREATE INDEX IF NOT EXISTS customers_by_status ON customers (account, "
     "json_extract(CAST(body AS TEXT), '$.status'), lead, since_key, id)"
 )
-_COLUMNS = "id, account, uuid, email_key, position, body, custom_types, lead, since_key"
+_COLUMNS = (
+    "id, account, uuid, email_key, position, body, custom_types, custom_sources, lead, since_key"
+)
 
 #: The body a write answers with no content (today's DELETE that empties custom): a 204.
 NO_CONTENT = b""
@@ -144,11 +148,13 @@ class AccountSpec:
 
 @dataclass(slots=True)
 class _Row:
-    """One customer loaded for a write: its object and its custom attribute types."""
+    """One customer loaded for a write: its object, its custom attribute types and the
+    sources they were sent with (today's dialect)."""
 
     id: int
     customer: dict[str, Any]
     types: dict[str, str]
+    sources: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 @contextmanager
@@ -284,6 +290,7 @@ class State:
         self._db.executescript(_SCHEMA)
         present = {row[1] for row in self._db.execute("PRAGMA table_info(customers)")}
         for column, declaration in (
+            ("custom_sources", "TEXT"),
             ("lead", "INTEGER NOT NULL DEFAULT 0"),
             ("since_key", "TEXT NOT NULL DEFAULT ''"),
         ):
@@ -390,7 +397,7 @@ class State:
             ordered = sorted(customers, key=lambda c: (_instant(c["customer-since"]), c["id"]))
         try:
             db.executemany(
-                f"INSERT INTO customers ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?)",
+                f"INSERT INTO customers ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?)",
                 (
                     (
                         c["id"],
@@ -555,6 +562,16 @@ class State:
         body: bytes = rows[0][0]
         return body
 
+    def custom_sources(self, token: str, uuid: str) -> dict[str, str]:
+        """The ``source`` each custom attribute of a customer was last sent with."""
+        rows = self._read(
+            "SELECT custom_sources FROM customers WHERE account = ? AND uuid = ?", (token, uuid)
+        )
+        if not rows:
+            raise KeyError(f"custom_sources: no customer {uuid!r} in account {token!r}")
+        sources: dict[str, str] = json.loads(rows[0][0]) if rows[0][0] is not None else {}
+        return sources
+
     def get_customer(self, token: str, ref: str) -> bytes:
         return self._find_body(token, ref)
 
@@ -584,7 +601,7 @@ class State:
         self, db: sqlite3.Connection, sql: str, params: Sequence[Any]
     ) -> list[_Row]:
         rows: list[_Row] = []
-        for customer_id, body, types_json in db.execute(sql, params).fetchall():
+        for customer_id, body, types_json, sources_json in db.execute(sql, params).fetchall():
             customer = json.loads(body)
             custom = customer["attributes"]["custom"]
             types = (
@@ -592,18 +609,24 @@ class State:
                 if types_json is not None
                 else {key: infer_type(value) for key, value in custom.items()}
             )
-            rows.append(_Row(customer_id, customer, types))
+            sources = json.loads(sources_json) if sources_json is not None else {}
+            rows.append(_Row(customer_id, customer, types, sources))
         return rows
 
     def _save(self, db: sqlite3.Connection, row: _Row) -> None:
         db.execute(
-            "UPDATE customers SET body = ?, custom_types = ? WHERE id = ?",
-            (encode(row.customer), json.dumps(row.types), row.id),
+            "UPDATE customers SET body = ?, custom_types = ?, custom_sources = ? WHERE id = ?",
+            (
+                encode(row.customer),
+                json.dumps(row.types),
+                json.dumps(row.sources) if row.sources else None,
+                row.id,
+            ),
         )
 
     def _change_one(self, token: str, ref: str, change: Callable[[_Row], T]) -> T:
         """Apply ``change`` to one customer in one transaction and return its result."""
-        sql = _lookup_sql(ref, "id, body, custom_types", self.current)
+        sql = _lookup_sql(ref, "id, body, custom_types, custom_sources", self.current)
         if sql is None:
             raise _not_found(ref, self.current)
         with self._transaction() as db:
@@ -621,7 +644,7 @@ class State:
             self._pristine.discard(token)
             rows = self._rows_for_write(
                 db,
-                "SELECT id, body, custom_types FROM customers"
+                "SELECT id, body, custom_types, custom_sources FROM customers"
                 " WHERE account = ? AND email_key = ? ORDER BY position",
                 (token, email.lower()),
             )
@@ -720,6 +743,10 @@ def _add_custom(row: _Row, values: list[tuple[str, TypedValue]]) -> dict[str, An
     for key, typed in values:
         custom[key] = typed.value
         row.types[key] = typed.type
+        if typed.source is not None:
+            row.sources[key] = typed.source
+        else:  # a value sent again without its source no longer has that source
+            row.sources.pop(key, None)
     return custom
 
 
@@ -728,6 +755,7 @@ def _remove_custom(row: _Row, keys: list[str]) -> dict[str, Any]:
     for key in keys:
         custom.pop(key, None)
         row.types.pop(key, None)
+        row.sources.pop(key, None)
     return custom
 
 

@@ -48,10 +48,12 @@ CustomValue = str | int | bool
 
 @dataclass(frozen=True, slots=True)
 class TypedValue:
-    """One custom attribute as stored: its type and its normalised JSON value."""
+    """One custom attribute as stored: its type, its normalised JSON value and (today's
+    dialect) the ``source`` it was sent with, if any."""
 
     type: str
     value: CustomValue
+    source: str | None = None
 
 
 def _show(value: Any) -> str:
@@ -244,7 +246,8 @@ def parse_add_custom(body: Any, *, current: bool = False) -> list[tuple[str, Typ
             raise BadRequestBody(f"{where}.source: {_show(item['source'])} is not a string")
         key = _require_key(item["key"], f"{where}.key")
         value = coerce_value(type_name, item["value"], f"{where}.value", current=current)
-        parsed.append((key, TypedValue(type_name, value)))
+        source = item.get("source") if current else None
+        parsed.append((key, TypedValue(type_name, value, source)))
     return parsed
 
 

@@ -411,7 +411,7 @@ def test_by_email_writes_answer_entries_without_paging_keys(
 
 
 def test_custom_attributes_take_a_source_and_utc_timestamps_and_204_when_emptied(
-    everyone: list[dict[str, Any]], current_api: Any
+    current_emulator: Emulator, everyone: list[dict[str, Any]], current_api: Any
 ) -> None:
     target = everyone[3]
     path = f"customers/{target['uuid']}/attributes/custom"
@@ -426,6 +426,8 @@ def test_custom_attributes_take_a_source_and_utc_timestamps_and_204_when_emptied
     )
     assert added.status_code == 200
     assert added.json()["custom"]["signed"] == "2016-01-31T00:00:00.000Z"  # recorded so
+    assert "source" not in added.text  # not echoed, but kept
+    assert current_emulator.custom_sources(target["uuid"]) == {"channel": "integration"}
     updated = current_api.put(path, json={"custom": {"signed": "2016-02-01 00:00:00 UTC"}})
     assert updated.json()["custom"]["signed"] == "2016-02-01T00:00:00.000Z"
     keys = list(updated.json()["custom"])
@@ -436,6 +438,7 @@ def test_custom_attributes_take_a_source_and_utc_timestamps_and_204_when_emptied
     assert (emptied.status_code, emptied.content) == (204, b"")
     assert "Content-Type" not in emptied.headers
     assert current_api.get(f"customers/{target['uuid']}/attributes").json()["custom"] == {}
+    assert current_emulator.custom_sources(target["uuid"]) == {}
 
 
 @pytest.mark.parametrize(
