@@ -78,6 +78,12 @@ class Emulator:
         numeric ids). ``"current"``: the service as it is today (an API key, cursor paging
         and filters, uuids in paths, today's customer object and answer shapes, 422s,
         204s, a limit on parallel requests); its customers are generated as today's.
+        Today's list order, which cursors follow and clients may rely on: customer-since
+        ascending, then id; leads (customer-since null) last, by id. A cursor is base64
+        of ``"<customer-since, UTC, nine fractional digits>&<id>"`` of a page's last entry
+        (``"&<id>"`` for a lead), and a page starts strictly after it, so a crafted
+        ``base64("<T>&0")`` starts at the first customer since T, ``base64("&0")`` at the
+        first lead.
     api_key : str, optional
         Today's API key (``dialect="current"`` only; default: a random one, or the one a
         ``db`` file holds). It is also ``token`` and ``secret`` there.
