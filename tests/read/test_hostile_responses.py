@@ -29,8 +29,8 @@ from cm_frames.writeback.frame import plan_frame
 
 # The paging tests below are the reference's: page numbers, per_page and the page asked for
 # (today's API pages by cursor, in parts walked side by side; its hostile pages are tests of
-# tests/emulator and tests/api). The tests of broken answers to single reads and to writes
-# run against both dialects (BOTH_DIALECTS on each).
+# tests/emulator and tests/api). A broken list page and the broken answers to single reads
+# and to writes are tested against both dialects (BOTH_DIALECTS on each).
 
 CUSTOMERS = 300  # the session emulator's (conftest): two list pages of 200 and 100
 
@@ -56,7 +56,8 @@ def assert_nothing_kept(client: cm.Client, emulator: Emulator, tmp_path: Path) -
     emulator.clear_faults()
     emulator.clear_request_log()
     df = cm.read_customers(client, progress=False)
-    assert {"1", "2"} <= set(list_requests(emulator))  # (and speculative pages past the end)
+    if client.dialect != "current":  # today's pages are cursors, not numbers
+        assert {"1", "2"} <= set(list_requests(emulator))  # (and speculative pages past the end)
     assert len(df) == CUSTOMERS
     assert df.index.is_unique
 
@@ -71,6 +72,7 @@ BODY_CASES = [
 ]
 
 
+@BOTH_DIALECTS
 @pytest.mark.parametrize(("mode", "message"), BODY_CASES)
 def test_a_broken_list_page_fails_the_load_once_with_a_clear_error(
     emulator: Emulator, client: cm.Client, tmp_path: Path, mode: str, message: str
@@ -81,8 +83,10 @@ def test_a_broken_list_page_fails_the_load_once_with_a_clear_error(
     text = str(caught.value)
     assert "page 2" in text or "page=2" in text  # where
     assert "load again" in text.lower() or "try again" in text.lower()  # what to do
-    # Not retried: a 200 that is not the API's JSON is not transient.
-    assert list_requests(emulator).count("2") == 1
+    # Not retried: a 200 that is not the API's JSON is not transient. (Today's list requests
+    # carry a cursor, not the page's number: the emulator numbers them within their walk.)
+    if client.dialect != "current":
+        assert list_requests(emulator).count("2") == 1
     assert_nothing_kept(client, emulator, tmp_path)
 
 
