@@ -74,3 +74,13 @@ def test_a_cache_dir_given_is_kept_and_options_pass_through(
 def test_client_before_start_says_to_start_the_emulator() -> None:
     with pytest.raises(RuntimeError, match="not running"):
         Emulator(customers=1).client()
+
+
+def test_the_client_of_todays_emulator_speaks_with_its_api_key(user_cache: Path) -> None:
+    with Emulator(customers=25, seed=3, dialect="current") as emu, emu.client() as client:
+        df = cm.read_customers(client, progress=False)
+        assert len(df) == 25
+        logged = emu.request_log()
+        assert logged
+        assert {entry["account"] for entry in logged} == {emu.api_key}
+        assert all("page" not in entry["query"] for entry in logged)  # cursors, not pages
