@@ -104,15 +104,7 @@ EXAMPLES_REQUIRED = frozenset(
 PENDING: dict[str, frozenset[str]] = {
     name: frozenset(codes.split(","))
     for name, codes in {
-        # cm_frames/emulator/core.py (Emulator is exported by cm_frames)
-        "cm_frames.emulator.core.Emulator.add_account": "RT03",
-        "cm_frames.emulator.core.Emulator.clear_faults": "RT03",
-        "cm_frames.emulator.core.Emulator.on_list_request": "RT03",
-        "cm_frames.emulator.core.Emulator.clear_request_log": "RT03",
-        "cm_frames.emulator.core.Emulator.remove_account": "RT03",
-        "cm_frames.emulator.core.Emulator.reset": "RT03",
-        "cm_frames.emulator.core.Emulator.set_faults": "RT03",
-        "cm_frames.emulator.core.Emulator.stop": "RT03",
+        # "cm_frames.module.Class.method": "EX01,RT03",
     }.items()
 }
 

@@ -288,10 +288,6 @@ class Emulator:
     def stop(self) -> None:
         """Stop serving, close every connection, release the port and close SQLite.
 
-        Returns
-        -------
-        None
-
         Examples
         --------
         >>> emulator.stop()  # doctest: +SKIP
@@ -371,10 +367,6 @@ class Emulator:
         hang_methods : sequence of str, optional
             Count only these methods towards ``hang_after``.
 
-        Returns
-        -------
-        None
-
         Raises
         ------
         ValueError
@@ -401,10 +393,6 @@ class Emulator:
 
     def clear_faults(self) -> None:
         """No more faults (held requests go on).
-
-        Returns
-        -------
-        None
 
         Examples
         --------
@@ -445,10 +433,6 @@ class Emulator:
     def reset(self) -> None:
         """Every account back to its seeded customers; faults and request log cleared.
 
-        Returns
-        -------
-        None
-
         Raises
         ------
         RuntimeError
@@ -485,10 +469,6 @@ class Emulator:
     def clear_request_log(self) -> None:
         """Forget the requests logged so far.
 
-        Returns
-        -------
-        None
-
         Examples
         --------
         >>> emulator.clear_request_log()  # doctest: +SKIP
@@ -511,10 +491,6 @@ class Emulator:
             Its customers, as for the constructor.
         seed : int, default 0
             The seed of generated customers.
-
-        Returns
-        -------
-        None
 
         Raises
         ------
@@ -542,10 +518,6 @@ class Emulator:
         ----------
         token : str
             The account's token.
-
-        Returns
-        -------
-        None
 
         Raises
         ------
@@ -640,10 +612,6 @@ class Emulator:
             Which list request, counting from 1 (1: the next one).
         action : callable
             Called with no arguments, e.g. ``lambda: emu.update_customer(uuid, status=...)``.
-
-        Returns
-        -------
-        None
 
         Raises
         ------
