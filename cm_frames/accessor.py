@@ -346,6 +346,165 @@ class ChartMogulAccessor:
         """
         return segments.profile(self._frame, by)
 
+    # -- money and leads (today's API: mrr/arr in cents, currency, lead_created_at)
+    def money(self, column: str = "mrr") -> pd.Series:
+        """An amount column in currency units: today's integer cents / 100 (``segments.money``).
+
+        Parameters
+        ----------
+        column : str, default "mrr"
+            An integer column of cents (``mrr`` or ``arr``).
+
+        Returns
+        -------
+        pandas.Series
+            The amounts in currency units (float64 Arrow), each in its customer's currency.
+
+        Raises
+        ------
+        ValidationError
+            When the frame has no such column or it is not integer cents.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> today = df.assign(mrr=pd.array([158977, 4900, 0, 0, 250000, 9950], "int64[pyarrow]"))
+        >>> today.chartmogul.money().sum()
+        4238.27
+        """
+        return segments.money(self._frame, column)
+
+    def mrr_bands(
+        self,
+        edges: Sequence[float] = segments.MRR_BANDS,
+        *,
+        column: str = "mrr",
+        labels: Sequence[str] | None = None,
+    ) -> pd.Series:
+        """Bin customers by MRR, edges and labels in currency units (``segments.mrr_bands``).
+
+        Parameters
+        ----------
+        edges : sequence of float, default (0, 100, 1000, 10000, inf)
+            Increasing band edges in currency units (not cents).
+        column : str, default "mrr"
+            An integer column of cents.
+        labels : sequence of str, optional
+            The bands' labels (default: ``$0–$100``, ``$100–$1k``, ... ``≥ $10k``).
+
+        Returns
+        -------
+        pandas.Series
+            An ordered categorical.
+
+        Raises
+        ------
+        ValidationError
+            When the column is not cents, the edges are not increasing, or the customers are
+            in several currencies.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> today = df.assign(mrr=pd.array([158977, 4900, 0, 0, 250000, 9950], "int64[pyarrow]"),
+        ...                   currency="USD", currency_sign="$")
+        >>> today.chartmogul.mrr_bands([0, 100, 1000, float("inf")]).tolist()
+        ['≥ $1k', '$0–$100', '$0–$100', '$0–$100', '≥ $1k', '$0–$100']
+        """
+        return segments.mrr_bands(self._frame, edges, column=column, labels=labels)
+
+    def mrr_by(
+        self,
+        by: str | pd.Series,
+        *,
+        split: str | pd.Series | None = "status",
+        column: str = "mrr",
+    ) -> pd.DataFrame:
+        """MRR per segment and status, in currency units (``segments.mrr_by``).
+
+        Parameters
+        ----------
+        by : str or pandas.Series
+            The segments: a column name or a Series such as ``segment()``'s.
+        split : str, pandas.Series or None, default "status"
+            The columns' key; None for the total only.
+        column : str, default "mrr"
+            An integer column of cents.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per segment, one column per status, and ``total``.
+
+        Raises
+        ------
+        ValidationError
+            When a row would sum several currencies (filter one, or pass ``by="currency"``).
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> today = df.assign(mrr=pd.array([158977, 4900, 0, 0, 250000, 9950], "int64[pyarrow]"),
+        ...                   currency=["EUR", "USD", "USD", "USD", "EUR", "USD"])
+        >>> today.chartmogul.mrr_by("currency", split=None)
+                      mrr
+        currency
+        EUR       4089.77
+        USD        148.50
+        """
+        return segments.mrr_by(self._frame, by, split=split, column=column)
+
+    def days_to_convert(self) -> pd.Series:
+        """Count the days each lead took to become a customer (``segments.days_to_convert``).
+
+        Returns
+        -------
+        pandas.Series
+            ``customer_since`` minus ``lead_created_at``, in days; null for leads.
+
+        Raises
+        ------
+        ValidationError
+            When the frame has no ``lead_created_at`` (a frame of the reference dialect).
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> leads = df["customer_since"] - pd.Timedelta(days=3)
+        >>> df.assign(lead_created_at=leads).chartmogul.days_to_convert().tolist()
+        [3.0, 3.0, 3.0, 3.0, 3.0, 3.0]
+        """
+        return segments.days_to_convert(self._frame)
+
+    def lead_conversion(self, freq: str = "MS") -> pd.DataFrame:
+        """Per lead cohort: leads, converted, conversion share, median days (``segments.lead_conversion``).
+
+        Parameters
+        ----------
+        freq : str, default "MS"
+            Period starts of ``lead_created_at``, as in ``cohort()``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``leads``, ``converted``, ``conversion`` and ``median_days`` per cohort.
+
+        Raises
+        ------
+        ValidationError
+            When the frame has no ``lead_created_at``, or ``freq`` is not a period.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> leads = df["customer_since"] - pd.Timedelta(days=3)
+        >>> df.assign(lead_created_at=leads).chartmogul.lead_conversion("YS")["conversion"]
+        lead_cohort
+        2024-01-01 00:00:00+00:00    1.0
+        Name: conversion, dtype: float64
+        """
+        return segments.lead_conversion(self._frame, freq)
+
     @property
     def plot(self) -> PlotMethods:
         """Deck-ready matplotlib plots of this frame (``analysis.plotting.PlotMethods``).
@@ -353,8 +512,8 @@ class ChartMogulAccessor:
         Returns
         -------
         PlotMethods
-            ``segments``, ``cohorts``, ``tags``, ``attribute``, ``status``, ``countries`` and
-            ``co_occurrence``; each takes ``ax=``, ``title=``, ``figsize=`` and matplotlib
+            ``segments``, ``mrr``, ``cohorts``, ``tags``, ``attribute``, ``status``,
+            ``countries`` and ``co_occurrence``; each takes ``ax=``, ``title=``, ``figsize=`` and matplotlib
             keywords.
 
         Examples

@@ -46,6 +46,8 @@ from cm_frames.analysis.segments import (
     cohort,
     cross_counts,
     grouping,
+    mrr_by,
+    one_currency,
     period_alias,
     tag_counts,
 )
@@ -60,6 +62,7 @@ __all__ = [
     "plot_co_occurrence",
     "plot_cohorts",
     "plot_countries",
+    "plot_mrr",
     "plot_segments",
     "plot_status",
     "plot_tags",
@@ -87,6 +90,11 @@ STATUS_COLORS: Final = {
     "Cancelled": "#D55E00",
     "Trial": "#0072B2",
     "Lead": "#56B4E9",
+    # today's API: leads by stage, blues and purples from the same palette
+    "New Lead": "#56B4E9",
+    "Working Lead": "#0072B2",
+    "Qualified Lead": "#332288",
+    "Unqualified Lead": "#999933",
 }
 _HEATMAP: Final = "Blues"
 _LABEL_CHARS: Final = 32  # longer category labels are shortened with an ellipsis
@@ -633,6 +641,141 @@ def plot_co_occurrence(
     return ax
 
 
+def plot_mrr(
+    df: pd.DataFrame,
+    by: str | pd.Series,
+    *,
+    stack: str | pd.Series | None = "status",
+    column: str = "mrr",
+    ax: Axes | None = None,
+    title: str | None = None,
+    figsize: tuple[float, float] | None = None,
+    **kwargs: Any,
+) -> Axes:
+    """Plot the MRR of each segment of ``by``, stacked by status, on a currency axis ("$12.3k").
+
+    Horizontal bars, the most MRR at the top (an ordered key such as ``mrr_bands()`` keeps its
+    order), each status in its colour, each bar's total written past it. The amounts are
+    today's ``mrr`` cents in currency units; one axis holds one currency, so a frame of several
+    currencies is refused (``df[df.currency == "USD"]``).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A customer frame of today's API (``cm.read_customers``).
+    by : str or pandas.Series
+        The segments: a column name, or a Series on the frame's index such as
+        ``df.chartmogul.segment(...)``'s.
+    stack : str, pandas.Series or None, default "status"
+        What each bar is split by; None for one colour.
+    column : str, default "mrr"
+        An integer column of cents (``mrr`` or ``arr``).
+    ax : matplotlib.axes.Axes, optional
+        Draw here; by default on a new figure.
+    title : str, optional
+        The title (default: one naming what is summed, and the currency).
+    figsize : (float, float), optional
+        The new figure's size in inches (default: sized to the plot); ignored with ``ax``.
+    **kwargs
+        Passed to the matplotlib call that draws the data (barh), overriding the plot's own
+        style (e.g. ``color``, ``alpha``, ``edgecolor``).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn on.
+
+    Raises
+    ------
+    ValidationError
+        When a column is missing, ``column`` is not cents, or the customers are in several
+        currencies.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> today = df.assign(mrr=pd.array([158977, 4900, 0, 0, 250000, 9950], "int64[pyarrow]"),
+    ...                   currency="USD", currency_sign="$")
+    >>> ax = plot_mrr(today, df.chartmogul.segment({"vip": "`tag.vip`"}), figsize=(7, 3))
+    >>> ax.get_title()
+    'MRR by segment and status (USD)'
+    """
+    currency = one_currency(df, what="plot_mrr")
+    table = mrr_by(df, by, split=stack, column=column)
+    groups = grouping(df, by)
+    totals = table["total"].to_numpy() if stack is not None else table[column].to_numpy()
+    parts = table.drop(columns="total") if stack is not None else table
+    labels = [_label(v) for v in table.index]
+    if stack is None:
+        part_colors = [PALETTE[0]]
+    elif isinstance(stack, str) and stack == "status":
+        part_colors = _status_colors([str(c) for c in parts.columns])
+    else:
+        part_colors = [PALETTE[i % len(PALETTE)] for i in range(len(parts.columns))]
+    part_colors = [
+        MISSING_COLOR if name == MISSING_LABEL else color
+        for name, color in zip(parts.columns, part_colors, strict=True)
+    ]
+    order = _sorted_groups(np.round(totals * 100).astype(np.int64), labels, groups.ordered)
+    ax = _axes(ax, _bar_height(len(order)), figsize)
+    what = "ARR" if column == "arr" else "MRR" if column == "mrr" else column
+    unit = f" ({currency.code})" if currency.code else ""
+    default_title = (
+        f"{what} by {groups.name}"
+        + (f" and {_key_name(stack)}" if stack is not None else "")
+        + unit
+    )
+    if not len(df) or not np.any(totals):
+        return _empty(ax, f"No {what}", title or default_title)
+    positions = np.arange(len(order))
+    left = np.zeros(len(order))
+    for position, name in enumerate(parts.columns):
+        widths = parts.iloc[order, position].to_numpy(dtype=np.float64)
+        if not widths.any():
+            continue
+        ax.barh(
+            positions,
+            widths,
+            **_styled(
+                kwargs, left=left, color=part_colors[position], height=0.7, label=_label(name)
+            ),
+        )
+        left = left + widths
+    for y, total in zip(positions, totals[order], strict=True):
+        ax.annotate(
+            _escape(currency.text(float(total)) if currency.code else _compact(float(total))),
+            (float(total), float(y)),
+            xytext=(3, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=9,
+        )
+    ax.set_yticks(positions, labels=[labels[i] for i in order])
+    ax.invert_yaxis()
+    ax.margins(x=0.15)
+    formatter = currency.text if currency.code else _compact
+    ax.xaxis.set_major_formatter(mticker.FuncFormatter(lambda v, _p: _escape(formatter(v))))
+    ax.xaxis.set_major_locator(mticker.MaxNLocator(nbins=6))
+    _style(ax, value_axis="x")
+    if stack is not None:
+        ax.legend(title=_key_name(stack), loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    ax.set_title(title or default_title)
+    ax.set_xlabel(f"{what}{unit}, currency units (the API's cents / 100)")
+    ax.set_ylabel(groups.name)
+    return ax
+
+
+def _key_name(key: str | pd.Series) -> str:
+    if isinstance(key, str):
+        return key
+    return str(key.name) if key.name is not None else "segment"
+
+
+def _escape(text: str) -> str:
+    """A tick label with ``$`` shown as a dollar sign, not as matplotlib's mathtext."""
+    return text.replace("$", r"\$")
+
+
 # --- cohorts and timelines ---------------------------------------------------------------------------
 
 _PERIOD_WORDS: Final = {"D": "day", "W": "week", "M": "month", "Q": "quarter", "Y": "year"}
@@ -1163,6 +1306,64 @@ class PlotMethods:
         >>> ax = df.chartmogul.plot.segments("status")
         """
         return plot_segments(self._frame, by, ax=ax, title=title, figsize=figsize, **kwargs)
+
+    def mrr(
+        self,
+        by: str | pd.Series,
+        *,
+        stack: str | pd.Series | None = "status",
+        column: str = "mrr",
+        ax: Axes | None = None,
+        title: str | None = None,
+        figsize: tuple[float, float] | None = None,
+        **kwargs: Any,
+    ) -> Axes:
+        """Plot the MRR per segment, stacked by status, on a currency axis: `plot_mrr`.
+
+        Parameters
+        ----------
+        by : str or pandas.Series
+            The segments: a column name or a Series such as ``segment()``'s.
+        stack : str, pandas.Series or None, default "status"
+            What each bar is split by; None for one colour.
+        column : str, default "mrr"
+            An integer column of cents (``mrr`` or ``arr``).
+        ax : matplotlib.axes.Axes, optional
+            Draw here; by default on a new figure.
+        title : str, optional
+            The title.
+        figsize : (float, float), optional
+            The new figure's size in inches; ignored with ``ax``.
+        **kwargs
+            Passed to the matplotlib call that draws the data.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            The axes drawn on.
+
+        Raises
+        ------
+        ValidationError
+            As `plot_mrr` does (several currencies among others).
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> today = df.assign(mrr=pd.array([158977, 4900, 0, 0, 250000, 9950], "int64[pyarrow]"),
+        ...                   currency="EUR", currency_sign="€")
+        >>> ax = today.chartmogul.plot.mrr("custom.plan", alpha=0.9)
+        """
+        return plot_mrr(
+            self._frame,
+            by,
+            stack=stack,
+            column=column,
+            ax=ax,
+            title=title,
+            figsize=figsize,
+            **kwargs,
+        )
 
     def cohorts(
         self,

@@ -12,9 +12,16 @@ mutate it. They are written for the frame's Arrow dtypes, where pandas' defaults
 - Tags are read from the ``tag.*`` columns, which is what an analyst edits; the ``tags`` list
   column is only the wire format.
 
+Today's API adds money and lead dates: ``mrr``/``arr`` in integer cents (``money`` gives
+currency units), ``currency``, ``lead_created_at``. ``mrr_bands``, ``mrr_by``, ``profile``,
+``days_to_convert`` and ``lead_conversion`` use them; an amount is never summed across
+currencies without saying so (a ValidationError names the currencies and the fix,
+``df[df.currency == "USD"]``).
+
 The examples use ``df``, a frame of six customers as ``read_customers`` returns them (tags
 ``vip``, ``eu``, ``beta``; custom ``seats`` and ``plan``; statuses Active, Cancelled, Lead and
-Past Due); ``tests/test_docstrings.py`` builds it from their JSON and runs the examples.
+Past Due); ``tests/test_docstrings.py`` builds it from their JSON and runs the examples. The
+money examples give it today's columns with ``df.assign``.
 """
 
 from __future__ import annotations
@@ -37,15 +44,25 @@ from cm_frames.errors import ValidationError
 from cm_frames.schema import CLEARBIT_PREFIX, CUSTOM_PREFIX, TAG_PREFIX, TIMESTAMP
 
 __all__ = [
+    "CENTS",
     "MISSING_LABEL",
+    "MRR_BANDS",
+    "Currency",
     "Grouping",
     "bucket",
     "co_occurrence",
     "cohort",
     "cross_counts",
+    "days_to_convert",
     "filter_customers",
     "grouping",
+    "lead_conversion",
+    "money",
+    "money_text",
+    "mrr_bands",
+    "mrr_by",
     "numeric_profile_columns",
+    "one_currency",
     "period_alias",
     "profile",
     "segment",
@@ -998,6 +1015,11 @@ def profile(df: pd.DataFrame, by: str | pd.Series) -> pd.DataFrame:
     without a value are left out of the median). Customers whose key is missing form a last
     row with a null label.
 
+    With today's ``mrr`` (cents), also ``mrr.<currency>``, the segment's MRR in currency units,
+    and ``mrr_share.<currency>``, its share of that currency's MRR: one pair per currency, so
+    no amount is added to another currency's (``mrr`` and ``mrr_share`` without a
+    ``currency`` column).
+
     Parameters
     ----------
     df : pandas.DataFrame
@@ -1025,6 +1047,16 @@ def profile(df: pd.DataFrame, by: str | pd.Series) -> pd.DataFrame:
     Cancelled          1
     Lead               1                    vip 100%
     Past Due           1                   beta 100%
+    >>> import pandas as pd
+    >>> today = df.assign(
+    ...     mrr=pd.array([158977, 4900, 0, 0, 250000, 9950], "int64[pyarrow]"), currency="USD")
+    >>> profile(today, "status")[["customers", "mrr.USD", "mrr_share.USD"]].round(3)
+               customers  mrr.USD  mrr_share.USD
+    status
+    Active             3  4138.77          0.977
+    Cancelled          1     0.00          0.000
+    Lead               1     0.00          0.000
+    Past Due           1    99.50          0.023
     """
     groups = grouping(df, by)
     codes = groups.codes.copy()
@@ -1042,8 +1074,39 @@ def profile(df: pd.DataFrame, by: str | pd.Series) -> pd.DataFrame:
     columns["top_tags"] = _top_tags(df, codes, sizes)
     for column in numeric_profile_columns(df):
         columns[f"median.{column}"] = _group_medians(df[column], codes, n_groups)
+    if "mrr" in df.columns and pd.api.types.is_integer_dtype(df["mrr"].dtype):
+        columns.update(_mrr_columns(df, codes, n_groups))
     index = pd.Index(labels, name=groups.name)
     return pd.DataFrame(columns, index=index)
+
+
+def _mrr_columns(
+    df: pd.DataFrame, codes: npt.NDArray[np.intp], n_groups: int
+) -> dict[str, npt.NDArray[np.float64]]:
+    """``mrr.<currency>`` and ``mrr_share.<currency>`` per group: each currency on its own."""
+    cents = df["mrr"].to_numpy(dtype="float64", na_value=0.0)
+    table = _currency_table(df)
+    if table is None:
+        currency_codes, names = np.zeros(len(df), dtype=np.intp), [""]
+    else:
+        currency_codes, names = table
+        if not names:
+            currency_codes, names = np.zeros(len(df), dtype=np.intp), [""]
+    known = currency_codes >= 0
+    flat = np.bincount(
+        codes[known] * len(names) + currency_codes[known],
+        weights=cents[known],
+        minlength=n_groups * len(names),
+    )
+    sums = flat.reshape(n_groups, len(names)) / CENTS
+    totals = sums.sum(axis=0)
+    columns: dict[str, npt.NDArray[np.float64]] = {}
+    for position in sorted(range(len(names)), key=lambda i: (-totals[i], names[i])):
+        suffix = f".{names[position]}" if names[position] else ""
+        columns[f"mrr{suffix}"] = sums[:, position]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            columns[f"mrr_share{suffix}"] = sums[:, position] / totals[position]
+    return columns
 
 
 def _group_medians(
@@ -1101,3 +1164,532 @@ def _top_tags(
         ranked = np.lexsort((tag_order, -row))[:TOP_TAGS]
         texts.append(", ".join(f"{names[i]} {row[i]:.0%}" for i in ranked if row[i] > 0))
     return texts
+
+
+# --- money: today's mrr and arr (integer cents) ----------------------------------------------------
+
+#: Today's API gives ``mrr`` and ``arr`` in cents: this many to a currency unit.
+CENTS: Final = 100
+
+#: The MRR bands of ``mrr_bands`` by default, in currency units.
+MRR_BANDS: Final = (0.0, 100.0, 1_000.0, 10_000.0, float("inf"))
+
+
+@dataclass(frozen=True)
+class Currency:
+    """The one currency of the customers an amount sums, as ``one_currency`` finds it.
+
+    Attributes
+    ----------
+    code : str or None
+        ISO code (``"USD"``); None when the frame has no ``currency`` column.
+    sign : str
+        What amounts are written with (``"$"``, from ``currency_sign``), else the code, else "".
+
+    Examples
+    --------
+    >>> Currency("EUR", "€").text(1234.5)
+    '€1.23k'
+    """
+
+    code: str | None
+    sign: str
+
+    def text(self, value: float) -> str:
+        """Write an amount in currency units compactly: ``$12.3k``, ``-€950``, ``CHF 1.5M``.
+
+        Parameters
+        ----------
+        value : float
+            The amount, in currency units (not cents).
+
+        Returns
+        -------
+        str
+            The amount with the currency's sign, three significant digits past 1,000.
+
+        Examples
+        --------
+        >>> Currency("USD", "$").text(12_345), Currency("USD", "$").text(99.5)
+        ('$12.3k', '$99.5')
+        """
+        return money_text(value, self.sign)
+
+
+def money_text(value: float, sign: str = "$") -> str:
+    """Write an amount in currency units as a deck does: ``$12.3k``, ``$1.5M``, ``-$950``.
+
+    Parameters
+    ----------
+    value : float
+        The amount, in currency units.
+    sign : str, default "$"
+        The currency's sign (a word such as ``CHF`` is followed by a space).
+
+    Returns
+    -------
+    str
+        The text; ``∞`` for an infinite amount.
+
+    Examples
+    --------
+    >>> money_text(0), money_text(1_589.77), money_text(2_500_000, "€"), money_text(-950, "CHF")
+    ('$0', '$1.59k', '€2.5M', '-CHF 950')
+    """
+    gap = " " if sign[-1:].isalpha() else ""
+    minus = "-" if value < 0 else ""
+    magnitude = abs(float(value))
+    if np.isinf(magnitude):
+        return f"{minus}{sign}{gap}∞"
+    for limit, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if magnitude >= limit:
+            return f"{minus}{sign}{gap}{magnitude / limit:.3g}{suffix}"
+    return f"{minus}{sign}{gap}{magnitude:.3g}"
+
+
+def _cents(df: pd.DataFrame, column: str, what: str) -> pd.Series:
+    series = _column(df, column, parameter=what)
+    if not pd.api.types.is_integer_dtype(series.dtype):
+        raise ValidationError(
+            f"{what}: {column!r} is {series.dtype}, not integer cents; amounts in cents are "
+            "today's API's mrr and arr columns (cm.read_customers of a client of today's API)"
+        )
+    return series
+
+
+def money(df: pd.DataFrame, column: str = "mrr") -> pd.Series:
+    """An amount column in currency units: the API's integer cents divided by 100.
+
+    ``mrr`` 158977 (cents, as today's API gives it) is 1589.77 dollars. The result is a
+    float64 Arrow Series (nulls stay null) named like the column. Each customer's amount is in
+    that customer's ``currency``: convert before adding amounts of several currencies.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A customer frame of today's API (``cm.read_customers``).
+    column : str, default "mrr"
+        An integer column of cents (``mrr`` or ``arr``).
+
+    Returns
+    -------
+    pandas.Series
+        The amounts in currency units (float64).
+
+    Raises
+    ------
+    ValidationError
+        When the frame has no such column or it is not integer (no cents).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> today = df.assign(mrr=pd.array([158977, 4900, 0, 0, 250000, 9950], "int64[pyarrow]"))
+    >>> money(today).tolist()
+    [1589.77, 49.0, 0.0, 0.0, 2500.0, 99.5]
+    """
+    series = _cents(df, column, "money")
+    if isinstance(series.dtype, pd.ArrowDtype):
+        arrow = series.array.__arrow_array__()
+        units = pc.divide(arrow.cast(pa.float64()), float(CENTS))
+        return pd.Series(pd.arrays.ArrowExtensionArray(units), index=df.index, name=column)
+    values = series.to_numpy(dtype="float64", na_value=np.nan) / CENTS
+    return pd.Series(values, index=df.index, name=column, dtype=pd.ArrowDtype(pa.float64()))
+
+
+def _currency_table(df: pd.DataFrame) -> tuple[npt.NDArray[np.intp], list[str]] | None:
+    """Each customer's currency as a code into the sorted currencies (-1: none), or None."""
+    if "currency" not in df.columns:
+        return None
+    codes, uniques = pd.factorize(df["currency"], sort=True, use_na_sentinel=True)
+    return np.asarray(codes, dtype=np.intp), [str(u) for u in uniques.tolist()]
+
+
+def _mixed_currencies(
+    what: str, names: list[str], counts: npt.NDArray[np.int64], *, by_currency: bool
+) -> ValidationError:
+    order = sorted(range(len(names)), key=lambda i: (-int(counts[i]), names[i]))
+    listed = ", ".join(f"{names[i]} ({int(counts[i]):,} customers)" for i in order if counts[i])
+    top = names[order[0]]
+    group = " or group by it (by='currency')" if by_currency else ""
+    return ValidationError(
+        f"{what}: these customers' amounts are in {sum(1 for c in counts if c)} currencies: "
+        f"{listed}; a sum across currencies means nothing. Take one currency, "
+        f'df[df.currency == "{top}"]{group}, or convert the amounts to one currency first.'
+    )
+
+
+def one_currency(df: pd.DataFrame, *, what: str = "MRR") -> Currency:
+    """The currency every customer of the frame is billed in, or a ValidationError naming them.
+
+    Customers without a currency are left out of the check. A frame without a ``currency``
+    column (the reference dialect) has no known currency: ``Currency(None, "")``.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A customer frame.
+    what : str, default "MRR"
+        What is being summed, for the message.
+
+    Returns
+    -------
+    Currency
+        Its code and sign (``currency_sign``, else the code).
+
+    Raises
+    ------
+    ValidationError
+        When the customers are in several currencies: the message lists them and the fix,
+        ``df[df.currency == "USD"]``.
+
+    Examples
+    --------
+    >>> today = df.assign(currency="EUR", currency_sign="€")
+    >>> one_currency(today)
+    Currency(code='EUR', sign='€')
+    >>> one_currency(today.assign(currency=["EUR", "USD", "EUR", "EUR", "USD", "EUR"]))
+    Traceback (most recent call last):
+    ...
+    cm_frames.errors.ValidationError: MRR: these customers' amounts are in 2 currencies: ...
+    """
+    table = _currency_table(df)
+    if table is None:
+        return Currency(None, "")
+    codes, names = table
+    counts = np.bincount(codes[codes >= 0], minlength=len(names)).astype(np.int64)
+    if len(names) > 1:
+        raise _mixed_currencies(what, names, counts, by_currency=True)
+    if not names:
+        return Currency(None, "")
+    code = names[0]
+    sign = code
+    if "currency_sign" in df.columns:
+        signs = df["currency_sign"].dropna().unique().tolist()
+        if len(signs) == 1 and str(signs[0]):
+            sign = str(signs[0])
+    return Currency(code, sign)
+
+
+def _check_groups_currency(
+    df: pd.DataFrame, codes: npt.NDArray[np.intp], n_groups: int, what: str
+) -> None:
+    """Refuse to sum amounts of several currencies into one group (``codes``: each row's group)."""
+    table = _currency_table(df)
+    if table is None:
+        return
+    currency_codes, names = table
+    known = currency_codes >= 0
+    per_group = cross_counts(codes[known], n_groups, currency_codes[known], max(len(names), 1))
+    mixed = (per_group > 0).sum(axis=1) > 1
+    if mixed.any():  # the message counts the whole frame: its fix names the main currency
+        raise _mixed_currencies(what, names, per_group.sum(axis=0), by_currency=True)
+
+
+def mrr_bands(
+    df: pd.DataFrame,
+    edges: Sequence[float] = MRR_BANDS,
+    *,
+    column: str = "mrr",
+    labels: Sequence[str] | None = None,
+) -> pd.Series:
+    """Bin customers by MRR into bands given in currency units, labelled ``$0–$100`` ...
+
+    ``bucket`` on the cents, with edges and labels in the currency (``edges`` times 100 are
+    the cut points; each band includes its lower edge, the last one is open with an infinite
+    edge). Customers without an amount get null. Bands of amounts in different currencies do
+    not compare: a frame of several currencies is refused.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A customer frame of today's API.
+    edges : sequence of float, default (0, 100, 1000, 10000, inf)
+        Increasing band edges in currency units.
+    column : str, default "mrr"
+        An integer column of cents (``mrr`` or ``arr``).
+    labels : sequence of str, optional
+        The bands' labels (default: ``$0–$100``, ``$100–$1k``, ``≥ $10k``).
+
+    Returns
+    -------
+    pandas.Series
+        An ordered categorical, one band per customer.
+
+    Raises
+    ------
+    ValidationError
+        When the column is not cents, the edges are not increasing, or the customers are in
+        several currencies.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> today = df.assign(
+    ...     mrr=pd.array([158977, 4900, 0, 0, 2500000, 9950], "int64[pyarrow]"), currency="USD",
+    ...     currency_sign="$")
+    >>> mrr_bands(today).value_counts(sort=False)
+    mrr
+    $0–$100       4
+    $100–$1k      0
+    $1k–$10k      1
+    ≥ $10k        1
+    Name: count, dtype: int64
+    """
+    _cents(df, column, "mrr_bands")
+    currency = one_currency(df, what="mrr_bands")
+    cut = [float(e) for e in edges]
+    if labels is None:
+        labels = []
+        for low, high in itertools.pairwise(cut):
+            if np.isinf(high):
+                labels.append(f"≥ {currency.text(low)}")
+            elif np.isinf(low):
+                labels.append(f"< {currency.text(high)}")
+            else:
+                labels.append(f"{currency.text(low)}–{currency.text(high)}")
+        if len(set(labels)) != len(labels):  # edges too close for 3 digits: exact amounts
+            labels = [f"[{_number_text(a)}, {_number_text(b)})" for a, b in itertools.pairwise(cut)]
+    try:
+        return bucket(df, column, [e * CENTS for e in cut], labels=labels)
+    except ValidationError as error:
+        raise ValidationError(str(error).replace("bins=", "edges=", 1)) from None
+
+
+def _status_codes(df: pd.DataFrame) -> tuple[npt.NDArray[np.intp], list[str]]:
+    status_codes, statuses = pd.factorize(_column(df, "status", parameter="split"))
+    names = [str(s) for s in statuses.tolist()]
+    codes = np.asarray(status_codes, dtype=np.intp)
+    if (codes < 0).any():
+        codes = np.where(codes < 0, len(names), codes)
+        names.append(MISSING_LABEL)
+    return codes, names
+
+
+def mrr_by(
+    df: pd.DataFrame,
+    by: str | pd.Series,
+    *,
+    split: str | pd.Series | None = "status",
+    column: str = "mrr",
+) -> pd.DataFrame:
+    """MRR per segment of ``by``, split by status (or ``split``), in currency units.
+
+    One row per segment (customers without a key: a last row with a null label), one column
+    per status (most MRR first), and ``total``. Sums are exact in cents, then divided by 100.
+    A row summing amounts of several currencies is refused: filter one currency
+    (``df[df.currency == "USD"]``) or group by it (``by="currency"``).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A customer frame of today's API.
+    by : str or pandas.Series
+        The segments: a column name or a Series on the frame's index (``segment()``,
+        ``mrr_bands()``).
+    split : str, pandas.Series or None, default "status"
+        The columns' key; None for the total only.
+    column : str, default "mrr"
+        An integer column of cents (``mrr`` or ``arr``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        MRR (float, currency units) per segment and status, and ``total``.
+
+    Raises
+    ------
+    ValidationError
+        When a column is missing, ``column`` is not cents, or a row mixes currencies.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> today = df.assign(
+    ...     mrr=pd.array([158977, 4900, 0, 0, 250000, 9950], "int64[pyarrow]"), currency="USD")
+    >>> mrr_by(today, df.chartmogul.segment({"vip": "`tag.vip`"}))
+                Active  Past Due  Cancelled  Lead    total
+    segment
+    vip      4089.77       0.0        0.0   0.0  4089.77
+    other      49.00      99.5        0.0   0.0   148.50
+    """
+    cents = _cents(df, column, "mrr_by")
+    groups = grouping(df, by)
+    codes = groups.codes.copy()
+    labels: list[Any] = list(groups.labels)
+    if groups.has_missing:
+        codes[codes < 0] = len(labels)
+        labels.append(None)
+    _check_groups_currency(df, codes, len(labels), "mrr_by")
+    amounts = cents.to_numpy(dtype="float64", na_value=0.0)
+    if split is None:
+        split_codes, split_names = np.zeros(len(df), dtype=np.intp), [column]
+    elif isinstance(split, str) and split == "status":
+        split_codes, split_names = _status_codes(df)
+    else:
+        split_groups = grouping(df, split)
+        split_codes = split_groups.codes.copy()
+        split_names = [str(v) for v in split_groups.labels]
+        if split_groups.has_missing:
+            split_codes[split_codes < 0] = len(split_names)
+            split_names.append(MISSING_LABEL)
+    flat = np.bincount(
+        codes * len(split_names) + split_codes,
+        weights=amounts,
+        minlength=len(labels) * len(split_names),
+    )
+    sums = flat.reshape(len(labels), len(split_names)) / CENTS
+    result = pd.DataFrame(sums, index=pd.Index(labels, name=groups.name), columns=split_names)
+    if split is not None:
+        counts = cross_counts(codes, len(labels), split_codes, len(split_names)).sum(axis=0)
+        order = sorted(
+            range(len(split_names)), key=lambda i: (-sums[:, i].sum(), -counts[i], split_names[i])
+        )
+        result = result.iloc[:, order]
+        result["total"] = sums.sum(axis=1)
+    result.columns.name = None
+    return result
+
+
+def days_to_convert(df: pd.DataFrame) -> pd.Series:
+    """Count the days from ``lead_created_at`` to ``customer_since``: how long a lead took.
+
+    Null for customers still leads (no ``customer_since``) or without ``lead_created_at``.
+    Fractional days (float64 Arrow Series), as the two instants give them.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A customer frame of today's API (``lead_created_at``).
+
+    Returns
+    -------
+    pandas.Series
+        Days, named ``days_to_convert``.
+
+    Raises
+    ------
+    ValidationError
+        When the frame has no ``lead_created_at`` or ``customer_since`` timestamps.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> leads = pd.Series(pd.to_datetime(["2024-01-05", "2024-01-20", "2024-04-01", "2024-04-15",
+    ...     "2024-07-01", "2024-08-01"], utc=True), index=df.index).astype("timestamp[us, UTC][pyarrow]")
+    >>> days_to_convert(df.assign(lead_created_at=leads)).round(1).tolist()
+    [10.4, 14.4, 19.7, 17.3, 10.5, 29.8]
+    """
+    since = _timestamp_column(df, "customer_since", "days_to_convert")
+    created = _timestamp_column(df, "lead_created_at", "days_to_convert")
+    start = created.to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))
+    end = since.to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))
+    elapsed = (end - start) / np.timedelta64(1, "D")
+    arrow = pa.array(elapsed, type=pa.float64(), from_pandas=True)  # NaT -> NaN -> null
+    return pd.Series(pd.arrays.ArrowExtensionArray(arrow), index=df.index, name="days_to_convert")
+
+
+def _timestamp_column(df: pd.DataFrame, column: str, what: str) -> pd.Series:
+    series = _column(df, column, parameter=what)
+    dtype = series.dtype
+    if not (
+        pd.api.types.is_datetime64_any_dtype(dtype)
+        or (isinstance(dtype, pd.ArrowDtype) and pa.types.is_timestamp(dtype.pyarrow_dtype))
+    ):
+        raise ValidationError(
+            f"{what}: {column} is {dtype}, not a timestamp; reload the frame with "
+            "cm.read_customers() or convert it with pd.to_datetime(..., utc=True)"
+        )
+    return series
+
+
+def _period_starts(series: pd.Series, freq: str) -> npt.NDArray[np.datetime64]:
+    alias = period_alias(freq)
+    instants = pd.DatetimeIndex(
+        series.to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))
+    )
+    starts: npt.NDArray[np.datetime64] = instants.to_period(alias).start_time.to_numpy(
+        dtype="datetime64[us]"
+    )
+    return starts
+
+
+def lead_conversion(df: pd.DataFrame, freq: str = "MS") -> pd.DataFrame:
+    """Lead cohorts: per period of ``lead_created_at``, how many leads became customers, how fast.
+
+    Every customer with a ``lead_created_at`` is a lead of its period; it converted if it has
+    a ``customer_since``. Columns: ``leads``, ``converted``, ``conversion`` (the share
+    converted, so far: recent cohorts have had less time), ``median_days`` (to convert, among
+    those converted). Every period from the first cohort to the last gets a row.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A customer frame of today's API.
+    freq : str, default "MS"
+        Period starts, as in ``cohort()``: ``"MS"``, ``"QS"``, ``"YS"``, ``"W-MON"``, ``"D"``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per lead cohort (its start, UTC), named ``lead_cohort``.
+
+    Raises
+    ------
+    ValidationError
+        When the frame has no ``lead_created_at``/``customer_since`` timestamps, or ``freq``
+        is not a period.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> leads = pd.Series(pd.to_datetime(["2024-01-05", "2024-01-20", "2024-04-01", "2024-04-15",
+    ...     "2024-07-01", "2024-08-01"], utc=True), index=df.index).astype("timestamp[us, UTC][pyarrow]")
+    >>> since = df["customer_since"].where(df["status"] != "Lead")
+    >>> lead_conversion(df.assign(lead_created_at=leads, customer_since=since), "QS")
+                               leads  converted  conversion  median_days
+    lead_cohort
+    2024-01-01 00:00:00+00:00      2          2         1.0    12.406250
+    2024-04-01 00:00:00+00:00      2          1         0.5    19.666667
+    2024-07-01 00:00:00+00:00      2          2         1.0    20.140625
+    """
+    days = days_to_convert(df)
+    created = _timestamp_column(df, "lead_created_at", "lead_conversion")
+    starts = _period_starts(created, freq)
+    known = ~np.isnat(starts)
+    alias = period_alias(freq)
+    index_name = "lead_cohort"
+    if not known.any():
+        empty = pd.DataFrame(
+            {"leads": [], "converted": [], "conversion": [], "median_days": []},
+            index=pd.DatetimeIndex([], tz="UTC", name=index_name),
+        )
+        return empty.astype({"leads": "int64", "converted": "int64"})
+    periods = pd.period_range(
+        pd.Timestamp(starts[known].min()), pd.Timestamp(starts[known].max()), freq=alias
+    )
+    period_starts = pd.DatetimeIndex(periods.start_time)
+    codes = period_starts.get_indexer(pd.DatetimeIndex(starts[known]))
+    converted_mask = (
+        _timestamp_column(df, "customer_since", "lead_conversion")
+        .notna()
+        .to_numpy(dtype=bool)[known]
+    )
+    leads = np.bincount(codes, minlength=len(period_starts)).astype(np.int64)
+    converted = np.bincount(codes[converted_mask], minlength=len(period_starts)).astype(np.int64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        conversion = converted / leads.astype(np.float64)
+    elapsed = days.to_numpy(dtype="float64", na_value=np.nan)[known]
+    present = ~np.isnan(elapsed)
+    medians = pd.Series(elapsed[present]).groupby(codes[present]).median()
+    median_days = medians.reindex(range(len(period_starts))).to_numpy(dtype=np.float64)
+    index = pd.DatetimeIndex(period_starts.tz_localize("UTC"), name=index_name)
+    return pd.DataFrame(
+        {
+            "leads": leads,
+            "converted": converted,
+            "conversion": conversion,
+            "median_days": median_days,
+        },
+        index=index,
+    )
