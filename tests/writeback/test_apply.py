@@ -510,7 +510,7 @@ def _with_unknown_customer(plan: Plan, victim: int, unknown: int = 999_999) -> P
 
 @pytest.mark.parametrize("check_conflicts", [True, False])
 def test_a_permanent_error_for_one_customer_does_not_stop_the_others(
-    emulator: Emulator, client: cm.Client, df: pd.DataFrame, check_conflicts: bool
+    emulator: Emulator, client: cm.Client, df: pd.DataFrame, api: Any, check_conflicts: bool
 ) -> None:
     edited = df.copy()
     ids = [i for i in edited.index[:6] if i not in _shared_email(df, 2)[1]]
@@ -524,8 +524,11 @@ def test_a_permanent_error_for_one_customer_does_not_stop_the_others(
     assert failure.customer_id == 999_999
     assert "999999" in failure.error
     assert result.applied == len(plan) - 1
-    # The read before writing (identity, always made) finds it missing: never sent.
+    # The read before writing (identity, always made) finds it missing: never sent, neither
+    # to the id nor to the uuid the operation still carries (today's API writes by uuid).
     assert all("999999" not in e["path"] for e in _writes(emulator))
+    victim = f"/v1/{api.customer_path(ids[0])}/"
+    assert not [e for e in _writes(emulator) if e["path"].startswith(victim)]
 
 
 def _fail_after(
