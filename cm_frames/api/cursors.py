@@ -400,9 +400,11 @@ def _range_parts(
             lower, upper = bounds[i], bounds[i + 1]
             label = f"from {_label(lower)} to {_label(upper)}"
             parts.append(Part(label, start=lower, stop=upper))
-    # Customers without a customer-since, after every dated one: by status from "&0".
-    parts += [Part(f"no customer-since, {s}", s, start=(None, 0)) for s in STATUSES]
-    return parts
+    # Customers without a customer-since, after every dated one: by status from "&0". They
+    # go first: a status's undated customers (the leads) are one walk that cannot be split
+    # further, so it must not be the last to start.
+    undated = [Part(f"no customer-since, {s}", s, start=(None, 0)) for s in STATUSES]
+    return undated + parts
 
 
 def _label(position: Position | None) -> str:
@@ -548,8 +550,9 @@ def _walk_one(
 
 
 def _check_joins(parts: Sequence[Part], walked: Sequence[_Walked]) -> None:
-    for before, after, index in zip(walked, walked[1:], range(len(walked) - 1), strict=False):
+    for index in range(len(parts) - 1):
         this, following = parts[index], parts[index + 1]
+        before, after = walked[index], walked[index + 1]
         # Only unfiltered neighbours join: a status part starts at its own first customer.
         if this.stop is None or following.start != this.stop or following.status is not None:
             continue
@@ -581,8 +584,10 @@ def _settle(
                 yield Rows(kept, "read again")
         if not countable:
             return
-        counts = {status: _count(fetch({"per_page": 1, "status": status})) for status in STATUSES}
-        total = _count(fetch({"per_page": 1}))
+        queries = [{"per_page": 1, "status": status} for status in STATUSES] + [{"per_page": 1}]
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cm_frames-count") as pool:
+            *found, total = [_count(answer) for answer in pool.map(fetch, queries)]
+        counts = dict(zip(STATUSES, found, strict=True))
         mine = held.statuses()
         off = [s for s in STATUSES if counts[s] is not None and counts[s] != mine.get(s, 0)]
         if not off and total == len(held.rows):
