@@ -755,12 +755,12 @@ def plot_mrr(
     ax.margins(x=0.15)
     formatter = currency.text if currency.code else _compact
     ax.xaxis.set_major_formatter(mticker.FuncFormatter(lambda v, _p: _escape(formatter(v))))
-    ax.xaxis.set_major_locator(mticker.MaxNLocator(nbins=6))
+    ax.xaxis.set_major_locator(mticker.MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]))
     _style(ax, value_axis="x")
     if stack is not None:
         ax.legend(title=_key_name(stack), loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     ax.set_title(title or default_title)
-    ax.set_xlabel(f"{what}{unit}, currency units (the API's cents / 100)")
+    ax.set_xlabel(f"{what}{unit}")
     ax.set_ylabel(groups.name)
     return ax
 

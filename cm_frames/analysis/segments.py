@@ -1414,7 +1414,7 @@ def mrr_bands(
     Returns
     -------
     pandas.Series
-        An ordered categorical, one band per customer.
+        An ordered categorical, one band per customer, named ``MRR band`` (``ARR band``).
 
     Raises
     ------
@@ -1429,7 +1429,7 @@ def mrr_bands(
     ...     mrr=pd.array([158977, 4900, 0, 0, 2500000, 9950], "int64[pyarrow]"), currency="USD",
     ...     currency_sign="$")
     >>> mrr_bands(today).value_counts(sort=False)
-    mrr
+    MRR band
     $0–$100       4
     $100–$1k      0
     $1k–$10k      1
@@ -1451,9 +1451,10 @@ def mrr_bands(
         if len(set(labels)) != len(labels):  # edges too close for 3 digits: exact amounts
             labels = [f"[{_number_text(a)}, {_number_text(b)})" for a, b in itertools.pairwise(cut)]
     try:
-        return bucket(df, column, [e * CENTS for e in cut], labels=labels)
+        bands = bucket(df, column, [e * CENTS for e in cut], labels=labels)
     except ValidationError as error:
         raise ValidationError(str(error).replace("bins=", "edges=", 1)) from None
+    return bands.rename(f"{column.upper() if column in ('mrr', 'arr') else column} band")
 
 
 def _status_codes(df: pd.DataFrame) -> tuple[npt.NDArray[np.intp], list[str]]:

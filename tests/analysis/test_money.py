@@ -185,6 +185,7 @@ def test_bucket_handles_int64_cents(usd: pd.DataFrame) -> None:
 
 def test_mrr_bands_cut_in_currency_units_with_currency_labels(usd: pd.DataFrame) -> None:
     bands = usd.chartmogul.mrr_bands()
+    assert bands.name == "MRR band"
     assert list(bands.cat.categories) == ["$0–$100", "$100–$1k", "$1k–$10k", "≥ $10k"]
     assert bands.cat.ordered
     # 10,000 cents is $100: the lower edge of the second band; 100,000 is $1k
@@ -370,7 +371,8 @@ def test_mrr_analysis_of_todays_emulator(current_emulator: Emulator) -> None:
     by_currency = df.chartmogul.mrr_by("currency", split=None)["mrr"]
     assert by_currency.sum() == pytest.approx(int(df["mrr"].sum()) / 100)
     ax = usd.chartmogul.plot.mrr(usd.chartmogul.mrr_bands())
-    assert ax.get_title().endswith("(USD)")
+    assert ax.get_title() == "MRR by MRR band and status (USD)"
+    assert ax.get_xlabel() == "MRR (USD)"
     cohorts = df.chartmogul.lead_conversion("QS")
     assert cohorts["leads"].sum() == df["lead_created_at"].notna().sum()
     assert (

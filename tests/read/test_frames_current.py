@@ -228,6 +228,9 @@ def test_a_load_from_todays_emulator_over_http(current_emulator: Emulator) -> No
         api_key=current_emulator.api_key, base_url=current_emulator.url, rate_limit=None
     ) as client:
         df = cm.read_customers(client, progress=False)
+        warm = cm.read_customers(client, progress=False)  # from the snapshot
+    assert warm.equals(df)
+    assert list(warm.dtypes) == list(df.dtypes)
     stored = {c["id"]: c for c in current_emulator_customers(current_emulator)}
     assert len(df) == len(stored)
     for column in schema.CURRENT_COLUMNS:
