@@ -227,12 +227,13 @@ def current_arrow_types() -> dict[str, pa.DataType]:
 
 
 def field_column(field: str, taken: Iterable[str] = ()) -> str:
-    """Name the column of a top-level customer field: dashes become underscores.
+    """Name the column of a top-level customer field beyond the reference's: dashes become ``_``.
 
     A field no one documented (neither the reference nor today's API) is kept, never dropped:
-    its column is named by this rule. A name the frame already gives to another column (a
-    documented one, ``id``, one in the ``address.``, ``tag.``, ``custom.``, ``stripe.`` or
-    ``clearbit.`` namespaces, or one of ``taken``) gets trailing underscores until it is free.
+    its column is named by this rule. A name in the ``address.``, ``tag.``, ``custom.``,
+    ``stripe.`` or ``clearbit.`` namespaces has its first dot made an underscore too, and a
+    name the frame already gives to another column (a documented one, ``id``, or one of
+    ``taken``) gets trailing underscores until it is free.
 
     Parameters
     ----------
@@ -250,14 +251,16 @@ def field_column(field: str, taken: Iterable[str] = ()) -> str:
     --------
     >>> field_column("currency-sign"), field_column("health-score")
     ('currency_sign', 'health_score')
-    >>> field_column("customer_since")  # not the customer-since column
-    'customer_since_'
+    >>> field_column("customer_since"), field_column("tag.vip")  # no clash with the frame's
+    ('customer_since_', 'tag_vip')
     """
-    name = field.replace("-", "_")
-    used = {INDEX_NAME, *BASE_COLUMNS, *CURRENT_COLUMNS, *taken}
     if field in CURRENT_FIELDS:
-        used.discard(CURRENT_FIELDS[field])
-    while name in used or name.startswith(("address.", *_GROUP_ORDER)):
+        return CURRENT_FIELDS[field]
+    name = field.replace("-", "_")
+    if name.startswith(("address.", *_GROUP_ORDER)):  # "tag.x" is no tag: "tag_x"
+        name = name.replace(".", "_", 1)
+    used = {INDEX_NAME, *BASE_COLUMNS, *CURRENT_COLUMNS, *taken}
+    while name in used:
         name += "_"
     return name
 

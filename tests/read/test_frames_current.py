@@ -167,6 +167,31 @@ def test_undocumented_top_level_fields_are_kept_as_columns() -> None:
     assert values(df, "customer_since_") == [None, "dup", None]
 
 
+@pytest.mark.parametrize(
+    ("field", "column"),
+    [
+        ("health-score", "health_score"),
+        ("tag.vip", "tag_vip"),  # not a tag column
+        ("custom.seats", "custom_seats"),
+        ("address.city", "address_city"),
+        ("tags", "tags_"),  # not the tags list
+        ("customer_since", "customer_since_"),  # not the customer-since column
+        ("currency-sign", "currency_sign"),  # today's field
+    ],
+)
+def test_a_top_level_field_never_takes_another_columns_name(field: str, column: str) -> None:
+    assert schema.field_column(field) == column
+    assert schema.field_column("health_score", taken=["health_score"]) == "health_score_"
+
+
+def test_undocumented_fields_named_like_frame_columns_do_not_clobber_them() -> None:
+    df, _ = customers_to_frame([today(1, **{"tag.vip": "no", "tags": 5})])
+    assert df["tag.vip"].tolist() == [True]  # from attributes.tags
+    assert df["tag_vip"].tolist() == ["no"]
+    assert list(df["tags"].iloc[0]) == ["vip"]
+    assert df["tags_"].tolist() == [5]
+
+
 def test_undocumented_fields_typed_across_pages() -> None:
     decoder = PageDecoder()
     decoder.add_entries([today(1, seats=3)])
