@@ -329,7 +329,9 @@ class ChartMogulAccessor:
         -------
         pandas.DataFrame
             ``customers``, ``share``, ``status.<status>``, ``top_tags`` and ``median.<column>``
-            per segment; customers without a segment form a last row with a null label.
+            per segment, and with today's ``mrr`` ``mrr.<currency>`` and
+            ``mrr_share.<currency>``; customers without a segment form a last row with a
+            null label.
 
         Raises
         ------

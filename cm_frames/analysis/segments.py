@@ -364,6 +364,8 @@ def bucket(
     edges; each bin includes its left edge (``[10, 50)``: 10 to 49.99...), and with a number of
     bins the last one includes the maximum. Use ``float("inf")`` as the last edge for an open
     top bin (labelled ``≥ 1,000``). Customers without a value, or outside the edges, get null.
+    Integer columns such as today's ``mrr`` (int64 cents) are cut exactly, in their own unit;
+    ``mrr_bands`` takes edges in currency units instead and labels bands ``$0–$100``.
 
     Parameters
     ----------

@@ -379,7 +379,8 @@ def decode_page(entries: list[Any], custom: KeyValues, *, where: str = "page") -
     Raises
     ------
     ChartMogulError
-        When an entry breaks the documented shape (no integer id, a section not an object).
+        When an entry breaks the documented shape (no integer id, a section not an object,
+        a field of the wrong JSON type such as a fractional ``mrr``).
 
     Examples
     --------
