@@ -41,11 +41,13 @@ from matplotlib.font_manager import FontProperties
 
 from cm_frames.analysis.segments import (
     MISSING_LABEL,
+    Currency,
     Grouping,
     co_occurrence,
     cohort,
     cross_counts,
     grouping,
+    money,
     mrr_by,
     one_currency,
     period_alias,
@@ -99,6 +101,7 @@ STATUS_COLORS: Final = {
 _HEATMAP: Final = "Blues"
 _LABEL_CHARS: Final = 32  # longer category labels are shortened with an ellipsis
 _MAX_CATEGORIES: Final = 15  # attribute(): more distinct values are folded into "other"
+_MONEY_COLUMNS: Final = ("mrr", "arr")  # today's integer cents
 
 
 # --- small helpers ---------------------------------------------------------------------------------
@@ -1053,7 +1056,8 @@ def plot_attribute(
     booleans and text: bars per value (the 15 most common, the rest folded into "other");
     timestamps: customers per day/week/month/year over time. With ``by``, one series per segment
     (stacked bars, a stacked histogram or one line each). ``column`` may be a custom key
-    without the ``custom.`` prefix.
+    without the ``custom.`` prefix. Today's ``mrr`` and ``arr`` (cents) are drawn in currency
+    units on a currency axis, one currency at a time.
 
     Parameters
     ----------
@@ -1082,7 +1086,8 @@ def plot_attribute(
     Raises
     ------
     ValidationError
-        When the frame has no such column, or it holds lists other than ``tags``.
+        When the frame has no such column, or it holds lists other than ``tags``, or
+        ``mrr``/``arr`` of several currencies.
 
     Examples
     --------
@@ -1098,6 +1103,12 @@ def plot_attribute(
         raise ValidationError(
             f"plot.attribute({name!r}): a column of lists has no single value per customer; use "
             "plot.tags() for tags"
+        )
+    if kind == "number" and name in _MONEY_COLUMNS and pd.api.types.is_integer_dtype(values.dtype):
+        # today's cents, drawn in currency units; one axis holds one currency
+        currency = one_currency(df, what=f"plot.attribute({name!r})")
+        return _histogram(
+            _axes(ax, (8.0, 4.5), figsize), money(df, name), groups, name, title, kwargs, currency
         )
     if kind == "number":
         return _histogram(_axes(ax, (8.0, 4.5), figsize), values, groups, name, title, kwargs)
@@ -1129,6 +1140,7 @@ def _histogram(
     column: str,
     title: str | None,
     style: Mapping[str, Any],
+    currency: Currency | None = None,
 ) -> Axes:
     values = series.to_numpy(dtype="float64", na_value=np.nan)
     known = ~np.isnan(values)
@@ -1162,12 +1174,17 @@ def _histogram(
         _stack_legend(ax, groups.name)
     if log:
         ax.set_xscale("log")
-    ax.xaxis.set_major_formatter(mticker.FuncFormatter(_compact))
+    if currency is not None and currency.code:
+        sign_text = currency.text
+        ax.xaxis.set_major_formatter(mticker.FuncFormatter(lambda v, _p: _escape(sign_text(v))))
+    else:
+        ax.xaxis.set_major_formatter(mticker.FuncFormatter(_compact))
     ax.yaxis.set_major_formatter(mticker.FuncFormatter(_compact))
     _style(ax, value_axis="y")
     note = f"\n{int(known.sum()):,} customers with a value, {missing:,} without" if missing else ""
     ax.set_title((title or default_title) + note)
-    ax.set_xlabel(column + (" (log scale)" if log else ""))
+    unit = f" ({currency.code})" if currency is not None and currency.code else ""
+    ax.set_xlabel(column + unit + (" (log scale)" if log else ""))
     ax.set_ylabel("customers")
     return ax
 

@@ -347,6 +347,23 @@ def test_plot_mrr_into_given_axes_unstacked_and_by_band(usd: pd.DataFrame) -> No
     plt.close("all")
 
 
+def test_plot_attribute_draws_mrr_in_currency_units(usd: pd.DataFrame, mixed: pd.DataFrame) -> None:
+    ax = usd.chartmogul.plot.attribute("mrr")
+    assert ax.get_xlabel() == "mrr (USD)"
+    counts = [patch.get_height() for patch in ax.patches]
+    assert sum(counts) == len(usd)
+    low, high = ax.patches[0].get_x(), ax.patches[-1].get_x() + ax.patches[-1].get_width()
+    assert low == pytest.approx(0.0)
+    assert high == pytest.approx(12345.67, rel=1e-3)  # dollars, not 1,234,567 cents
+    ax.figure.canvas.draw()
+    assert any(t.get_text().startswith("\\$") for t in ax.get_xticklabels())
+    with pytest.raises(ValidationError, match=r"plot.attribute\('mrr'\).*2 currencies"):
+        mixed.chartmogul.plot.attribute("mrr")
+    plain = usd.assign(**{"custom.mrr": usd["mrr"]}).chartmogul.plot.attribute("custom.mrr")
+    assert plain.get_xlabel() == "custom.mrr"  # a custom key keeps its own unit
+    plt.close("all")
+
+
 def test_todays_lead_statuses_have_colours() -> None:
     for status in ("New Lead", "Working Lead", "Qualified Lead", "Unqualified Lead"):
         assert status in plotting.STATUS_COLORS
