@@ -14,6 +14,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 from customer_frames import customers_to_frame
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import cm_frames as cm
 from cm_frames import schema
@@ -293,3 +295,48 @@ def current_emulator_customers(emulator: Emulator) -> list[dict[str, Any]]:
             if not body["has_more"]:
                 return entries
             params["cursor"] = body["cursor"]
+
+
+JSON_SCALAR = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(schema.INT64_MIN, 2**64 - 1),  # what orjson (like the API) carries
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=6),
+)
+JSON_VALUE = st.one_of(
+    JSON_SCALAR,
+    st.lists(JSON_SCALAR, max_size=3),
+    st.dictionaries(st.text(max_size=3), JSON_SCALAR, max_size=2),
+)
+
+
+def expected_column(values: list[Any]) -> list[Any]:
+    """What an undocumented field's column holds: the values if one type fits them all exactly,
+    else each value's JSON text."""
+    kinds = {type(v) for v in values if v is not None}
+    text = [schema.render_json_text(v) for v in values]
+    if not kinds:
+        return values
+    if kinds in ({bool}, {str}):
+        return values
+    if kinds == {int}:
+        exact = all(schema.INT64_MIN <= v <= schema.INT64_MAX for v in values if v is not None)
+        return values if exact else text
+    if kinds <= {int, float}:
+        exact = all(abs(v) <= 2**53 for v in values if type(v) is int)
+        return [None if v is None else float(v) for v in values] if exact else text
+    return text
+
+
+@given(st.lists(JSON_VALUE, min_size=1, max_size=12))
+@settings(max_examples=150, deadline=None)
+def test_an_undocumented_field_keeps_every_value(values: list[Any]) -> None:
+    entries = [
+        {"id": i, "uuid": f"cus_{i}", "mystery-field": value}
+        for i, value in enumerate(values, start=1)
+    ]
+    df, _ = customers_to_frame(entries)
+    assert "mystery_field" in df.columns
+    got = [None if v is NA else v for v in df["mystery_field"].tolist()]
+    assert got == expected_column(values)
