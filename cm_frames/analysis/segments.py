@@ -1321,7 +1321,7 @@ def _mixed_currencies(
     )
 
 
-def one_currency(df: pd.DataFrame, *, what: str = "MRR") -> Currency:
+def one_currency(df: pd.DataFrame, *, what: str = "MRR", groupable: bool = False) -> Currency:
     """The currency every customer of the frame is billed in, or a ValidationError naming them.
 
     Customers without a currency are left out of the check. A frame without a ``currency``
@@ -1333,6 +1333,9 @@ def one_currency(df: pd.DataFrame, *, what: str = "MRR") -> Currency:
         A customer frame.
     what : str, default "MRR"
         What is being summed, for the message.
+    groupable : bool, default False
+        The caller can sum each currency on its own: the message also offers
+        ``by='currency'``.
 
     Returns
     -------
@@ -1361,7 +1364,7 @@ def one_currency(df: pd.DataFrame, *, what: str = "MRR") -> Currency:
     codes, names = table
     counts = np.bincount(codes[codes >= 0], minlength=len(names)).astype(np.int64)
     if len(names) > 1:
-        raise _mixed_currencies(what, names, counts, by_currency=True)
+        raise _mixed_currencies(what, names, counts, by_currency=groupable)
     if not names:
         return Currency(None, "")
     code = names[0]

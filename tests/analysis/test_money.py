@@ -149,8 +149,14 @@ def test_several_currencies_are_refused_with_the_fix_that_works(mixed: pd.DataFr
         lambda: segments.mrr_bands(mixed),
         lambda: plotting.plot_mrr(mixed, "status"),
     ):
-        with pytest.raises(ValidationError, match=r"USD \(3 customers\), EUR \(2 customers\)"):
+        with pytest.raises(
+            ValidationError, match=r"USD \(3 customers\), EUR \(2 customers\)"
+        ) as one:
             call()
+        assert "by='currency'" not in str(one.value)  # one axis, one set of bands: no grouping
+    assert fixed.chartmogul.mrr_bands().notna().all()
+    assert isinstance(plotting.plot_mrr(fixed, "status"), Axes)
+    plt.close("all")
 
 
 def test_grouping_by_currency_sums_each_on_its_own(mixed: pd.DataFrame) -> None:
