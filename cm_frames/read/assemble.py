@@ -225,7 +225,8 @@ def assemble(sections: Sections, *, keep_timestamp_text: bool = False) -> Assemb
     Raises
     ------
     ChartMogulError
-        When a customer's ``customer-since`` is not an ISO 8601 date-time.
+        When a customer's ``customer-since`` (or today's ``lead_created_at``,
+        ``free_trial_started_at``) is not an ISO 8601 date-time.
     """
     fixed = sections.fixed
     columns: dict[str, pa.Array[Any]] = {}
