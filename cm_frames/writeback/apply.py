@@ -53,6 +53,7 @@ from cm_frames.errors import (
     ValidationError,
 )
 from cm_frames.schema import parse_timestamps, render_json_text
+from cm_frames.writeback.checks import check_dialect_precision
 from cm_frames.writeback.journal import Journal, request_id
 from cm_frames.writeback.operations import (
     Operation,
@@ -244,6 +245,7 @@ def _run(
             f"expected a cm_frames Plan (from df.chartmogul.plan()), got {type(plan).__name__}"
         )
     check_account(plan, client)
+    check_dialect_precision(plan.operations, client.dialect)
     workers = check_max_workers(client.max_workers if max_workers is None else max_workers)
     ops = list(plan.operations)
     if not ops:

@@ -7,7 +7,8 @@ and the client meet too), and per customer there is one operation per tag and pe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import cast
 
 from cm_frames.errors import ValidationError
@@ -22,13 +23,19 @@ from cm_frames.writeback.operations import (
     UpdateCustom,
 )
 
-__all__ = ["check_operations", "operation_problems"]
+__all__ = [
+    "check_dialect_precision",
+    "check_operations",
+    "operation_problems",
+    "precision_error",
+]
 
 _OPERATION_CLASSES = (AddTags, RemoveTags, AddCustom, UpdateCustom, RemoveCustom)
 # Tuples, not ``AddTags | RemoveTags``: a union object is built anew at every isinstance call,
 # which made the check of 600k operations three times slower than building the plan.
 _TAG_OPERATIONS = (AddTags, RemoveTags)
 _CUSTOM_OPERATIONS = (AddCustom, UpdateCustom, RemoveCustom)
+_VALUE_OPERATIONS = (AddCustom, UpdateCustom)
 
 
 def _values(op: Operation) -> list[tuple[str, object]]:
@@ -184,3 +191,79 @@ def check_operations(operations: Sequence[object]) -> None:
         n = len(problems)
         head = f"{n} problem{'' if n == 1 else 's'} in the plan; nothing was planned"
         raise ValidationError(head + ":\n- " + "\n- ".join(problems))
+
+
+def check_dialect_precision(operations: Sequence[Operation], dialect: str | None) -> None:
+    """Refuse Timestamp values finer than today's API keeps, before anything is sent.
+
+    Today's API stores Timestamps to the millisecond (it echoes ``.123Z`` for ``.123456``):
+    a finer value would land rounded, so the server would never hold what the frame shows
+    and every later plan would want to write it again. The reference's API keeps
+    microseconds, so its plans pass as they are.
+
+    Parameters
+    ----------
+    operations : sequence of Operation
+        The operations about to be planned or sent.
+    dialect : {"current", "enrichment"} or None
+        The API they are for (None: not known, nothing to check).
+
+    Raises
+    ------
+    ValidationError
+        Some value has sub-millisecond digits in today's dialect: names the columns and
+        customers, and the fix (round the column to milliseconds).
+
+    Examples
+    --------
+    >>> from datetime import datetime, timezone
+    >>> from cm_frames.writeback.operations import AddCustom
+    >>> when = datetime(2024, 1, 31, 12, 0, 0, 123456, tzinfo=timezone.utc)
+    >>> ops = [AddCustom(1, "cus_1", None, "seen", "Timestamp", when)]
+    >>> check_dialect_precision(ops, "enrichment")
+    >>> check_dialect_precision(ops, "current")
+    Traceback (most recent call last):
+    ...
+    cm_frames.errors.ValidationError: custom.seen has values finer than a millisecond ...
+    """
+    if dialect != "current":
+        return
+    finer: dict[str, list[object]] = {}
+    for op in operations:
+        if not isinstance(op, _VALUE_OPERATIONS) or op.type != "Timestamp":
+            continue
+        value = op.value if isinstance(op, AddCustom) else op.new
+        if isinstance(value, datetime) and value.microsecond % 1000:
+            finer.setdefault(op.attribute, []).append(op.customer_id)
+    if finer:
+        raise precision_error(finer)
+
+
+def precision_error(finer: Mapping[str, Sequence[object]]) -> ValidationError:
+    """The error for Timestamp values finer than today's API keeps (see above).
+
+    Parameters
+    ----------
+    finer : mapping of str to sequence
+        Column -> the customer ids whose value there has sub-millisecond digits.
+
+    Returns
+    -------
+    ValidationError
+        Naming each column, its first customers and the fix.
+
+    Examples
+    --------
+    >>> print(precision_error({"custom.seen": [7]}))
+    custom.seen has values finer than a millisecond (customers 7), ...
+    """
+    lines = []
+    for column, customers in finer.items():
+        shown = ", ".join(str(c) for c in customers[:5])
+        more = f" and {len(customers) - 5:,} more" if len(customers) > 5 else ""
+        lines.append(
+            f"{column} has values finer than a millisecond (customers {shown}{more}), which "
+            "today's ChartMogul API would round: nothing was sent. Fix: "
+            f"edited[{column!r}] = edited[{column!r}].dt.floor('ms'), then plan again"
+        )
+    return ValidationError("\n".join(lines))

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from cm_frames.errors import RemovalWarning, ValidationError
 from cm_frames.read.frames import table_to_frame
@@ -21,6 +23,7 @@ from cm_frames.read.load import client_for_frame
 from cm_frames.read.snapshot import KEEP_SNAPSHOTS, SnapshotStore
 from cm_frames.read.table import ATTRS_KEY
 from cm_frames.schema import TAG_PREFIX
+from cm_frames.writeback.checks import precision_error
 from cm_frames.writeback.diff import diff
 from cm_frames.writeback.options import APPLY_OPTION_NAMES, ApplyOptions
 from cm_frames.writeback.plan import Plan
@@ -91,6 +94,7 @@ def plan_frame(df: pd.DataFrame, baseline: pd.DataFrame | None = None) -> Plan:
     else:
         # The baseline's own provenance describes the values being replaced best.
         info = _provenance(baseline) or info
+    _check_precision(df, info.get("dialect"))
     custom_types = info.get("custom_types")
     plan = diff(
         df,
@@ -100,6 +104,37 @@ def plan_frame(df: pd.DataFrame, baseline: pd.DataFrame | None = None) -> Plan:
     )
     _warn_of_large_removals(plan, baseline)
     return plan
+
+
+def _check_precision(df: pd.DataFrame, dialect: object) -> None:
+    """Today's API keeps Timestamps to the millisecond: refuse finer edits, naming them.
+
+    Values read from the server are whole milliseconds already, so any finer value in a
+    Timestamp column is an edit (vectorised: one pass per timestamp column).
+    """
+    if dialect != "current":
+        return
+    finer: dict[str, list[object]] = {}
+    # By position: a frame with duplicate column names is refused later, by diff, naming them.
+    for position, column in enumerate(df.columns):
+        series = df.iloc[:, position]
+        dtype = series.dtype
+        arrow_timestamp = isinstance(dtype, pd.ArrowDtype) and pa.types.is_timestamp(
+            dtype.pyarrow_dtype
+        )
+        if not (
+            isinstance(column, str)
+            and column.startswith("custom.")
+            and (arrow_timestamp or pd.api.types.is_datetime64_any_dtype(dtype))
+        ):
+            continue
+        values = pa.array(series)
+        nanos = pc.cast(values, pa.timestamp("ns", values.type.tz)).cast(pa.int64())
+        mask = nanos.fill_null(0).to_numpy(zero_copy_only=False) % 1_000_000 != 0
+        if mask.any():
+            finer[column] = df.index[mask].tolist()
+    if finer:
+        raise precision_error(finer)
 
 
 #: plan() warns (RemovalWarning) when it removes more than this share of an attribute's

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pandas as pd
 import pytest
-from dialects import DIALECTS
+from dialects import DIALECTS, edits_as_the_api_keeps
 from soak_harness import (
     FAULT_MIX,
     SoakEdits,
@@ -81,6 +81,7 @@ def soak(
         read_log = take_log(emulator)
 
         edits = edit_for_soak(faulty, OPERATIONS, SEED)
+        edits = replace(edits, frame=edits_as_the_api_keeps(edits.frame, dialect))
         plan = plan_frame(edits.frame)
         faults_on(emulator)
         result = plan.apply(client, journal=workdir / "soak.jsonl", progress=False)

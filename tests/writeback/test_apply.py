@@ -93,6 +93,13 @@ def _shared_email(df: pd.DataFrame, size: int) -> tuple[str, list[int]]:
     return email, df.index[(df["email"] == email).to_numpy()].tolist()
 
 
+# A Timestamp to the microsecond; today's API keeps milliseconds (finer is refused there).
+STAMPS = {
+    "enrichment": pd.Timestamp("2030-01-02T03:04:05.123456Z"),
+    "current": pd.Timestamp("2030-01-02T03:04:05.123Z"),
+}
+
+
 def _mixed_edit(df: pd.DataFrame) -> pd.DataFrame:
     """Every kind of operation on a handful of customers (tags, all four custom types)."""
     edited = df.copy()
@@ -108,7 +115,7 @@ def _mixed_edit(df: pd.DataFrame) -> pd.DataFrame:
     edited.loc[with_cac[3:], "custom.CAC"] = pd.NA  # RemoveCustom
     for column, value in (
         ("custom.pro", True),
-        ("custom.convertedAt", pd.Timestamp("2030-01-02T03:04:05.123456Z")),
+        ("custom.convertedAt", STAMPS[df.attrs["chartmogul"].get("dialect", "enrichment")]),
         ("custom.salesRep", "Zoë <b>&"),
     ):
         target = _ids_with(edited, column, 2)
@@ -168,7 +175,11 @@ def test_result_table_and_reprs(client: cm.Client, df: pd.DataFrame) -> None:
     assert len(frame) == len(plan)
     assert set(frame["status"]) == {"applied"}
     stamp = frame[frame["attribute"] == "custom.convertedAt"]["new"].iloc[0]
-    assert stamp == "2030-01-02T03:04:05.123456Z"
+    written = {
+        "enrichment": "2030-01-02T03:04:05.123456Z",
+        "current": "2030-01-02T03:04:05.123000Z",
+    }
+    assert stamp == written[df.attrs["chartmogul"]["dialect"]]
 
     text = repr(result)
     assert f"{len(plan)} applied" in text
@@ -846,3 +857,49 @@ def test_undo_keeps_what_a_colleague_had_set_first(
     assert "vip" not in api.attributes(mine)["tags"]  # what this apply wrote is reverted
     assert "nps" not in api.attributes(other)["custom"]
     assert undone.undo_plan().inverse().operations == undone.plan.operations
+
+
+def test_today_s_api_refuses_sub_millisecond_timestamps_naming_the_fix_that_works(
+    current_emulator: Emulator, tmp_path: Path
+) -> None:
+    with cm.Client(
+        api_key=current_emulator.api_key, base_url=current_emulator.url, cache_dir=tmp_path
+    ) as client:
+        df = cm.read_customers(client, progress=False)
+        edited = df.copy()
+        stamp = pd.Timestamp("2024-01-31 12:00:00.123456", tz="UTC")
+        edited["custom.seen_at"] = pd.Series(stamp, index=df.index).astype(
+            "timestamp[us, tz=UTC][pyarrow]"
+        )
+        current_emulator.clear_request_log()
+        with pytest.raises(cm.ValidationError) as caught:
+            edited.chartmogul.plan()
+        message = str(caught.value)
+        assert "custom.seen_at has values finer than a millisecond" in message
+        assert str(df.index[0]) in message
+        fix = "edited['custom.seen_at'] = edited['custom.seen_at'].dt.floor('ms')"
+        assert fix in message
+        assert current_emulator.request_log() == []
+        exec(fix, {"edited": edited})  # the fix the message names, as written
+        result = edited.chartmogul.plan().apply(client, progress=False)
+        assert result.ok
+        assert result.applied == len(df)
+        again = cm.read_customers(client, progress=False, refresh=True)
+        assert (again["custom.seen_at"] == stamp.floor("ms")).all()
+
+
+def test_a_plan_file_with_sub_millisecond_timestamps_is_refused_before_any_request(
+    current_emulator: Emulator, tmp_path: Path
+) -> None:
+    with cm.Client(
+        api_key=current_emulator.api_key, base_url=current_emulator.url, cache_dir=tmp_path
+    ) as client:
+        first = cm.read_customers(client, progress=False).iloc[0]
+        stamp = datetime(2024, 1, 31, 12, 0, 0, 250, tzinfo=UTC)
+        plan = Plan(
+            [AddCustom(int(first.name), first["uuid"], None, "seen_at", "Timestamp", stamp)]
+        )
+        current_emulator.clear_request_log()
+        with pytest.raises(cm.ValidationError, match="finer than a millisecond"):
+            plan.apply(client, progress=False)
+        assert current_emulator.request_log() == []

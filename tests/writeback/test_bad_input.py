@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from dialects import BOTH_DIALECTS
+from dialects import BOTH_DIALECTS, as_the_api_keeps
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from server_view import ApiSession
@@ -526,7 +526,7 @@ def typed_edits(draw: st.DrawFn, lf: Loaded) -> Case:
         "Boolean": st.booleans(),
         "Timestamp": st.datetimes(
             datetime(1900, 1, 1), datetime(2200, 1, 1), timezones=st.just(UTC)
-        ),
+        ).map(lambda moment: as_the_api_keeps(moment, lf.api.dialect)),
         "String": TEXT,
     }
     for type_ in draw(

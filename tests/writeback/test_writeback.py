@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from dialects import BOTH_DIALECTS
+from dialects import BOTH_DIALECTS, edits_as_the_api_keeps
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -154,7 +154,7 @@ def _every_kind_of_edit(df: pd.DataFrame) -> pd.DataFrame:
 def test_round_trip_of_every_kind_and_type_then_undo(
     emulator: Emulator, client: cm.Client, df: pd.DataFrame, dialect: str
 ) -> None:
-    edited = _every_kind_of_edit(df)
+    edited = edits_as_the_api_keeps(_every_kind_of_edit(df), dialect)
     plan = edited.chartmogul.plan()
     assert {op.kind for op in plan} == {
         "AddTags",
@@ -281,7 +281,7 @@ def test_random_edits_arrive_exactly(
         rate_limit=None,
     ) as client:
         baseline = _reload(client)
-        edited = _apply_edits(baseline, edits)
+        edited = edits_as_the_api_keeps(_apply_edits(baseline, edits), dialect)
         plan = plan_frame(edited)
         result = plan.apply(client, progress=False)
         assert result.ok, repr(result)
