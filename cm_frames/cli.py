@@ -154,8 +154,8 @@ def configure_emulator(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     parser.add_argument("--secret", default=None, help="secret key (default: random)")
     parser.add_argument(
         "--dialect",
-        choices=("reference", "current"),
-        default="reference",
+        choices=("enrichment", "current"),
+        default="enrichment",
         help="reference: the API as first documented (token + secret, page numbers); "
         "current: the service as it is today (an API key, cursor paging, uuids)",
     )

@@ -104,5 +104,5 @@ class ApiSession(requests.Session):
 
 
 def emulator_dialect(dialect: str) -> str:
-    """The ``Emulator(dialect=...)`` of a test's dialect (the emulator calls ours "reference")."""
-    return "current" if dialect == "current" else "reference"
+    """The ``Emulator(dialect=...)`` of a test's dialect (the emulator calls ours "enrichment")."""
+    return "current" if dialect == "current" else "enrichment"

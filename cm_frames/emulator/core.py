@@ -37,7 +37,7 @@ SeedCustomers = int | Sequence[Mapping[str, Any]]
 
 
 def _spec(
-    customers: SeedCustomers, seed: int, id_start: int, dialect: str = "reference"
+    customers: SeedCustomers, seed: int, id_start: int, dialect: str = "enrichment"
 ) -> AccountSpec:
     if isinstance(customers, bool) or not isinstance(customers, int | Sequence):
         raise TypeError(
@@ -73,8 +73,8 @@ class Emulator:
         The address to listen on.
     port : int, default 0
         The port (0: a free one).
-    dialect : {"reference", "current"}, default "reference"
-        ``"reference"``: the API of the reference document (token + secret, page numbers,
+    dialect : {"enrichment", "current"}, default "enrichment"
+        ``"enrichment"``: the API of the reference document (token + secret, page numbers,
         numeric ids). ``"current"``: the service as it is today (an API key, cursor paging
         and filters, uuids in paths, today's customer object and answer shapes, 422s,
         204s, a limit on parallel requests); its customers are generated as today's.
@@ -109,7 +109,7 @@ class Emulator:
         host: str = "127.0.0.1",
         port: int = 0,
         *,
-        dialect: str = "reference",
+        dialect: str = "enrichment",
         api_key: str | None = None,
         cursors: str = "transparent",
         max_parallel: int = 20,
@@ -118,7 +118,7 @@ class Emulator:
             raise ValueError(f"dialect: expected one of {', '.join(DIALECTS)}, got {dialect!r}")
         if cursors not in CURSOR_MODES:
             raise ValueError(f"cursors: expected one of {', '.join(CURSOR_MODES)}, got {cursors!r}")
-        if dialect == "reference" and (api_key is not None or cursors != "transparent"):
+        if dialect == "enrichment" and (api_key is not None or cursors != "transparent"):
             raise ValueError('api_key and cursors are settings of dialect="current"')
         if dialect == "current" and (token is not None or secret is not None):
             raise ValueError('dialect="current" takes api_key=, not token= and secret=')

@@ -38,8 +38,8 @@ from cm_frames.emulator.validation import TypedValue, coerce_value, infer_type
 
 __all__ = ["CURRENT_FILTERS", "DIALECTS", "NO_CONTENT", "AccountSpec", "State", "encode"]
 
-#: "reference": the API of enrichment-api.md; "current": the service as it is today.
-DIALECTS = ("reference", "current")
+#: "enrichment": the API of enrichment-api.md; "current": the service as it is today.
+DIALECTS = ("enrichment", "current")
 
 T = TypeVar("T")
 
@@ -113,11 +113,11 @@ class AccountSpec:
     customers: int | tuple[Mapping[str, Any], ...]
     seed: int = 0
     id_start: int = 1
-    dialect: str = "reference"  # which generator makes the customers
+    dialect: str = "enrichment"  # which generator makes the customers
 
     def to_json(self) -> str:
         # The reference's spec is written as before the dialects: old files read the same.
-        extra = {} if self.dialect == "reference" else {"dialect": self.dialect}
+        extra = {} if self.dialect == "enrichment" else {"dialect": self.dialect}
         if isinstance(self.customers, int):
             return json.dumps(
                 {"customers": self.customers, "seed": self.seed, "id_start": self.id_start} | extra
@@ -127,7 +127,7 @@ class AccountSpec:
     @classmethod
     def from_json(cls, text: str) -> AccountSpec:
         data = json.loads(text)
-        dialect = str(data.get("dialect", "reference"))
+        dialect = str(data.get("dialect", "enrichment"))
         if "explicit" in data:
             return cls(tuple(data["explicit"]), dialect=dialect)
         return cls(int(data["customers"]), int(data["seed"]), int(data["id_start"]), dialect)
@@ -274,7 +274,7 @@ class State:
     """Every account's customers, and the operations the HTTP routes call."""
 
     def __init__(
-        self, path: str | None = None, dialect: str = "reference", cursors: str = "transparent"
+        self, path: str | None = None, dialect: str = "enrichment", cursors: str = "transparent"
     ) -> None:
         self.dialect = dialect
         self.current = dialect == "current"

@@ -31,10 +31,10 @@ def listed(customer: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in customer.items() if key != "website_url"}
 
 
-@pytest.fixture(params=["reference", "current"])
+@pytest.fixture(params=["enrichment", "current"])
 def emulator(request: pytest.FixtureRequest) -> Emulator:
     """The session emulator of each dialect, reset (overrides conftest's, for ``api`` too)."""
-    name = "emulator_server" if request.param == "reference" else "current_emulator_server"
+    name = "emulator_server" if request.param == "enrichment" else "current_emulator_server"
     emu: Emulator = request.getfixturevalue(name)
     emu.reset()
     if emu.dialect == "current" and emu.url not in CLEAN_ORDER:  # before any fault is set

@@ -42,7 +42,7 @@ def shipped() -> dict[str, Any]:
     return loaded
 
 
-@pytest.fixture(scope="module", params=["reference", "current"])
+@pytest.fixture(scope="module", params=["enrichment", "current"])
 def dialect(request: pytest.FixtureRequest) -> str:
     name: str = request.param
     return name
@@ -116,7 +116,7 @@ def test_the_emulator_serves_the_shipped_document(
     request: pytest.FixtureRequest, dialect: str, document: dict[str, Any]
 ) -> None:
     emulator: Emulator = request.getfixturevalue(
-        "emulator" if dialect == "reference" else "current_emulator"
+        "emulator" if dialect == "enrichment" else "current_emulator"
     )
     response = requests.get(emulator.url.removesuffix("v1/") + "_emulator/openapi.json", timeout=5)
     assert response.status_code == 200

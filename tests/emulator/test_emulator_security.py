@@ -33,10 +33,10 @@ from cm_frames.emulator.server import MAX_BODY_BYTES
 HTTP_METHODS = {"get", "put", "post", "delete", "patch"}
 
 
-@pytest.fixture(params=["reference", "current"])
+@pytest.fixture(params=["enrichment", "current"])
 def emulator(request: pytest.FixtureRequest) -> Emulator:
     """The session emulator of each dialect, reset (overrides conftest's, for ``api`` too)."""
-    name = "emulator_server" if request.param == "reference" else "current_emulator_server"
+    name = "emulator_server" if request.param == "enrichment" else "current_emulator_server"
     emu: Emulator = request.getfixturevalue(name)
     emu.reset()
     return emu

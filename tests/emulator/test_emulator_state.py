@@ -43,8 +43,8 @@ def read_all(session: requests.Session, url: str, per_page: int = 200) -> list[d
 def emulator(request: pytest.FixtureRequest) -> Emulator:
     """The session emulator (reset): the reference's, or each dialect's for tests marked
     ``BOTH_DIALECTS`` (overrides conftest's, for ``api`` too)."""
-    dialect = getattr(request, "param", "reference")
-    name = "emulator_server" if dialect == "reference" else "current_emulator_server"
+    dialect = getattr(request, "param", "enrichment")
+    name = "emulator_server" if dialect == "enrichment" else "current_emulator_server"
     emu: Emulator = request.getfixturevalue(name)
     emu.reset()
     return emu
@@ -52,7 +52,7 @@ def emulator(request: pytest.FixtureRequest) -> Emulator:
 
 # Resets, accounts and concurrency are meant to work the same in both dialects. Paths name
 # customers by uuid, which both take.
-BOTH_DIALECTS = pytest.mark.parametrize("emulator", ["reference", "current"], indirect=True)
+BOTH_DIALECTS = pytest.mark.parametrize("emulator", ["enrichment", "current"], indirect=True)
 
 
 # --- persistence ------------------------------------------------------------------------

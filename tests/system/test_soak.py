@@ -68,7 +68,7 @@ def soak(
     """The combined path, run once per dialect: read, edit, apply under faults, reload."""
     dialect = str(request.param)
     workdir = tmp_path_factory.mktemp(f"soak-{dialect}")
-    emulator_dialect = "current" if dialect == "current" else "reference"
+    emulator_dialect = "current" if dialect == "current" else "enrichment"
     with (
         cm.Emulator(customers=CUSTOMERS, seed=SEED, dialect=emulator_dialect) as emulator,
         emulator.client(cache_dir=workdir, rate_limit=None) as client,

@@ -100,7 +100,7 @@ def _load(dialect: str) -> Loaded:
     stack, tmp_path_factory, accounts = _OPEN[-1]
     root = tmp_path_factory.mktemp(f"bad_input_{dialect}")
     emulator = stack.enter_context(
-        Emulator(customers=24, seed=11, dialect="current" if dialect == "current" else "reference")
+        Emulator(customers=24, seed=11, dialect="current" if dialect == "current" else "enrichment")
     )
     client = stack.enter_context(emulator.client(cache_dir=root / "cache", rate_limit=None))
     api = stack.enter_context(ApiSession.of(emulator))
