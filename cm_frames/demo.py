@@ -68,8 +68,7 @@ def run_demo(
     started = time.perf_counter()
     # The demo's cache (snapshots, journals) stays beside its plots, not in the user's cache.
     cache_dir = output / "cache"
-    emulated = "current" if dialect == "current" else "enrichment"
-    with Emulator(customers=customers, seed=seed, dialect=emulated) as emulator:
+    with Emulator(customers=customers, seed=seed, dialect=dialect) as emulator:
         what = "today's API" if dialect == "current" else "the reference's API"
         _step(
             f"1. A local ChartMogul emulator ({what}) with {customers:,} customers at "

@@ -101,8 +101,3 @@ class ApiSession(requests.Session):
         body: dict[str, Any] = response.json()
         # The reference wraps the answer ({"attributes": {...}}), today's API does not.
         return body if self.dialect == "current" else body["attributes"]
-
-
-def emulator_dialect(dialect: str) -> str:
-    """The ``Emulator(dialect=...)`` of a test's dialect (the emulator calls ours "enrichment")."""
-    return "current" if dialect == "current" else "enrichment"

@@ -40,7 +40,6 @@ from crash_harness import (
     run_and_kill,
 )
 from dialects import BOTH_DIALECTS
-from server_view import emulator_dialect
 
 import cm_frames as cm
 from cm_frames.emulator import Emulator
@@ -81,7 +80,7 @@ def test_ten_kills_at_random_points_each_resume_to_the_planned_state(
         customers=CUSTOMERS,
         seed=SEED,
         db=tmp_path / "emulator.sqlite",
-        dialect=emulator_dialect(dialect),
+        dialect=dialect,
     ) as emulator:
         with cm.Client(
             emulator.token, emulator.secret, emulator.url, cache_dir=tmp_path, rate_limit=None
@@ -122,7 +121,7 @@ def test_the_command_line_resumes_a_killed_apply_from_its_default_journal(
         customers=CUSTOMERS,
         seed=SEED,
         db=tmp_path / "emulator.sqlite",
-        dialect=emulator_dialect(dialect),
+        dialect=dialect,
     ) as emulator:
         with cm.Client(
             emulator.token, emulator.secret, emulator.url, cache_dir=tmp_path, rate_limit=None

@@ -33,7 +33,6 @@ from crash_harness import (
     wire_identities,
 )
 from dialects import BOTH_DIALECTS
-from server_view import emulator_dialect
 
 import cm_frames as cm
 from cm_frames.emulator import Emulator
@@ -87,7 +86,7 @@ class Server:
             seed=SEED,
             db=self.db,
             port=self.port,
-            dialect=emulator_dialect(self.dialect),
+            dialect=self.dialect,
             **credentials,
         )
         return emulator.start()

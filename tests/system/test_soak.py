@@ -68,9 +68,8 @@ def soak(
     """The combined path, run once per dialect: read, edit, apply under faults, reload."""
     dialect = str(request.param)
     workdir = tmp_path_factory.mktemp(f"soak-{dialect}")
-    emulator_dialect = "current" if dialect == "current" else "enrichment"
     with (
-        cm.Emulator(customers=CUSTOMERS, seed=SEED, dialect=emulator_dialect) as emulator,
+        cm.Emulator(customers=CUSTOMERS, seed=SEED, dialect=dialect) as emulator,
         emulator.client(cache_dir=workdir, rate_limit=None) as client,
     ):
         clean = read(client)

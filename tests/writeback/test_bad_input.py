@@ -99,9 +99,7 @@ def loaded_accounts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[s
 def _load(dialect: str) -> Loaded:
     stack, tmp_path_factory, accounts = _OPEN[-1]
     root = tmp_path_factory.mktemp(f"bad_input_{dialect}")
-    emulator = stack.enter_context(
-        Emulator(customers=24, seed=11, dialect="current" if dialect == "current" else "enrichment")
-    )
+    emulator = stack.enter_context(Emulator(customers=24, seed=11, dialect=dialect))
     client = stack.enter_context(emulator.client(cache_dir=root / "cache", rate_limit=None))
     api = stack.enter_context(ApiSession.of(emulator))
     df = cm.read_customers(client, progress=False)
