@@ -19,7 +19,12 @@ from nbformat import NotebookNode
 from cm_frames.analysis.plotting import PlotMethods
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
-NAMES = ["01_quickstart.ipynb", "02_segmentation.ipynb", "03_writeback.ipynb"]
+NAMES = [
+    "01_quickstart.ipynb",
+    "02_segmentation.ipynb",
+    "03_writeback.ipynb",
+    "04_todays_api.ipynb",
+]
 IGNORE = "# NBVAL_IGNORE_OUTPUT"
 # Cells whose output varies by nature: the preview widget (model ids). Any other ignored cell
 # hides output that nbval should be checking.
@@ -88,14 +93,15 @@ def test_outputs_are_ignored_only_where_they_vary(name: str) -> None:
             assert any(call in cell.source for call in VARYING_CALLS), cell.source
 
 
-def test_segmentation_notebook_shows_every_plot() -> None:
-    cells = _code_cells(_read("02_segmentation.ipynb"))
+def test_the_notebooks_show_every_plot() -> None:
+    # The reference's plots in the segmentation notebook, the MRR plot with today's API.
+    cells = _code_cells(_read("02_segmentation.ipynb")) + _code_cells(_read("04_todays_api.ipynb"))
     plots = [
         name
         for name, _ in inspect.getmembers(PlotMethods, inspect.isfunction)
         if not name.startswith("_")
     ]
-    assert len(plots) == 7
+    assert len(plots) == 8
 
     for plot in plots:
         drawing = [cell for cell in cells if f"chartmogul.plot.{plot}(" in cell.source]
