@@ -251,7 +251,9 @@ class ParquetStreamWriter:
                 custom_votes[name[len(CUSTOM_PREFIX) :]] = decoded.custom_types[
                     name[len(CUSTOM_PREFIX) :]
                 ]
-            elif group is not None and group != TAG_PREFIX:
+            elif group != TAG_PREFIX:
+                # Sections, today's fields, and undocumented fields (no group): typed from
+                # the parts that hold values, as the in-memory frame types them.
                 external_votes[name] = column.type
                 if any(beyond_double(chunk) for chunk in column.chunks):
                     inexact_ints.add(name)
@@ -389,7 +391,8 @@ def _unified_schema(parts: list[_Part]) -> tuple[pa.Schema, dict[str, CustomType
     base = base_arrow_schema()
     types: dict[str, pa.DataType] = {f.name: f.type for f in base}
     custom_types: dict[str, CustomType] = {}
-    for name in names - set(types):
+    # Sorted: undocumented fields come by name, as the in-memory frame orders them.
+    for name in sorted(names - set(types)):
         group = column_group(name)
         if group == TAG_PREFIX:
             types[name] = pa.bool_()

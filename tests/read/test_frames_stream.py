@@ -333,13 +333,10 @@ def test_todays_fields_stream_equal_to_the_in_memory_frame(
     assert got["lead_created_at"].dtype == schema.TIMESTAMP
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="parquet.py types a column of no group (an undocumented top-level field) as "
-    "string when it unifies parts; its owner should vote such columns' types as for "
-    "stripe.* (see the report of the today's-fields work)",
-)
 def test_undocumented_fields_stream_equal_to_the_in_memory_frame(tmp_path: Path) -> None:
-    bodies = [page({**customer(1), "level": 2}), page({**customer(2), "level": 3})]
+    bodies = [
+        page({**customer(1), "level": 2, "tier": "gold"}),
+        page({**customer(2), "level": 3, "region": {"code": "eu"}, "tier": "silver"}),
+    ]
     stream(bodies, tmp_path / "d", 1)
     assert read_parquet(tmp_path / "d").equals(in_memory(bodies))
