@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import cm_frames.accessor  # noqa: F401  (importing it registers df.chartmogul)
 from cm_frames.api.client import Client
-from cm_frames.api.dialect import MissingCredentials
 from cm_frames.emulator import Emulator
 from cm_frames.errors import (
     APIError,
     BadRequest,
     ChartMogulError,
     Forbidden,
+    MissingCredentials,
     NotFound,
     PagingError,
     RateLimited,

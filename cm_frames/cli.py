@@ -223,7 +223,7 @@ def _fail(command: str, error: BaseException) -> int:
 
 def _client() -> Client:
     from cm_frames.api.client import Client
-    from cm_frames.api.dialect import MissingCredentials
+    from cm_frames.errors import MissingCredentials
 
     try:
         return Client()

@@ -14,6 +14,7 @@ __all__ = [
     "BadRequest",
     "ChartMogulError",
     "Forbidden",
+    "MissingCredentials",
     "NotFound",
     "PagingError",
     "RateLimited",
@@ -263,6 +264,15 @@ class ValidationError(ChartMogulError, ValueError):
     Integer column, a key outside ``[A-Za-z0-9_]+``, a string over 255 characters), for a
     bad argument, or for a journal or plan file that does not fit. Also a ``ValueError``.
     Nothing was sent: fix what the message names and call again.
+    """
+
+
+class MissingCredentials(ValidationError):
+    """No credentials were given or found in the environment.
+
+    Raised by ``cm.Client()``. Pass ``api_key=`` (today's API) or ``token=`` and ``secret=``
+    (the reference's), or set ``CHARTMOGUL_API_KEY`` (or ``CHARTMOGUL_ACCOUNT_TOKEN`` and
+    ``CHARTMOGUL_SECRET_KEY``) in the environment.
     """
 
 

@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from typing import Final, Literal, cast
 
-from cm_frames.errors import ValidationError
+from cm_frames.errors import MissingCredentials, ValidationError
 
 __all__ = [
     "DIALECTS",
@@ -25,7 +25,6 @@ __all__ = [
     "ENV_TOKEN",
     "Credentials",
     "Dialect",
-    "MissingCredentials",
     "resolve_credentials",
 ]
 
@@ -52,15 +51,6 @@ DIFFERENCES: Final[dict[str, tuple[str, str]]] = {
     "timestamps written": ("2016-01-31T00:00:00Z", "2016-01-31T00:00:00.000Z"),
     "errors": ("400/401/402/404/429/5xx", "also 403, 422, and 503 for too many connections"),
 }
-
-
-class MissingCredentials(ValidationError):
-    """No credentials were given or found in the environment.
-
-    Raised by ``cm.Client()``. Pass ``api_key=`` (today's API) or ``token=`` and ``secret=``
-    (the reference's), or set ``CHARTMOGUL_API_KEY`` (or ``CHARTMOGUL_ACCOUNT_TOKEN`` and
-    ``CHARTMOGUL_SECRET_KEY``) in the environment.
-    """
 
 
 @dataclass(frozen=True, slots=True)

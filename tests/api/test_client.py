@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 
 from cm_frames.api.client import Client
-from cm_frames.api.dialect import MissingCredentials
 from cm_frames.emulator import Emulator
 from cm_frames.errors import (
     APIError,
     BadRequest,
+    MissingCredentials,
     NotFound,
     RateLimited,
     RequestFailed,

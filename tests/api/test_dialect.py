@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cm_frames.api.dialect import MissingCredentials, resolve_credentials
-from cm_frames.errors import ValidationError
+from cm_frames.api.dialect import resolve_credentials
+from cm_frames.errors import MissingCredentials, ValidationError
 
 ENV = ("CHARTMOGUL_ACCOUNT_TOKEN", "CHARTMOGUL_SECRET_KEY", "CHARTMOGUL_API_KEY")
 
