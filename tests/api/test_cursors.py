@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 import cm_frames as cm
 from cm_frames.api.cursors import (
@@ -25,6 +26,7 @@ from cm_frames.api.cursors import (
     encode_cursor,
     order_key,
     position_of,
+    walk_customers,
 )
 from cm_frames.emulator import Emulator
 
@@ -201,3 +203,34 @@ def test_read_customers_sorts_the_parts_into_the_api_s_order(tmp_path: Path) -> 
     assert df.index.tolist() == [e["id"] for e in listed]
     assert df.attrs["chartmogul"]["dialect"] == "current"
     assert len(parts) > 5
+
+
+def test_a_status_filter_the_service_ignores_falls_back_to_one_walk_saying_so(
+    current_emulator: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    # No emulator setting ignores the filter, so the request drops it on the way: the walker
+    # sees what such a service would answer (every status in a "status" part).
+    caplog.set_level(logging.INFO, logger="cm_frames")
+    session = requests.Session()
+    session.auth = (current_emulator.api_key, "")
+
+    def fetch(params: dict[str, Any]) -> dict[str, Any]:
+        unfiltered = {k: v for k, v in params.items() if k != "status"}
+        response = session.get(current_emulator.url + "customers", params=unfiltered)
+        response.raise_for_status()
+        answer: dict[str, Any] = response.json()
+        return answer
+
+    with session:
+        held: dict[int, dict[str, Any]] = {}
+        for event in walk_customers(
+            fetch, workers=4, get_customer=lambda uuid: None, per_page=PER_PAGE, strategy="statuses"
+        ):
+            if isinstance(event, Rows):
+                held.update((e["id"], e) for e in event.entries)
+            else:
+                for customer_id in event.ids:
+                    held.pop(customer_id)
+    assert len(held) == 300
+    assert "status parts did not fit" in caplog.text
+    assert "falling back to one sequential walk" in caplog.text
