@@ -234,3 +234,31 @@ def test_a_status_filter_the_service_ignores_falls_back_to_one_walk_saying_so(
     assert len(held) == 300
     assert "status parts did not fit" in caplog.text
     assert "falling back to one sequential walk" in caplog.text
+
+
+def test_crafted_cursors_refused_by_the_service_fall_back_to_status_parts(
+    client: cm.Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A service whose cursors look like the recorded ones but refuses any it did not issue:
+    # a crafted cursor ("<time>&0", "&0") is sent as one it cannot know, and answered 400.
+    caplog.set_level(logging.INFO, logger="cm_frames")
+
+    def fetch(params: dict[str, Any]) -> dict[str, Any]:
+        position = decode_cursor(params.get("cursor", ""))
+        if position is not None and position[1] == 0:
+            params = {**params, "cursor": "bm90IG91cnM="}  # base64 of "not ours": refused
+        answer: dict[str, Any] = client.request("GET", "customers", params=params, cache=False)
+        return answer
+
+    held: dict[int, dict[str, Any]] = {}
+    for event in walk_customers(
+        fetch, workers=4, get_customer=lambda uuid: None, per_page=PER_PAGE, strategy="ranges"
+    ):
+        if isinstance(event, Rows):
+            held.update((e["id"], e) for e in event.entries)
+        else:
+            for customer_id in event.ids:
+                held.pop(customer_id)
+    assert _in_order(held) == [e["id"] for e in _sequential(client)]
+    assert "ranges of the order did not fit" in caplog.text
+    assert "falling back to status parts" in caplog.text
