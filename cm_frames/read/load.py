@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import weakref
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
@@ -22,6 +22,7 @@ from cm_frames.api.cursors import Rows
 from cm_frames.api.limits import MAX_PER_PAGE
 from cm_frames.errors import PagingError, ValidationError
 from cm_frames.read.frames import PageDecoder, ParquetStreamWriter, table_to_frame
+from cm_frames.read.parquet import METADATA_FILE, merge_into_file
 from cm_frames.read.snapshot import Snapshot, SnapshotStore
 from cm_frames.read.table import ATTRS_KEY
 
@@ -114,8 +115,9 @@ def read_customers(
     progress : bool, default True
         Show a progress bar while pages arrive.
     to : str or Path, optional
-        Stream into a Parquet dataset at this directory instead of building a frame (read it
-        back with ``cm.read_parquet``); not with ``email``.
+        Stream into a Parquet dataset at this directory instead of building a frame, or into
+        one file when the path ends in ``.parquet`` (read either back with ``cm.read_parquet``,
+        or with pandas, DuckDB, Spark as they are); not with ``email``.
 
     Returns
     -------
@@ -288,16 +290,41 @@ _MAX_SEARCH_PAGES = 1000
 def _stream_to_parquet(client: Client, path: Path, *, refresh: bool, progress: bool) -> Path:
     # A new export replaces the one cm_frames wrote there before (only its own files); on an
     # error the parts written so far are removed, so no partial dataset passes for a whole.
-    with (
-        ParquetStreamWriter(path, overwrite=True) as writer,
-        _progress_bar(progress, None) as bar,
-        _retries_shown(client, bar) as shown,
-        closing(client.iter_pages(raw=True, cache=False, refresh=refresh)) as bodies,
-    ):
-        for body in bodies:
-            bar.update(writer.add_page(body))
-            shown.landed()
+    # A path ending in .parquet becomes one file: the parts go to a hidden folder beside it
+    # first (memory still holds one part), then are copied into the file one at a time.
+    single_file = path.suffix.lower() == ".parquet"
+    folder = path.with_name(f".{path.name}.parts") if single_file else path
+    provenance = {
+        "base_url": client.base_url,
+        "dialect": client.dialect,
+        "account_hash": client.account_hash,
+        "loaded_at": datetime.now(UTC).isoformat(),
+        "email": None,
+    }
+    try:
+        with (
+            ParquetStreamWriter(folder, overwrite=True, provenance=provenance) as writer,
+            _progress_bar(progress, None) as bar,
+            _retries_shown(client, bar) as shown,
+            closing(client.iter_pages(raw=True, cache=False, refresh=refresh)) as bodies,
+        ):
+            for body in bodies:
+                bar.update(writer.add_page(body))
+                shown.landed()
+        if single_file:
+            merge_into_file(folder, path)
+    finally:
+        if single_file:
+            _remove_parts(folder)
     return path
+
+
+def _remove_parts(folder: Path) -> None:
+    """Delete the writer's own files from the parts folder of a single-file export, then it."""
+    for part in [*folder.glob("part-*.parquet"), folder / METADATA_FILE]:
+        part.unlink(missing_ok=True)
+    with suppress(OSError):  # not empty: something else was put there, left as it is
+        folder.rmdir()
 
 
 def _progress_bar(enabled: bool, email: str | None) -> Any:

@@ -6,7 +6,7 @@ For accounts too large for memory (design.md, "Beyond one machine")::
         for body in client.iter_pages(raw=True):
             writer.add_page(body)
     summary = writer.summary            # or: summary = writer.close() without ``with``
-    df = read_parquet("customers/")     # or pyarrow.dataset / DuckDB / Spark on the directory
+    df = read_parquet("customers/")     # or pd.read_parquet / DuckDB / Spark on the directory
 
 Every ``pages_per_part`` pages become one file ``part-00000.parquet``, ... decoded exactly as
 ``PageDecoder`` would. A column's type can only be known once every page is seen (a custom key
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -39,7 +40,8 @@ from cm_frames.errors import ChartMogulError, ValidationError
 from cm_frames.read.assemble import beyond_double, resolve_custom, resolve_external
 from cm_frames.read.decoder import render_text
 from cm_frames.read.pages import PageDecoder
-from cm_frames.read.table import ATTRS_KEY, table_to_frame
+from cm_frames.read.snapshot import new_snapshot_id
+from cm_frames.read.table import ATTRS_KEY, pandas_metadata, table_to_frame
 from cm_frames.schema import (
     CUSTOM_ARROW_TYPES,
     CUSTOM_PREFIX,
@@ -52,10 +54,20 @@ from cm_frames.schema import (
     sort_columns,
 )
 
-__all__ = ["METADATA_FILE", "ParquetStreamWriter", "StreamSummary", "read_parquet"]
+__all__ = [
+    "METADATA_FILE",
+    "ParquetStreamWriter",
+    "StreamSummary",
+    "merge_into_file",
+    "read_parquet",
+]
 
 #: Written beside the parts; dataset readers skip files starting with "_".
 METADATA_FILE: Final = "_cm_frames.json"
+#: The provenance key naming the export a frame was read from (its baseline when no snapshot).
+PARQUET_PATH_KEY: Final = "parquet_path"
+#: The provenance key that tells one export from the next at the same path.
+EXPORT_ID_KEY: Final = "export_id"
 _PART_GLOB: Final = "part-*.parquet"
 _FORMAT_VERSION: Final = 1
 
@@ -142,6 +154,10 @@ class ParquetStreamWriter:
         Pages decoded into each part file.
     overwrite : bool, default False
         Replace a dataset already at ``path``.
+    provenance : mapping, optional
+        JSON-safe provenance of the load (base URL, account hash, dialect, load time; never
+        credentials), kept in ``_cm_frames.json`` and given back by ``read_parquet`` in
+        ``df.attrs["chartmogul"]``.
 
     Raises
     ------
@@ -171,11 +187,17 @@ class ParquetStreamWriter:
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], *, pages_per_part: int = 50, overwrite: bool = False
+        self,
+        path: str | os.PathLike[str],
+        *,
+        pages_per_part: int = 50,
+        overwrite: bool = False,
+        provenance: Mapping[str, Any] | None = None,
     ) -> None:
         if pages_per_part < 1:
             raise ValidationError(f"pages_per_part must be at least 1, got {pages_per_part}")
         self.path = Path(path)
+        self.provenance = dict(provenance or {})
         self.pages_per_part = pages_per_part
         self._prepare_directory(overwrite)
         self._decoder = PageDecoder(keep_timestamp_text=True)
@@ -239,7 +261,8 @@ class ParquetStreamWriter:
         index = len(self._state.parts)
         part_path = self.path / f"part-{index:05d}.parquet"
         table = decoded.table
-        pq.write_table(table, part_path)
+        # pandas metadata in every part: plain pd.read_parquet restores the id index and dtypes.
+        pq.write_table(_described(table), part_path)
         custom_votes: dict[str, CustomType] = {}
         external_votes: dict[str, pa.DataType] = {}
         inexact_ints: set[str] = set()
@@ -300,7 +323,7 @@ class ParquetStreamWriter:
         parts = self._state.parts
         if not parts:  # still a readable dataset: the fixed columns, no rows
             empty = base_arrow_schema().empty_table()
-            pq.write_table(empty, self.path / "part-00000.parquet")
+            pq.write_table(_described(empty), self.path / "part-00000.parquet")
         schema, custom_types = _unified_schema(parts)
         rewritten = 0
         for part in parts:
@@ -315,6 +338,9 @@ class ParquetStreamWriter:
             "count": count,
             "parts": max(len(parts), 1),
             "custom_types": custom_types,
+            # A new id per export: a frame read from an older export at this path is not
+            # planned against this one (plan_frame compares them).
+            "provenance": {**self.provenance, EXPORT_ID_KEY: new_snapshot_id()},
         }
         (self.path / METADATA_FILE).write_text(json.dumps(meta, indent=2) + "\n")
         self.summary = StreamSummary(
@@ -438,34 +464,100 @@ def _rewrite(part: _Part, schema: pa.Schema, custom_types: dict[str, CustomType]
             columns.append(render_text(column))
         else:
             columns.append(column.cast(arrow_type))  # int64 -> double
-    conformed = pa.Table.from_arrays(columns, schema=schema)
+    conformed = _described(pa.Table.from_arrays(columns, schema=schema))
     temporary = part.path.with_name(f"_rewriting-{part.path.name}")
     pq.write_table(conformed, temporary)
     os.replace(temporary, part.path)
 
 
-def read_parquet(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read a dataset written by ``ParquetStreamWriter`` back into the frame (exact dtypes).
+def _described(table: pa.Table, attrs: dict[str, Any] | None = None) -> pa.Table:
+    """The table with pandas metadata (and ``attrs``) in its schema, for any Parquet reader."""
+    return table.replace_schema_metadata(
+        {**(table.schema.metadata or {}), **pandas_metadata(table.schema, attrs)}
+    )
 
-    ``pd.read_parquet(path, dtype_backend="pyarrow")`` reads the same values, but cannot rebuild
-    the ``id`` index or the frame's exact list/dictionary dtypes; DuckDB, Dask or Spark read the
-    directory as it is.
+
+def merge_into_file(directory: str | os.PathLike[str], target: str | os.PathLike[str]) -> Path:
+    """Write a dataset of ``ParquetStreamWriter`` as one Parquet file, one part at a time.
+
+    The file carries the dataset's provenance in its schema metadata (``df.attrs``, which
+    ``cm.read_parquet`` and ``pd.read_parquet`` restore) and pandas metadata; memory holds one
+    part. ``target`` is replaced atomically; ``directory`` is left as it is.
+
+    Parameters
+    ----------
+    directory : str or os.PathLike
+        A closed dataset.
+    target : str or os.PathLike
+        The ``.parquet`` file to write.
+
+    Returns
+    -------
+    Path
+        ``target``.
+
+    Examples
+    --------
+    >>> import json, tempfile
+    >>> page = json.dumps({"entries": [{"id": 1, "uuid": "cus_1"}], "has_more": False})
+    >>> with ParquetStreamWriter(tempfile.mkdtemp()) as writer:
+    ...     _ = writer.add_page(page)
+    >>> path = merge_into_file(writer.path, writer.path.parent / "customers.parquet")
+    >>> read_parquet(path).index.tolist()
+    [1]
+    """
+    directory, target = Path(directory), Path(target)
+    dataset = pads.dataset(directory, format="parquet")
+    attrs = {ATTRS_KEY: _dataset_provenance(directory)}
+    schema = _described(dataset.schema.empty_table(), attrs).schema
+    partial = target.with_name(f".{target.name}.partial")
+    try:
+        with pq.ParquetWriter(partial, schema) as writer:
+            for fragment in sorted(dataset.get_fragments(), key=lambda f: f.path):
+                writer.write_table(fragment.to_table().replace_schema_metadata(schema.metadata))
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+    return target
+
+
+def _dataset_provenance(directory: Path) -> dict[str, Any]:
+    meta_file = directory / METADATA_FILE
+    meta = json.loads(meta_file.read_text()) if meta_file.exists() else {}
+    provenance = meta.get("provenance")
+    info = dict(provenance) if isinstance(provenance, Mapping) else {}
+    info["custom_types"] = meta.get("custom_types", {})
+    if isinstance(meta.get("count"), int):
+        info.setdefault("customers", meta["count"])
+    return info
+
+
+def read_parquet(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read an export back into the frame (exact dtypes, provenance): a dataset folder or a file.
+
+    A folder written by ``ParquetStreamWriter`` (``cm.read_customers(client, to="folder/")``), or
+    one ``.parquet`` file (``to="customers.parquet"``, ``cm-frames load --to``). The frame's
+    ``df.attrs["chartmogul"]`` names the account it came from and the export itself
+    (``parquet_path``), so ``df.chartmogul.plan()`` of an edited copy diffs against the load's
+    snapshot while it exists, else against the export. Plain ``pd.read_parquet(path)`` reads
+    the same values with the ``id`` index (``status`` as a Categorical, ``tags`` as arrays);
+    DuckDB, Dask or Spark read the files as they are.
 
     Parameters
     ----------
     path : str or os.PathLike
-        The dataset's directory (``cm.read_customers(client, to=path)``).
+        The dataset's directory, or a Parquet file.
 
     Returns
     -------
     pandas.DataFrame
-        The customers, as ``read_customers`` would return them (custom types in
+        The customers, as ``read_customers`` would return them (provenance and custom types in
         ``df.attrs["chartmogul"]``).
 
     Raises
     ------
     FileNotFoundError
-        When there is no dataset at ``path``.
+        When there is no dataset or file at ``path``.
 
     Examples
     --------
@@ -474,14 +566,18 @@ def read_parquet(path: str | os.PathLike[str]) -> pd.DataFrame:
     >>> with cm.Emulator(customers=20, seed=1) as emu:
     ...     path = cm.read_customers(emu.client(), to=tempfile.mkdtemp(), progress=False)
     >>> df = cm.read_parquet(path)
-    >>> len(df), df.index.name
-    (20, 'id')
+    >>> len(df), df.index.name, df.attrs["chartmogul"]["dialect"]
+    (20, 'id', 'enrichment')
     """
-    directory = Path(path)
-    table = pads.dataset(directory, format="parquet").to_table()
-    frame = table_to_frame(table)
-    meta_file = directory / METADATA_FILE
-    if meta_file.exists():
-        meta = json.loads(meta_file.read_text())
-        frame.attrs[ATTRS_KEY] = {"custom_types": meta.get("custom_types", {})}
+    location = Path(path).absolute()
+    if location.is_file():
+        frame = table_to_frame(pq.read_table(location))
+        info = dict(frame.attrs.get(ATTRS_KEY) or {})
+    else:
+        if not location.is_dir():
+            raise FileNotFoundError(f"no Parquet dataset or file at {location}")
+        frame = table_to_frame(pads.dataset(location, format="parquet").to_table())
+        info = _dataset_provenance(location)
+    info[PARQUET_PATH_KEY] = str(location)
+    frame.attrs[ATTRS_KEY] = info
     return frame

@@ -12,12 +12,14 @@ from cm_frames.errors import ChartMogulError
 from cm_frames.read.assemble import canonical_status
 from cm_frames.schema import INDEX_NAME, STATUS, STRING, restore_index_advice
 
-__all__ = ["ATTRS_KEY", "frame_to_table", "table_to_frame"]
+__all__ = ["ATTRS_KEY", "frame_to_table", "pandas_metadata", "table_to_frame"]
 
 #: The key of ``df.attrs`` that cm_frames owns.
 ATTRS_KEY: Final = "chartmogul"
 #: Where ``frame_to_table`` keeps ``df.attrs`` in the Arrow schema metadata.
 _ATTRS_METADATA: Final = b"cm_frames.attrs"
+#: Where pandas (2.1 and later) keeps ``df.attrs`` in a Parquet file, restored by read_parquet.
+_PANDAS_ATTRS: Final = b"PANDAS_ATTRS"
 
 
 def table_to_frame(table: pa.Table) -> pd.DataFrame:
@@ -139,3 +141,52 @@ def frame_to_table(frame: pd.DataFrame) -> pa.Table:
     if attrs:
         table = table.replace_schema_metadata({_ATTRS_METADATA: json.dumps(attrs).encode()})
     return table
+
+
+def pandas_metadata(schema: pa.Schema, attrs: dict[str, Any] | None = None) -> dict[bytes, bytes]:
+    """The schema metadata that lets plain ``pd.read_parquet`` rebuild the frame of ``schema``.
+
+    The ``pandas`` key (as ``pa.Table.from_pandas`` writes it) names ``id`` the index and records
+    each column's ArrowDtype, so integers stay ``int64[pyarrow]`` instead of floats. pandas cannot
+    parse the dtype names of dictionary and list columns back (``read_parquet`` raises on them),
+    so those two (``status``, ``tags``) are recorded as ``object``: pandas reads them as a
+    Categorical and arrays, ``cm.read_parquet`` as the frame's exact dtypes. With ``attrs``,
+    ``df.attrs`` travel too (``PANDAS_ATTRS``, which pandas restores, and ``cm_frames.attrs``).
+
+    Parameters
+    ----------
+    schema : pyarrow.Schema
+        A flat customer schema (``id`` first).
+    attrs : dict, optional
+        JSON-safe ``df.attrs`` to keep.
+
+    Returns
+    -------
+    dict of bytes to bytes
+        The keys to add to the schema's metadata.
+
+    Examples
+    --------
+    >>> import json
+    >>> import pyarrow as pa
+    >>> schema = pa.schema([("id", pa.int64()), ("seats", pa.int64())])
+    >>> meta = json.loads(pandas_metadata(schema)[b"pandas"])
+    >>> meta["index_columns"], [c["numpy_type"] for c in meta["columns"]]
+    (['id'], ['int64[pyarrow]', 'int64'])
+    """
+    head = table_to_frame(schema.empty_table().replace_schema_metadata(None))
+    described = pa.Table.from_pandas(head, preserve_index=True).schema.metadata or {}
+    meta = json.loads(described[b"pandas"])
+    for column in meta["columns"]:
+        name = column.get("field_name")
+        if name not in schema.names:
+            continue  # the index, described as numpy int64
+        arrow_type = schema.field(name).type
+        if pa.types.is_dictionary(arrow_type) or pa.types.is_list(arrow_type):
+            column["numpy_type"] = "object"
+    result = {b"pandas": json.dumps(meta).encode()}
+    if attrs:
+        text = json.dumps(attrs).encode()
+        result[_ATTRS_METADATA] = text
+        result[_PANDAS_ATTRS] = text
+    return result

@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 from cm_frames.errors import RemovalWarning, ValidationError
 from cm_frames.read.frames import table_to_frame
 from cm_frames.read.load import client_for_frame
+from cm_frames.read.parquet import EXPORT_ID_KEY, PARQUET_PATH_KEY, read_parquet
 from cm_frames.read.snapshot import KEEP_SNAPSHOTS, SnapshotStore
 from cm_frames.read.table import ATTRS_KEY
 from cm_frames.schema import TAG_PREFIX
@@ -255,7 +256,10 @@ def _provenance(frame: pd.DataFrame) -> dict[str, Any]:
 
 def _load_baseline(info: Mapping[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
     directory, snapshot_id = info.get("snapshot_dir"), info.get("snapshot_id")
+    export = info.get(PARQUET_PATH_KEY)
     if not isinstance(directory, str) or not isinstance(snapshot_id, str):
+        if isinstance(export, str):
+            return _export_baseline(export, info)
         raise ValidationError(
             "this frame does not say which load it came from (df.attrs['chartmogul'] names no "
             "snapshot), so there is nothing to compare it with: " + _HOW_TO_GIVE_A_BASELINE
@@ -263,6 +267,9 @@ def _load_baseline(info: Mapping[str, Any]) -> tuple[pd.DataFrame, dict[str, Any
     try:
         snapshot = SnapshotStore(Path(directory)).load(snapshot_id)
     except (FileNotFoundError, OSError) as exc:
+        if isinstance(export, str):
+            # Read from a Parquet export of that load: the export is the load as it was.
+            return _export_baseline(export, info)
         raise ValidationError(
             f"the snapshot this frame was loaded from ({snapshot_id} in {directory}) no longer "
             f"exists ({type(exc).__name__}: the cache was cleared, or it was one of the older loads "
@@ -271,6 +278,28 @@ def _load_baseline(info: Mapping[str, Any]) -> tuple[pd.DataFrame, dict[str, Any
     frame = table_to_frame(snapshot.table)
     # The snapshot's own metadata is the authority on what the baseline was.
     return frame, {**info, **snapshot.metadata}
+
+
+def _export_baseline(export: str, info: Mapping[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The Parquet export a frame was read from (cm.read_parquet), if it is still that export."""
+    try:
+        frame = read_parquet(export)
+    except (FileNotFoundError, OSError) as exc:
+        raise ValidationError(
+            f"this frame was read from {export}, which can no longer be read "
+            f"({type(exc).__name__}), so there is nothing to compare it with: "
+            + _HOW_TO_GIVE_A_BASELINE
+        ) from None
+    found = _provenance(frame)
+    for key in (EXPORT_ID_KEY, "snapshot_id", "loaded_at"):
+        if found.get(key) != info.get(key):
+            raise ValidationError(
+                f"{export} was written again since this frame was read from it ({key} "
+                f"{info.get(key)!r}, now {found.get(key)!r}), so it is not this frame's baseline: "
+                "read the export again (df = cm.read_parquet(path)) and redo the edits on a copy, "
+                "or pass the frame as read: df.chartmogul.plan(baseline=original_df)"
+            )
+    return frame, {**info, **found}
 
 
 def _source(info: Mapping[str, Any]) -> dict[str, Any]:

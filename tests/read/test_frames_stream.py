@@ -83,7 +83,10 @@ def test_stream_equals_in_memory_frame_across_disagreeing_parts(tmp_path: Path) 
     assert got.equals(expected)
     assert list(got.columns) == list(expected.columns)
     assert list(got.dtypes) == list(expected.dtypes)
-    assert got.attrs == expected.attrs
+    info = got.attrs["chartmogul"]
+    assert info["custom_types"] == expected.attrs["chartmogul"]["custom_types"]
+    assert info["parquet_path"] == str((tmp_path / "ds").absolute())  # its baseline for plan()
+    assert info["customers"] == 7
     assert summary.count == 7
     assert summary.parts == 3
     assert summary.rewritten == 3  # every part lacked something
@@ -149,14 +152,17 @@ def test_stream_of_generated_customers(tmp_path: Path) -> None:
     assert table.num_rows == 1000
     for name, dtype in expected.dtypes.items():
         assert table.schema.field(name).type == dtype.pyarrow_dtype, name
-    arrow_pandas = pd.read_parquet(tmp_path / "ds", dtype_backend="pyarrow").set_index("id")
+    arrow_pandas = pd.read_parquet(tmp_path / "ds", dtype_backend="pyarrow")
     assert list(arrow_pandas.columns) == list(expected.columns)
     assert dict(arrow_pandas.dtypes) == dict(expected.dtypes)
-    assert arrow_pandas.index.tolist() == expected.index.tolist()  # but an Arrow index
+    assert arrow_pandas.index.name == "id"  # from the pandas metadata of the parts
+    assert arrow_pandas.index.tolist() == expected.index.tolist()
     for name in ("custom.CAC", "customer_since", "status", "tags", "clearbit.metrics.employees"):
         assert arrow_pandas[name].tolist() == expected[name].tolist(), name
-    plain = pd.read_parquet(tmp_path / "ds")  # no pandas metadata to trip over
-    assert plain.shape == (1000, len(expected.columns) + 1)
+    plain = pd.read_parquet(tmp_path / "ds")  # the pandas metadata: index and dtypes
+    assert plain.shape == expected.shape
+    assert plain.index.name == "id"
+    assert plain["custom.CAC"].dtype == schema.INT64  # not float64 for the NAs
 
 
 def test_no_pages_still_make_a_readable_dataset(tmp_path: Path) -> None:
