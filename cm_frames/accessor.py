@@ -12,7 +12,7 @@ examples in ``cm_frames.analysis.segments``); those that read or write start an 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 import pyarrow as pa
@@ -562,6 +562,61 @@ class ChartMogulAccessor:
         from cm_frames.writeback.frame import plan_frame
 
         return plan_frame(self._frame, baseline)
+
+    def update_from(
+        self,
+        table: pd.DataFrame,
+        *,
+        on: str,
+        columns: Mapping[str, str],
+        missing: Literal["keep", "remove"] = "keep",
+        others: Literal["keep", "remove"] = "keep",
+    ) -> pd.DataFrame:
+        """A copy with ``table``'s scores written in by key (``writeback.update.update_from``).
+
+        Parameters
+        ----------
+        table : pandas.DataFrame
+            One row per key, the key in a column (or the index) named ``on``.
+        on : {"external_id", "email", "uuid", "id"}
+            The key; every customer sharing it (an email) is updated.
+        columns : mapping of str to str
+            Table column -> ``custom.*`` or ``tag.*`` column (a tag takes a boolean column).
+        missing : {"keep", "remove"}, default "keep"
+            NA in the table keeps the customer's value, or removes it.
+        others : {"keep", "remove"}, default "keep"
+            Customers absent from the table keep their values, or lose the attribute.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The edited copy: same index, row order and other columns. ``plan()`` of it lists
+            the table's rows that matched no customer.
+
+        Raises
+        ------
+        ValidationError
+            An unknown key or column, a target that is not ``custom.*``/``tag.*``, a tag's
+            column that is not boolean, values that do not fit, or a key the table has twice.
+
+        Examples
+        --------
+        >>> import cm_frames as cm
+        >>> import pandas as pd
+        >>> with cm.Emulator(customers=5, seed=1) as emu:
+        ...     loaded = cm.read_customers(emu.client(), progress=False)
+        ...     scores = pd.DataFrame({"id": [loaded.index[1], 999], "score": [72, 15]})
+        ...     edited = loaded.chartmogul.update_from(
+        ...         scores, on="id", columns={"score": "custom.lead_score"})
+        ...     plan = edited.chartmogul.plan()
+        >>> [(op.kind, op.attribute) for op in plan], plan.unmatched
+        ([('AddCustom', 'custom.lead_score')], (999,))
+        """
+        from cm_frames.writeback.update import update_from
+
+        return update_from(
+            self._frame, table, on=on, columns=columns, missing=missing, others=others
+        )
 
     def push(
         self, client: Client | None = None, *, dry_run: bool = True, **apply_options: Any

@@ -28,6 +28,7 @@ from cm_frames.writeback.checks import precision_error
 from cm_frames.writeback.diff import diff
 from cm_frames.writeback.options import APPLY_OPTION_NAMES, ApplyOptions
 from cm_frames.writeback.plan import Plan
+from cm_frames.writeback.update import table_matches
 
 if TYPE_CHECKING:
     from cm_frames.api.client import Client
@@ -104,7 +105,9 @@ def plan_frame(df: pd.DataFrame, baseline: pd.DataFrame | None = None) -> Plan:
         source=_source(info),
     )
     _warn_of_large_removals(plan, baseline)
-    return plan
+    # The edited frame's own attrs say which tables update_from wrote into it.
+    matches = table_matches(df)
+    return plan.with_table_matches(matches) if matches else plan
 
 
 def _check_precision(df: pd.DataFrame, dialect: object) -> None:

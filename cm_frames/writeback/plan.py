@@ -45,12 +45,13 @@ if TYPE_CHECKING:
     from cm_frames.api.client import Client
     from cm_frames.writeback.result import ApplyResult
 
-__all__ = ["IgnoredRows", "Plan", "PlanSummary", "SkippedEdit", "display_value"]
+__all__ = ["IgnoredRows", "Plan", "PlanSummary", "SkippedEdit", "TableMatch", "display_value"]
 
 _FORMAT = "cm_frames.plan"
 _VERSION = 1
 _PREVIEW_ROWS = 20
 _SHOWN_REMOVALS = 5  # attributes named in the summary's removals line, largest first
+_SHOWN_KEYS = 5  # keys named in the summary's lines about a table's unmatched or shared keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +98,150 @@ class IgnoredRows:
 
 
 @dataclass(frozen=True, slots=True)
+class TableMatch:
+    """How the rows of a table given to ``update_from`` matched the frame's customers.
+
+    Parameters
+    ----------
+    on : str
+        The key: ``"external_id"``, ``"email"``, ``"uuid"`` or ``"id"``.
+    rows : int
+        The table's rows.
+    unmatched : tuple
+        The keys of the rows that matched no customer, in table order (None: a row without
+        a key).
+    shared : mapping of str to tuple of int
+        Keys that matched several customers (an email), each with those customers' ids: all
+        of them were updated.
+
+    Examples
+    --------
+    >>> match = TableMatch("email", rows=3, unmatched=("gone@example.com",),
+    ...                    shared={"a@example.com": (1, 2)})
+    >>> match.matched
+    2
+    """
+
+    on: str
+    rows: int
+    unmatched: tuple[str | int | None, ...] = ()
+    shared: Mapping[str, tuple[int, ...]] = field(default_factory=dict, hash=False)
+
+    @property
+    def matched(self) -> int:
+        """The table's rows that matched at least one customer."""
+        return self.rows - len(self.unmatched)
+
+    def lines(self) -> list[str]:
+        """The summary's lines about this table: unmatched rows, keys shared by customers.
+
+        Returns
+        -------
+        list of str
+            None, one or two lines.
+
+        Examples
+        --------
+        >>> TableMatch("external_id", rows=40, unmatched=tuple(f"x{i}" for i in range(12))).lines()
+        ['12 rows of the table matched no customer (external_id x0, x1, x2, x3, x4 and 7 more: plan.table_matches lists them)']
+        """
+        out = []
+        if self.unmatched:
+            n = len(self.unmatched)
+            out.append(
+                f"{n:,} row{_s(n)} of the table matched no customer ({self.on} "
+                f"{_key_list(self.unmatched)}: plan.table_matches lists them)"
+            )
+        if self.shared:
+            n = len(self.shared)
+            customers = sum(len(ids) for ids in self.shared.values())
+            out.append(
+                f"{n:,} {self.on}{_s(n)} of the table matched several customers "
+                f"({customers:,} customers, each of them updated): {_key_list(tuple(self.shared))}"
+            )
+        return out
+
+    def to_record(self) -> dict[str, Any]:
+        """The match as JSON-safe values (``Plan.to_json`` and the frame's attrs keep it).
+
+        Returns
+        -------
+        dict
+            ``on``, ``rows``, ``unmatched`` and ``shared``.
+
+        Examples
+        --------
+        >>> record = TableMatch("id", rows=2, unmatched=(7,)).to_record()
+        >>> record, TableMatch.from_record(record) == TableMatch("id", rows=2, unmatched=(7,))
+        ({'on': 'id', 'rows': 2, 'unmatched': [7], 'shared': {}}, True)
+        """
+        return {
+            "on": self.on,
+            "rows": self.rows,
+            "unmatched": list(self.unmatched),
+            "shared": {key: list(ids) for key, ids in self.shared.items()},
+        }
+
+    @classmethod
+    def from_record(cls, raw: Any, where: str = "table match") -> TableMatch:
+        """The match ``to_record`` wrote.
+
+        Parameters
+        ----------
+        raw : object
+            The record (parsed JSON).
+        where : str, default "table match"
+            What to name in the error message.
+
+        Returns
+        -------
+        TableMatch
+            The match.
+
+        Raises
+        ------
+        ValidationError
+            When ``raw`` is not such a record.
+
+        Examples
+        --------
+        >>> TableMatch.from_record({"on": "email"})
+        Traceback (most recent call last):
+        ...
+        cm_frames.errors.ValidationError: plan JSON: table match must have a string on, an integer rows, a list of unmatched keys and a map of shared keys to customer ids
+        """
+        ok = (
+            isinstance(raw, dict)
+            and isinstance(raw.get("on"), str)
+            and _is_int(raw.get("rows"))
+            and isinstance(raw.get("unmatched"), list)
+            and all(v is None or isinstance(v, str) or _is_int(v) for v in raw["unmatched"])
+            and isinstance(raw.get("shared"), dict)
+            and all(
+                isinstance(ids, list) and all(_is_int(i) for i in ids)
+                for ids in raw["shared"].values()
+            )
+        )
+        if not ok:
+            raise ValidationError(
+                f"plan JSON: {where} must have a string on, an integer rows, a list of "
+                "unmatched keys and a map of shared keys to customer ids"
+            )
+        return cls(
+            raw["on"],
+            raw["rows"],
+            tuple(raw["unmatched"]),
+            {str(key): tuple(ids) for key, ids in raw["shared"].items()},
+        )
+
+
+def _key_list(keys: Sequence[str | int | None]) -> str:
+    shown = ", ".join("(no key)" if k is None else str(k) for k in keys[:_SHOWN_KEYS])
+    more = f" and {len(keys) - _SHOWN_KEYS:,} more" if len(keys) > _SHOWN_KEYS else ""
+    return shown + more
+
+
+@dataclass(frozen=True, slots=True)
 class PlanSummary:
     """Counts that describe a plan (``Plan.summary()``); ``str()`` gives a readable paragraph.
 
@@ -114,6 +259,8 @@ class PlanSummary:
         Rows added to or dropped from the frame.
     skipped_by_column, removals : mapping
         Per skipped column its edits; per attribute the values or tags the plan removes.
+    table_matches : tuple of TableMatch
+        How the tables given to ``update_from`` matched (their unmatched rows are counted).
 
     Examples
     --------
@@ -142,6 +289,13 @@ class PlanSummary:
     skipped_by_column: Mapping[str, int] = field(default_factory=dict, hash=False)
     #: Per attribute, how many values (RemoveCustom) or tags (RemoveTags) the plan removes.
     removals: Mapping[str, int] = field(default_factory=dict, hash=False)
+    #: Per table given to ``update_from``, how its rows matched the customers.
+    table_matches: tuple[TableMatch, ...] = field(default=(), hash=False)
+
+    @property
+    def unmatched_rows(self) -> int:
+        """The rows of the tables given to ``update_from`` that matched no customer."""
+        return sum(len(match.unmatched) for match in self.table_matches)
 
     def lines(self) -> list[str]:
         """The summary as short lines (shared by ``__str__`` and the HTML view).
@@ -194,6 +348,8 @@ class PlanSummary:
                 f"ignored rows: {self.ignored_added:,} added, {self.ignored_dropped:,} dropped "
                 "(the API cannot create or delete customers)"
             )
+        for match in self.table_matches:
+            out.extend(match.lines())
         return out
 
     def __str__(self) -> str:
@@ -236,6 +392,9 @@ class Plan:
         another account.
     email_groups : mapping, optional
         Emails shared by 2+ customers of the baseline, with all their ids (for by-email).
+    table_matches : iterable of TableMatch, optional
+        How the tables given to ``update_from`` matched the customers (nothing is sent for
+        them: they say which rows of a table found no customer).
 
     Raises
     ------
@@ -282,7 +441,15 @@ class Plan:
     >>> emu.stop()
     """
 
-    __slots__ = ("_changes", "_email_groups", "_ignored_rows", "_ops", "_skipped", "_source")
+    __slots__ = (
+        "_changes",
+        "_email_groups",
+        "_ignored_rows",
+        "_ops",
+        "_skipped",
+        "_source",
+        "_table_matches",
+    )
 
     def __init__(
         self,
@@ -292,12 +459,21 @@ class Plan:
         ignored_rows: IgnoredRows = IgnoredRows(),
         source: Mapping[str, Any] | None = None,
         email_groups: Mapping[str, Sequence[int]] | None = None,
+        table_matches: Iterable[TableMatch] = (),
     ) -> None:
         ops = tuple(operations)
         # A hand-built or hand-edited plan meets the rules a diffed frame does, all reported
         # at once: otherwise apply would send the valid part and fail halfway.
         check_operations(ops)
-        self._init(Changes.from_operations(ops), ops, skipped, ignored_rows, source, email_groups)
+        self._init(
+            Changes.from_operations(ops),
+            ops,
+            skipped,
+            ignored_rows,
+            source,
+            email_groups,
+            table_matches,
+        )
 
     def _init(
         self,
@@ -307,7 +483,9 @@ class Plan:
         ignored_rows: IgnoredRows,
         source: Mapping[str, Any] | None,
         email_groups: Mapping[str, Sequence[int]] | None,
+        table_matches: Iterable[TableMatch] = (),
     ) -> None:
+        self._table_matches = tuple(table_matches)
         self._changes = changes
         self._ops = ops
         self._skipped = tuple(skipped)
@@ -326,6 +504,7 @@ class Plan:
         ignored_rows: IgnoredRows = IgnoredRows(),
         source: Mapping[str, Any] | None = None,
         email_groups: Mapping[str, Sequence[int]] | None = None,
+        table_matches: Iterable[TableMatch] = (),
     ) -> Plan:
         """A plan of columnar changes, as ``diff`` makes them (no operation objects built).
 
@@ -344,6 +523,8 @@ class Plan:
             As for ``Plan``.
         email_groups : mapping of str to sequence of int, optional
             As for ``Plan``.
+        table_matches : iterable of TableMatch, optional
+            As for ``Plan``.
 
         Returns
         -------
@@ -359,10 +540,10 @@ class Plan:
         (AddTags(customer_id=1, uuid='cus_1', email=None, tag='vip'),)
         """
         plan = cls.__new__(cls)
-        plan._init(changes, None, skipped, ignored_rows, source, email_groups)
+        plan._init(changes, None, skipped, ignored_rows, source, email_groups, table_matches)
         return plan
 
-    def _derive(self, changes: Changes) -> Plan:
+    def _derive(self, changes: Changes, table_matches: Iterable[TableMatch] | None = None) -> Plan:
         """Another set of changes with this plan's skipped edits, ignored rows and provenance."""
         return self.from_changes(
             changes,
@@ -370,7 +551,31 @@ class Plan:
             ignored_rows=self._ignored_rows,
             source=self._source,
             email_groups=self._email_groups,
+            table_matches=self._table_matches if table_matches is None else table_matches,
         )
+
+    def with_table_matches(self, table_matches: Iterable[TableMatch]) -> Plan:
+        """Return this plan with how the tables given to ``update_from`` matched the customers.
+
+        ``plan_frame`` calls it with what ``update_from`` recorded in the frame's attrs.
+
+        Parameters
+        ----------
+        table_matches : iterable of TableMatch
+            They replace this plan's.
+
+        Returns
+        -------
+        Plan
+            The same operations, skipped edits and provenance.
+
+        Examples
+        --------
+        >>> plan = Plan().with_table_matches([TableMatch("email", rows=1, unmatched=("x@y.z",))])
+        >>> plan.summary().unmatched_rows, plan.unmatched
+        (1, ('x@y.z',))
+        """
+        return self._derive(self._changes, tuple(table_matches))
 
     # -- contents --
 
@@ -397,6 +602,16 @@ class Plan:
         return self._source
 
     @property
+    def table_matches(self) -> tuple[TableMatch, ...]:
+        """How each table given to ``update_from`` matched the customers (see ``unmatched``)."""
+        return self._table_matches
+
+    @property
+    def unmatched(self) -> tuple[str | int | None, ...]:
+        """The keys of the table rows that matched no customer (``update_from``), in order."""
+        return tuple(key for match in self._table_matches for key in match.unmatched)
+
+    @property
     def email_groups(self) -> Mapping[str, tuple[int, ...]]:
         """Emails shared by 2+ customers of the baseline, with all of their ids (for by-email)."""
         return MappingProxyType(self._email_groups)
@@ -421,6 +636,7 @@ class Plan:
             and self.ignored_rows == other.ignored_rows
             and self._source == other._source
             and self._email_groups == other._email_groups
+            and self._table_matches == other._table_matches
             and self.operations == other.operations
         )
 
@@ -535,6 +751,7 @@ class Plan:
             ignored_dropped=self.ignored_rows.dropped,
             skipped_by_column=skipped_by_column,
             removals=self.removals,
+            table_matches=self._table_matches,
         )
 
     def apply(self, client: Client, **options: Unpack[ApplyOptions]) -> ApplyResult:
@@ -759,6 +976,9 @@ class Plan:
             ],
             "operations": [op.to_record() for op in self.operations],
         }
+        if self._table_matches:
+            # Only when there are some: the plans of edited frames read as they always did.
+            document["table_matches"] = [match.to_record() for match in self._table_matches]
         return json.dumps(document, ensure_ascii=False)
 
     @classmethod
@@ -814,6 +1034,7 @@ class Plan:
             ignored_rows=_ignored_from_json(document.get("ignored_rows", {})),
             source=document.get("source"),
             email_groups=_email_groups_from_json(document.get("email_groups", {})),
+            table_matches=_table_matches_from_json(document.get("table_matches", [])),
         )
 
 
@@ -871,6 +1092,12 @@ def _email_groups_from_json(raw: Any) -> dict[str, list[int]]:
     if not ok:
         raise ValidationError("plan JSON: 'email_groups' must map emails to lists of customer ids")
     return dict(raw)
+
+
+def _table_matches_from_json(raw: Any) -> list[TableMatch]:
+    if not isinstance(raw, list):
+        raise ValidationError("plan JSON: 'table_matches' must be a list")
+    return [TableMatch.from_record(item, where=f"table_matches[{i}]") for i, item in enumerate(raw)]
 
 
 def _is_int(value: Any) -> bool:
