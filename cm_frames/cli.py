@@ -5,6 +5,8 @@
     cm-frames demo [--customers 5000] [--output demo-output] [--seed 1] [--dialect enrichment]
     cm-frames load [--email E] [--refresh] --to customers.parquet   (or --to folder/)
     cm-frames apply plan.json [--dry-run] [--journal PATH]
+    cm-frames sync scores.csv --on external_id --set lead_score=score [--tag hot=is_hot]
+                   [--missing keep|remove] [--others keep|remove] [--dry-run] [--journal DIR]
     cm-frames cache [--clear [--journals]]
 
 Each subcommand is a ``configure_<name>(subparsers)`` that registers its parser and sets
@@ -470,6 +472,208 @@ def configure_apply(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
     parser.set_defaults(handler=_run_apply)
 
 
+# --- sync: a table's scores, by key, written to the account (a scheduled job) ----------------
+
+
+def _run_sync(args: argparse.Namespace) -> int:
+    try:
+        return _sync(
+            args.table,
+            on=args.on,
+            sets=args.set or [],
+            tags=args.tag or [],
+            missing=args.missing,
+            others=args.others,
+            dry_run=args.dry_run,
+            journal=args.journal,
+        )
+    except _expected_errors() as error:
+        return _fail("sync", error)
+
+
+def _sync(
+    table_file: str,
+    *,
+    on: str,
+    sets: list[str],
+    tags: list[str],
+    missing: str,
+    others: str,
+    dry_run: bool,
+    journal: str | None,
+) -> int:
+    # The table is read and its columns checked before the account is: a typo costs no load.
+    from cm_frames.read.load import read_customers
+    from cm_frames.writeback.frame import plan_frame
+    from cm_frames.writeback.update import update_from
+
+    columns = _sync_columns(sets, tags)
+    table = _read_table(table_file, on)
+    missing_columns = [c for c in columns if c not in table.columns]
+    if missing_columns:
+        raise CommandFailed(
+            f"{table_file} has no column {', '.join(map(repr, missing_columns))}; its columns "
+            f"are {', '.join(map(repr, map(str, table.columns)))}"
+        )
+    with _client() as client:
+        # Fresh: a scheduled job plans against what the account holds now, not a cached load.
+        frame = read_customers(client, refresh=True, progress=_show_progress())
+        edited = update_from(
+            frame,
+            table,
+            on=on,
+            columns=columns,
+            missing=missing,  # type: ignore[arg-type]  # argparse choices
+            others=others,  # type: ignore[arg-type]
+        )
+        plan = plan_frame(edited)
+        print(f"sync {table_file} ({len(table):,} rows, on {on}) into {len(frame):,} customers:")
+        print("\n".join(f"  {line}" for line in plan.summary().lines()))
+        if plan.is_empty:
+            print("nothing to apply: the account already holds the table's values")
+            if dry_run:
+                print("dry run: nothing was sent")
+            return 0
+        journal_file = _sync_journal(plan, client, journal)
+        if dry_run:
+            _check_journal(plan, client, str(journal_file))
+            _print_requests(plan)
+            print("dry run: nothing was sent")
+            return 0
+        result = plan.apply(client, journal=journal_file, progress=_show_progress())
+    print(result)
+    return 0 if result.ok else 1
+
+
+def _sync_columns(sets: list[str], tags: list[str]) -> dict[str, str]:
+    """``--set ATTR=COLUMN`` and ``--tag TAG=COLUMN`` as update_from's table column -> target."""
+    if not sets and not tags:
+        raise CommandFailed(
+            "nothing to write: give --set ATTRIBUTE=COLUMN (a custom attribute) or "
+            "--tag TAG=COLUMN (a boolean column) at least once"
+        )
+    columns: dict[str, str] = {}
+    for option, prefix, values in (("--set", "custom.", sets), ("--tag", "tag.", tags)):
+        for value in values:
+            name, equals, column = value.partition("=")
+            if not equals or not name.strip() or not column.strip():
+                raise CommandFailed(
+                    f"{option} {value}: expected NAME=COLUMN, such as {option} "
+                    + ("lead_score=score" if prefix == "custom." else "hot=is_hot")
+                )
+            name, column = name.strip(), column.strip()
+            target = name if name.startswith(prefix) else prefix + name
+            if column in columns:
+                raise CommandFailed(
+                    f"the column {column!r} is written twice ({columns[column]} and {target}): "
+                    "a column goes to one attribute"
+                )
+            columns[column] = target
+    return columns
+
+
+def _read_table(table_file: str, on: str) -> pd.DataFrame:
+    """A CSV or Parquet file of scores, typed by Arrow (nullable ints and bools: no floats)."""
+    import pandas as pd
+
+    path = Path(table_file)
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".parquet"):
+        raise CommandFailed(
+            f"{table_file}: unknown suffix {path.suffix or '(none)'}; sync reads a .csv or a "
+            ".parquet file"
+        )
+    try:
+        if suffix == ".csv":
+            # Keys as written: an external_id of digits (or with leading zeros) is text.
+            key_types = {} if on == "id" else {on: "string[pyarrow]"}
+            return pd.read_csv(path, dtype=key_types, dtype_backend="pyarrow")
+        return pd.read_parquet(path, dtype_backend="pyarrow")
+    except FileNotFoundError:
+        raise CommandFailed(f"cannot read {table_file}: no such file") from None
+    except (OSError, ValueError) as error:
+        raise CommandFailed(f"cannot read {table_file}: {_one_line(error)}") from error
+
+
+def _sync_journal(plan: Plan, client: Client, journal: str | None) -> Path:
+    """This plan's journal in the journals folder: a rerun of the same plan resumes it.
+
+    A folder, not one file: each night's table makes another plan, and a journal belongs to
+    one plan. After an interrupted sync, the rerun loads afresh, so its plan holds only what
+    the account is still missing (and is the same plan, resuming its journal, when nothing
+    had landed).
+    """
+    from cm_frames.writeback.apply import plan_id
+
+    folder = Path(journal) if journal is not None else client.cache_dir / "journals"
+    if folder.exists() and not folder.is_dir():
+        raise CommandFailed(
+            f"--journal {journal} is a file; sync keeps one journal per plan, so give it a "
+            "folder (it is created if need be)"
+        )
+    return folder / f"{plan_id(plan)}.jsonl"
+
+
+def configure_sync(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = _subcommand(
+        subparsers,
+        "sync",
+        help="write a table's scores (CSV or Parquet) to the account's customers, by key",
+        description="Load the account afresh, write the table's columns into the customers "
+        "whose key matches (df.chartmogul.update_from), print the plan's summary (with the "
+        "rows that matched no customer) and apply it: conflict-checked, journaled and "
+        "resumable (run the same command again after a failure: it sends only what the "
+        "account still lacks). Exits 0 when every operation was applied or already in place, "
+        "1 otherwise. " + _CREDENTIALS_HELP,
+    )
+    parser.add_argument("table", metavar="FILE", help="a .csv or .parquet file, one row per key")
+    parser.add_argument(
+        "--on",
+        required=True,
+        choices=("external_id", "email", "uuid", "id"),
+        help="the table's key column, matched to the customers' (an email: all who share it)",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        metavar="ATTR=COLUMN",
+        help="write COLUMN into the custom attribute ATTR (repeatable)",
+    )
+    parser.add_argument(
+        "--tag",
+        action="append",
+        metavar="TAG=BOOLCOLUMN",
+        help="add TAG where the boolean COLUMN is true, remove it where false (repeatable)",
+    )
+    parser.add_argument(
+        "--missing",
+        choices=("keep", "remove"),
+        default="keep",
+        help="a blank in the table keeps the customer's value, or removes it",
+    )
+    parser.add_argument(
+        "--others",
+        choices=("keep", "remove"),
+        default="keep",
+        help="customers absent from the table keep their values, or lose the attributes "
+        "(a mirror of the table)",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="load, plan and check as a real run does, print the requests it would send; "
+        "send nothing",
+    )
+    parser.add_argument(
+        "--journal",
+        default=None,
+        metavar="DIR",
+        help="folder of the journals, one per plan named by its id (default: beside the "
+        "client's cache)",
+    )
+    parser.set_defaults(handler=_run_sync)
+
+
 # --- cache: what is stored locally for the account, and clearing it ---------------------------
 
 
@@ -552,6 +756,7 @@ def build_parser() -> argparse.ArgumentParser:
     configure_demo(subparsers)
     configure_load(subparsers)
     configure_apply(subparsers)
+    configure_sync(subparsers)
     configure_cache(subparsers)
     return parser
 

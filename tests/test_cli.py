@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from dialects import BOTH_DIALECTS
 
 import cm_frames as cm
 from cm_frames.cli import main
@@ -578,3 +579,242 @@ def test_apply_dry_run_refuses_a_journal_of_another_plan_as_the_real_run_does(
         assert "belongs to another plan" in line
     assert emulator.request_log() == []
     assert journal.read_bytes() == before
+
+
+# --- sync: a table's scores by key ------------------------------------------------------------
+
+
+@pytest.fixture
+def sync_env(
+    emulator: Emulator, dialect: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The emulator's credentials as a scheduled job has them: today's API key, or token/secret."""
+    _credentials_of(emulator, dialect, monkeypatch)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cli-cache"))
+
+
+def _credentials_of(emulator: Emulator, dialect: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("CHARTMOGUL_API_KEY", "CHARTMOGUL_ACCOUNT_TOKEN", "CHARTMOGUL_SECRET_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    if dialect == "current":
+        monkeypatch.setenv("CHARTMOGUL_API_KEY", emulator.api_key)
+    else:
+        monkeypatch.setenv("CHARTMOGUL_ACCOUNT_TOKEN", emulator.token)
+        monkeypatch.setenv("CHARTMOGUL_SECRET_KEY", emulator.secret)
+    monkeypatch.setenv("CHARTMOGUL_API_URL", emulator.url)
+
+
+def _score_table(df: pd.DataFrame, rows: int, strangers: int = 0) -> pd.DataFrame:
+    """Scores for the first ``rows`` customers by external_id (every third one hot, one blank)."""
+    chosen = df.iloc[:rows]
+    keys = [*chosen["external_id"].tolist(), *(f"not-a-customer-{i}" for i in range(strangers))]
+    scores: list[float | None] = [float(10 + i) for i in range(len(keys))]
+    if len(scores) > 1:
+        scores[1] = None  # a blank: the customer's value stays
+    return pd.DataFrame(
+        {"external_id": keys, "score": scores, "hot": [i % 3 == 0 for i in range(len(keys))]}
+    )
+
+
+@BOTH_DIALECTS
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_sync_dry_run_prints_the_summary_and_the_unmatched_rows_and_sends_nothing(
+    sync_env: None,
+    emulator: Emulator,
+    df: pd.DataFrame,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    suffix: str,
+) -> None:
+    table = _score_table(df, 6, strangers=2)
+    path = tmp_path / f"scores{suffix}"
+    table.to_csv(path, index=False) if suffix == ".csv" else table.to_parquet(path)
+    emulator.clear_request_log()
+
+    argv = ["sync", str(path), "--on", "external_id", "--set", "risk=score", "--tag", "hot=hot"]
+    assert main([*argv, "--dry-run"]) == 0
+
+    out = capsys.readouterr().out
+    assert f"sync {path} (8 rows, on external_id) into {len(df):,} customers:" in out
+    assert "7 operations on 5 customers" in out  # 5 scores (one blank), 2 hot of 6
+    assert "AddTags 2 · AddCustom 5" in out
+    assert "2 rows of the table matched no customer (external_id not-a-customer-0" in out
+    assert "would send 7 requests" in out
+    assert "dry run: nothing was sent" in out
+    assert _writes(emulator) == []
+    # Fresh: the account is read from the server, not from a snapshot or the HTTP cache.
+    assert any(e["path"].endswith("/customers") for e in emulator.request_log())
+
+
+@BOTH_DIALECTS
+def test_sync_writes_the_scores_and_a_second_run_sends_nothing(
+    sync_env: None,
+    emulator: Emulator,
+    client: cm.Client,
+    df: pd.DataFrame,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = tmp_path / "scores.csv"
+    _score_table(df, 6, strangers=1).to_csv(path, index=False)
+    journals = tmp_path / "journals"
+    argv = ["sync", str(path), "--on", "external_id", "--set", "risk=score", "--tag", "hot=hot"]
+
+    assert main([*argv, "--journal", str(journals)]) == 0
+
+    out = capsys.readouterr().out
+    assert "7 applied · 0 skipped · 0 conflicted · 0 failed" in out
+    (journal,) = journals.glob("*.jsonl")
+    assert f"journal: {journal}" in out
+    server = cm.read_customers(client, refresh=True, progress=False)
+    ids = df.index[:6]
+    assert server.loc[ids, "custom.risk"].tolist()[:1] == [10]
+    assert server.loc[ids[2:], "custom.risk"].tolist() == [12, 13, 14, 15]
+    assert pd.isna(server.loc[ids[1], "custom.risk"])
+    assert server.index[server["tag.hot"]].tolist() == [ids[0], ids[3]]
+    assert int(server["custom.risk"].notna().sum()) == 5
+
+    # The nightly rerun of an unchanged table finds everything in place.
+    emulator.clear_request_log()
+    assert main([*argv, "--journal", str(journals)]) == 0
+    out = capsys.readouterr().out
+    assert "nothing to apply" in out
+    assert "1 row of the table matched no customer" in out
+    assert _writes(emulator) == []
+
+
+@BOTH_DIALECTS
+def test_sync_others_remove_mirrors_the_table(
+    sync_env: None,
+    emulator: Emulator,
+    client: cm.Client,
+    df: pd.DataFrame,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = tmp_path / "scores.csv"
+    _score_table(df, 4).to_csv(path, index=False)
+    argv = ["sync", str(path), "--on", "external_id", "--set", "risk=score"]
+    assert main(argv) == 0
+    _score_table(df.iloc[2:], 1).to_csv(path, index=False)  # tonight: one customer only
+
+    assert main([*argv, "--others", "remove"]) == 0
+
+    assert "RemoveCustom 2" in capsys.readouterr().out  # the first two lose it (one was blank)
+    server = cm.read_customers(client, refresh=True, progress=False)
+    assert server.index[server["custom.risk"].notna()].tolist() == [df.index[2]]
+
+
+@pytest.mark.parametrize(
+    ("table", "argv", "message"),
+    [
+        ("scores.csv", ["--set", "risk"], "--set risk: expected NAME=COLUMN"),
+        ("scores.csv", ["--set", "risk=nope"], "has no column 'nope'; its columns are"),
+        ("scores.txt", ["--set", "risk=score"], "unknown suffix .txt; sync reads a .csv or"),
+        ("missing.csv", ["--set", "risk=score"], "cannot read"),
+        ("scores.csv", ["--tag", "hot=score"], "a tag takes a boolean column"),
+        ("twice.csv", ["--set", "risk=score"], "the table has 1 external_id more than once"),
+        ("scores.csv", [], "nothing to write: give --set"),
+    ],
+)
+def test_sync_refuses_bad_input_in_one_line_before_any_write(
+    sync_env: None,
+    emulator: Emulator,
+    df: pd.DataFrame,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    table: str,
+    argv: list[str],
+    message: str,
+) -> None:
+    scores = _score_table(df, 3)
+    scores.to_csv(tmp_path / "scores.csv", index=False)
+    scores.to_csv(tmp_path / "scores.txt", index=False)
+    pd.concat([scores, scores.iloc[[0]]]).to_csv(tmp_path / "twice.csv", index=False)
+    emulator.clear_request_log()
+
+    assert main(["sync", str(tmp_path / table), "--on", "external_id", *argv]) == 1
+
+    line = _one_line_error(capsys.readouterr().err, "sync")
+    assert message in line
+    assert _writes(emulator) == []
+
+
+@BOTH_DIALECTS
+def test_sync_resumes_after_the_emulator_is_killed_mid_sync(
+    dialect: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The emulator stops while the sync writes; the same command, rerun, finishes the job.
+
+    The rerun loads afresh, so its plan holds what the account still lacks: nothing that
+    landed before the stop is sent again (a held request lands at the stop, its answer lost).
+    """
+    import socket
+    import threading
+    import time
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    credentials: dict[str, str] = (
+        {"dialect": "current", "api_key": "sync-key"}
+        if dialect == "current"
+        else {"token": "sync-token", "secret": "sync-secret"}
+    )
+
+    def start() -> Emulator:
+        server = Emulator(
+            customers=200, seed=5, db=tmp_path / "emu.sqlite", port=port, **credentials
+        )  # type: ignore[arg-type]
+        return server.start()
+
+    server = start()
+    try:
+        _credentials_of(server, dialect, monkeypatch)
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cli-cache"))
+        with cm.Client(
+            server.token, server.secret, server.url, cache=False, rate_limit=None
+        ) as loader:
+            df = cm.read_customers(loader, progress=False)
+        table = pd.DataFrame({"external_id": df["external_id"].iloc[:90], "score": range(90)})
+        path = tmp_path / "scores.csv"
+        table.to_csv(path, index=False)
+        argv = ["sync", str(path), "--on", "external_id", "--set", "risk=score"]
+        server.set_faults(hang_after=30, hang_methods=("POST", "PUT", "DELETE"))
+        outcome: list[int] = []
+        syncing = threading.Thread(target=lambda: outcome.append(main(argv)))
+        syncing.start()
+        deadline = time.monotonic() + 60
+        while server.hanging_requests() == 0:
+            assert time.monotonic() < deadline, "the sync never reached the held write"
+            time.sleep(0.005)
+        server.stop()  # killed mid-sync: the held writes land, their answers are lost
+        first_log = server.request_log()
+        syncing.join(timeout=120)
+        assert not syncing.is_alive()
+        assert outcome == [1]  # failed, and said so
+        first = capsys.readouterr().out
+        assert "failed" in first
+
+        server = start()
+        assert main(argv) == 0
+        second = capsys.readouterr().out
+        second_log = server.request_log()
+        with cm.Client(
+            server.token, server.secret, server.url, cache=False, rate_limit=None
+        ) as reader:
+            now = cm.read_customers(reader, progress=False)
+    finally:
+        server.stop()
+
+    assert now.loc[df.index[:90], "custom.risk"].tolist() == list(range(90))
+    assert int(now["custom.risk"].notna().sum()) == 90
+    landed = {e["path"] for e in first_log if e["method"] == "POST" and e["status"] == 200}
+    resent = {e["path"] for e in second_log if e["method"] == "POST"}
+    assert 30 <= len(landed) < 90
+    assert not landed & resent  # nothing that landed before the stop was sent again
+    assert len(resent) == 90 - len(landed)
+    assert f"{90 - len(landed)} applied · 0 skipped · 0 conflicted · 0 failed" in second
