@@ -39,7 +39,7 @@ from cm_frames.writeback.operations import (
     Request,
     UpdateCustom,
 )
-from cm_frames.writeback.plan import IgnoredRows, Plan, PlanSummary, SkippedEdit
+from cm_frames.writeback.plan import IgnoredRows, Plan, PlanSummary, SkippedEdit, TableMatch
 from cm_frames.writeback.result import ApplyResult, OperationResult
 
 __version__ = "0.1.0"
@@ -70,6 +70,7 @@ __all__ = [
     "RequestFailed",
     "ServerError",
     "SkippedEdit",
+    "TableMatch",
     "TransportError",
     "Unauthorized",
     "UnprocessableEntity",
