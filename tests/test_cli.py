@@ -818,3 +818,28 @@ def test_sync_resumes_after_the_emulator_is_killed_mid_sync(
     assert not landed & resent  # nothing that landed before the stop was sent again
     assert len(resent) == 90 - len(landed)
     assert f"{90 - len(landed)} applied · 0 skipped · 0 conflicted · 0 failed" in second
+
+
+def test_sync_mirror_that_removes_many_values_says_so_in_the_summary_not_as_a_warning(
+    sync_env: None,
+    emulator: Emulator,
+    client: cm.Client,
+    df: pd.DataFrame,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The warning's advice (a Series of some customers assigned to a column) never applies to
+    # sync, whose removals are what --others remove asks for; the summary leads with them.
+    holders = int(df["custom.seats"].notna().sum())
+    assert holders > 20
+    path = tmp_path / "seats.csv"
+    pd.DataFrame({"id": [int(df.index[0])], "seats": [7]}).to_csv(path, index=False)
+
+    argv = ["sync", str(path), "--on", "id", "--set", "seats=seats", "--others", "remove"]
+    assert main(argv) == 0
+
+    out = capsys.readouterr().out
+    removed = holders - int(pd.notna(df["custom.seats"].iloc[0]))
+    assert f"⚠ removes {removed:,} values: custom.seats {removed:,}" in out
+    server = cm.read_customers(client, refresh=True, progress=False)
+    assert server["custom.seats"].notna().sum() == 1
