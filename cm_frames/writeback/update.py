@@ -141,14 +141,12 @@ def update_from(
     for source, target in mapping.items():
         edited[target] = _written(df, table[source], target, row_of, missing, others)
 
+    key_values = keys.to_numpy(dtype=object)
     match = TableMatch(
         on=on,
         rows=len(table),
-        unmatched=tuple(_json_key(keys.iloc[i]) for i in np.flatnonzero(hits == 0)),
-        shared={
-            str(keys.iloc[row]): tuple(int(i) for i in df.index[row_of == row])
-            for row in np.flatnonzero(hits > 1)
-        },
+        unmatched=tuple(_json_key(key_values[i]) for i in np.flatnonzero(hits == 0)),
+        shared=_shared(key_values, row_of, hits, df.index),
     )
     previous = info.get(MATCHES_KEY)
     recorded = list(previous) if isinstance(previous, list) else []
@@ -157,6 +155,28 @@ def update_from(
         ATTRS_KEY: {**info, MATCHES_KEY: [*recorded, match.to_record()]},
     }
     return edited
+
+
+def _shared(
+    key_values: np.ndarray[Any, np.dtype[Any]],
+    row_of: np.ndarray[Any, np.dtype[np.int64]],
+    hits: np.ndarray[Any, np.dtype[np.int64]],
+    index: pd.Index,
+) -> dict[str, tuple[int, ...]]:
+    """Keys matched by several customers, each with their ids in frame order (one sort)."""
+    if not (hits > 1).any():
+        return {}
+    positions = np.flatnonzero((row_of >= 0) & (hits[np.maximum(row_of, 0)] > 1))
+    if not len(positions):
+        return {}
+    positions = positions[np.argsort(row_of[positions], kind="stable")]
+    rows, starts = np.unique(row_of[positions], return_index=True)
+    ids = index.to_numpy()[positions].tolist()
+    bounds = [*starts.tolist(), len(positions)]
+    return {
+        str(key_values[row]): tuple(int(i) for i in ids[bounds[k] : bounds[k + 1]])
+        for k, row in enumerate(rows.tolist())
+    }
 
 
 def table_matches(df: pd.DataFrame) -> tuple[TableMatch, ...]:

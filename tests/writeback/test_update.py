@@ -341,6 +341,11 @@ def test_only_mapped_columns_of_matched_customers_change_and_na_keeps(
     matched_keys = set(rows) & set(df.index if on == "id" else df[on])
     (match,) = plan.table_matches
     assert len(match.unmatched) == len(table) - len(matched_keys)
+    if on == "email":
+        sharers = {key: tuple(df.index[df["email"] == key]) for key in matched_keys}
+        assert match.shared == {k: ids for k, ids in sharers.items() if len(ids) > 1}
+    else:
+        assert match.shared == {}
     assert Plan.from_json(plan.to_json()) == plan
 
 
