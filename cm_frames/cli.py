@@ -196,9 +196,10 @@ def configure_demo(subparsers: argparse._SubParsersAction[argparse.ArgumentParse
 # --- load and apply: the account's credentials come from the environment -------------------
 
 _CREDENTIALS_HELP = (
-    "Credentials come from the environment: CHARTMOGUL_ACCOUNT_TOKEN and CHARTMOGUL_SECRET_KEY "
-    "(ChartMogul: Admin > API); CHARTMOGUL_API_URL overrides the API's base URL "
-    "(e.g. the one `cm-frames emulator` prints)."
+    "Credentials come from the environment: CHARTMOGUL_API_KEY (ChartMogul: Profile > API "
+    "keys), or for the reference's API CHARTMOGUL_ACCOUNT_TOKEN and CHARTMOGUL_SECRET_KEY; "
+    "CHARTMOGUL_API_URL overrides the API's base URL (e.g. the one `cm-frames emulator` "
+    "prints)."
 )
 
 
