@@ -295,12 +295,19 @@ def _load_target_is_a_file(to: str, target: Path) -> bool:
 
 
 def _write_parquet_file(frame: pd.DataFrame, target: Path) -> None:
-    """One Parquet file of the frame (``cm.read_parquet`` reads it back), replaced atomically."""
+    """One Parquet file of the frame, replaced atomically.
+
+    ``cm.read_parquet`` reads it back exactly; plain ``pd.read_parquet`` with its index.
+    """
     import pyarrow.parquet as pq
 
     from cm_frames.read.frames import frame_to_table
+    from cm_frames.read.table import pandas_metadata
 
     table = frame_to_table(frame)
+    # pandas' own metadata too, so plain pd.read_parquet keeps the id index and the dtypes.
+    metadata = {**(table.schema.metadata or {}), **pandas_metadata(table.schema)}
+    table = table.replace_schema_metadata(metadata)
     partial = target.with_name(f".{target.name}.partial")
     try:
         pq.write_table(table, partial)

@@ -79,6 +79,13 @@ def test_load_writes_every_customer_to_one_parquet_file(
     assert len(out) == 1
     assert f"wrote {len(expected):,} customers × {expected.shape[1]} columns to {target}" in out[0]
     assert not list(tmp_path.glob(".*.partial"))
+    # Plain pandas reads the file as it is: the id index, and integers without floats.
+    plain = pd.read_parquet(target)
+    assert plain.index.name == "id"
+    assert plain.index.tolist() == expected.index.tolist()
+    integers = [c for c in expected.columns if str(expected[c].dtype) == "int64[pyarrow]"]
+    assert integers
+    assert all(str(plain[c].dtype) == "int64[pyarrow]" for c in integers)
 
 
 def test_load_with_email_writes_only_those_customers(
