@@ -168,7 +168,11 @@ def order_key(position: Position) -> tuple[int, int, int]:
 def _since_ns(text: Any) -> int | None:
     if text is None or text == "":
         return None
-    moment = datetime.fromisoformat(str(text))
+    return _ns(datetime.fromisoformat(str(text)))
+
+
+def _ns(moment: datetime) -> int:
+    """Nanoseconds since the epoch, exactly (no float on the way); naive is taken as UTC."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
@@ -390,7 +394,7 @@ def _range_parts(
     parts: list[Part] = []
     start_ns = first[0]
     if start_ns is not None:
-        end_ns = _since_ns(now.isoformat()) or start_ns
+        end_ns = _ns(now)
         count = max(1, min(_PARTS_PER_WORKER * workers, math.ceil(total / per_page)))
         step = max(1, (end_ns - start_ns) // count)
         bounds: list[Position | None] = [None]

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+from dialects import edits_as_the_api_keeps
 
 import cm_frames as cm
 from cm_frames.emulator.faults import SERVER_ERRORS
@@ -25,7 +26,6 @@ __all__ = [
     "PER_PAGE",
     "EditsDoNotFit",
     "SoakEdits",
-    "as_stored",
     "edit_for_soak",
     "fault_counts",
     "faults_on",
@@ -239,27 +239,7 @@ def writable_state(frame: pd.DataFrame, dialect: str = "enrichment") -> pd.DataF
         if (column.startswith("tag.") and bool(frame[column].any()))
         or (column.startswith("custom.") and bool(frame[column].notna().any()))
     ]
-    return as_stored(frame[sorted(kept)], dialect)
-
-
-def as_stored(frame: pd.DataFrame, dialect: str) -> pd.DataFrame:
-    """The frame's custom values as the dialect's server stores them.
-
-    Today's API keeps a Timestamp to the millisecond (``.123456`` sent, ``.123Z`` stored);
-    the reference keeps microseconds.
-    """
-    if dialect != "current":
-        return frame
-    stored = frame.copy()
-    for column in stored.columns:
-        dtype = stored[column].dtype
-        if (
-            column.startswith("custom.")
-            and isinstance(dtype, pd.ArrowDtype)
-            and pa.types.is_timestamp(dtype.pyarrow_dtype)
-        ):
-            stored[column] = stored[column].dt.floor("ms")
-    return stored
+    return edits_as_the_api_keeps(frame[sorted(kept)], dialect)
 
 
 def read_only_columns(frame: pd.DataFrame) -> list[str]:

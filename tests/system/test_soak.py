@@ -25,7 +25,6 @@ from dialects import DIALECTS, edits_as_the_api_keeps
 from soak_harness import (
     FAULT_MIX,
     SoakEdits,
-    as_stored,
     edit_for_soak,
     fault_counts,
     faults_on,
@@ -156,6 +155,8 @@ def test_the_server_holds_exactly_the_edited_frames_tags_and_custom_values(
     columns = read_only_columns(soak.clean)
     pd.testing.assert_frame_equal(reloaded[columns], soak.clean[columns])
     # The edits went through the tag.* columns; the edited frame's tags lists are as loaded.
-    again = plan_frame(as_stored(edited, soak.dialect).drop(columns="tags"), baseline=reloaded)
+    again = plan_frame(
+        edits_as_the_api_keeps(edited, soak.dialect).drop(columns="tags"), baseline=reloaded
+    )
     assert again.is_empty, again.to_frame().head(10).to_string()
     assert not again.skipped

@@ -840,8 +840,7 @@ def server_holds(lf: Loaded, expected: Expected) -> None:
             assert key not in attributes["custom"], (customer, column)
         elif isinstance(value, datetime):
             stored = datetime.fromisoformat(attributes["custom"][key])
-            if lf.api.dialect == "current":  # today's API keeps milliseconds
-                value = value.replace(microsecond=value.microsecond // 1000 * 1000)
+            value = as_the_api_keeps(value, lf.api.dialect)  # today's API keeps milliseconds
             assert stored == value, (customer, column, stored, value)
         else:
             stored = attributes["custom"][key]

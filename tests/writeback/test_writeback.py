@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from dialects import BOTH_DIALECTS, edits_as_the_api_keeps
+from dialects import BOTH_DIALECTS, as_the_api_keeps, edits_as_the_api_keeps
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -88,11 +88,10 @@ def edited_state(edited: pd.DataFrame, baseline: pd.DataFrame, dialect: str) -> 
     """
     before, after, flags = _list_tags(baseline), _list_tags(edited), _flag_tags(edited)
     custom = _custom(edited)
-    if dialect == "current":
-        for values in custom.values():
-            for key, value in values.items():
-                if isinstance(value, datetime):
-                    values[key] = value.replace(microsecond=value.microsecond // 1000 * 1000)
+    for values in custom.values():
+        for key, value in values.items():
+            if isinstance(value, datetime):
+                values[key] = as_the_api_keeps(value, dialect)
     return {
         c: (frozenset((flags[c] | (after[c] - before[c])) - (before[c] - after[c])), custom[c])
         for c in flags
