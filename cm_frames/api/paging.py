@@ -11,8 +11,8 @@ These checks make that an error naming the customer and the pages; a silent dedu
 the customer that was skipped.
 
 ``SeenIds`` remembers every id of a load with the page it came on, as sorted numpy runs merged
-like a binary counter: 12 bytes per customer, and each page is checked against O(log pages)
-runs. That stays small for the largest accounts and for the bounded-memory Parquet stream,
+like a binary counter: 10 bytes per customer, and each page is checked against O(log pages)
+runs (none whose ids lie outside the page's). That stays small for the largest accounts and for the bounded-memory Parquet stream,
 whose decoder is emptied every part.
 """
 
@@ -46,7 +46,7 @@ _AGAIN = (
 )
 
 IdArray = np.ndarray[Any, np.dtype[np.int64]]
-PageArray = np.ndarray[Any, np.dtype[np.int32]]
+PageArray = np.ndarray[Any, np.dtype[np.unsignedinteger[Any]]]
 
 
 # What the client's refusals of a page advise (the decoder's checks say it in their message).
@@ -169,8 +169,11 @@ class SeenIds:
                 f"Customer {sorted_ids[twice[0]]} appears twice on page {page}: a page lists "
                 "each customer once, so this one cannot be trusted. " + _AGAIN
             )
-        earlier = np.zeros(len(sorted_ids), dtype=np.int32)  # 0: not seen before
+        earlier = np.zeros(len(sorted_ids), dtype=np.int64)  # 0: not seen before
+        low, high = sorted_ids[0], sorted_ids[-1]
         for run_ids, run_pages in self._runs:
+            if run_ids[-1] < low or run_ids[0] > high:
+                continue  # ids that only grow (the API's usual order) never meet older runs
             position = np.minimum(np.searchsorted(run_ids, sorted_ids), len(run_ids) - 1)
             hit = run_ids[position] == sorted_ids
             earlier[hit] = run_pages[position[hit]]
@@ -178,18 +181,54 @@ class SeenIds:
             in_page_order = np.empty_like(earlier)
             in_page_order[order] = earlier
             raise PagingError(_seen_before(page_ids, in_page_order, page))
-        self._runs.append((sorted_ids, np.full(len(sorted_ids), page, dtype=np.int32)))
-        # Binary-counter merging keeps O(log pages) runs at O(n log n) total work.
+        self._runs.append((sorted_ids, np.full(len(sorted_ids), page, dtype=_page_type(page))))
+        # Binary-counter merging keeps O(log pages) runs at O(n log n) total work. (Capping
+        # the runs' size to bound a merge's memory made a random-order load of 10,000,000
+        # customers 4.6x slower: each page is then searched in dozens of large runs.)
         while len(self._runs) > 1 and len(self._runs[-2][0]) <= len(self._runs[-1][0]):
-            (ids_b, pages_b), (ids_a, pages_a) = self._runs.pop(), self._runs.pop()
-            merged_ids = np.concatenate([ids_a, ids_b])
-            merged_order = np.argsort(merged_ids, kind="stable")  # two sorted runs: linear
-            self._runs.append(
-                (merged_ids[merged_order], np.concatenate([pages_a, pages_b])[merged_order])
-            )
+            newer = self._runs.pop()
+            self._runs.append(_merge(self._runs.pop(), newer))
 
 
-def _seen_before(ids: IdArray, earlier: PageArray, page: int) -> str:
+def _page_type(page: int) -> type[np.unsignedinteger[Any]]:
+    # Two bytes a customer hold the page of the first 13 million customers (200 a page).
+    return np.uint16 if page <= np.iinfo(np.uint16).max else np.uint32
+
+
+def _merge(
+    older: tuple[IdArray, PageArray], newer: tuple[IdArray, PageArray]
+) -> tuple[IdArray, PageArray]:
+    """One sorted run of two, built in place of a sort of their concatenation.
+
+    Holds the two runs, the result and a mask of it (one byte an id): the largest merge of a
+    long load (two runs of half its customers) was its peak of memory when it concatenated,
+    sorted and gathered (34 MB at 1,000,000 customers, against 20 MB so).
+    """
+    older_ids, older_pages = older
+    newer_ids, newer_pages = newer
+    size = len(older_ids) + len(newer_ids)
+    ids: IdArray = np.empty(size, dtype=np.int64)
+    pages: PageArray = np.empty(size, dtype=np.result_type(older_pages, newer_pages))
+    from_older = np.ones(size, dtype=bool)
+    for start in range(0, len(newer_ids), _MERGE_STEP):
+        chunk = slice(start, start + _MERGE_STEP)
+        # add() refused every id seen before, so the runs share none: each newer id lands
+        # after the older ids below it and the newer ids before it.
+        to_newer = np.searchsorted(older_ids, newer_ids[chunk])
+        to_newer += np.arange(start, start + len(to_newer))
+        ids[to_newer] = newer_ids[chunk]
+        pages[to_newer] = newer_pages[chunk]
+        from_older[to_newer] = False
+    ids[from_older] = older_ids
+    pages[from_older] = older_pages
+    return ids, pages
+
+
+# Newer ids placed this many at a time: their positions cost 8 bytes each while they last.
+_MERGE_STEP = 1 << 16
+
+
+def _seen_before(ids: IdArray, earlier: IdArray, page: int) -> str:
     """The message for a page some of whose customers came on earlier pages."""
     repeated = np.flatnonzero(earlier)
     first = repeated[0]
@@ -429,7 +468,8 @@ class PageSequence:
     def __init__(self, *, raw: bool) -> None:
         self._raw = raw
         self._seen = SeenIds()
-        self._previous_entries = b""
+        self._previous: bytes = b""
+        self._previous_end = -1
 
     def check(self, page: int, summary: PageSummary, *, url: str) -> None:
         """Refuse ``page`` if it cannot follow the pages before it.
@@ -460,8 +500,13 @@ class PageSequence:
             )
         if self._raw:
             payload: bytes = summary.payload
-            entries_part = payload[: payload.rfind(b"]") + 1]
-            if has_more and entries_part == self._previous_entries:
+            end = payload.rfind(b"]") + 1
+            # Lengths first: slicing copies the page, and pages of equal length are rare.
+            if (
+                has_more
+                and end == self._previous_end
+                and payload[:end] == self._previous[: self._previous_end]
+            ):
                 raise PagingError(
                     f"page {page} of customers holds exactly the customers of page "
                     f"{page - 1} and says has_more: true; stopped instead of "
@@ -470,7 +515,7 @@ class PageSequence:
                     url=url,
                     hint=PAGING_HINT,
                 )
-            self._previous_entries = entries_part
+            self._previous, self._previous_end = payload, end
         else:
             self._seen.add(entry_ids(summary.payload["entries"]), page)
 
