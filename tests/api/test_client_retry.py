@@ -41,6 +41,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     drop: bool = False  # close the connection without answering
     hold_s: float = 0.0  # wait this long before answering (to trip the client's read timeout)
+    cut: bool = False  # send the headers and half the body, then close the connection
 
 
 @dataclass
@@ -125,6 +126,10 @@ class _Handler(BaseHTTPRequestHandler):
                 **reply.headers,
             }
             head += [f"{k}: {v}\r\n" for k, v in headers.items()]
+            if reply.cut:
+                self.wfile.write("".join(head).encode() + b"\r\n" + payload[: len(payload) // 2])
+                self.close_connection = True
+                return
             self.wfile.write("".join(head).encode() + b"\r\n" + payload)
         except OSError:  # the client gave up on a held reply (read timeout)
             self.close_connection = True
@@ -307,6 +312,21 @@ def _pages(total: int) -> Responder:
         )
 
     return respond
+
+
+def test_a_page_whose_body_is_cut_short_is_fetched_again_whole(
+    server: ScriptedServer, make_client: Callable[..., Client]
+) -> None:
+    # Uncached pages are streamed and read in one go (client._read_body): a connection that
+    # closes mid-body must still be a retried failure, never a short page.
+    client = make_client(max_workers=1)
+    good = _pages(4)
+    first = good(Seen("GET", "/v1/customers", {"page": "1", "per_page": "2"}, None, 0.0))
+    server.script.append(Reply(cut=True, body=first.body))
+    server.responder = good
+    bodies = list(client.iter_pages(per_page=2, raw=True, cache=False))
+    assert [e["id"] for b in bodies for e in json.loads(b)["entries"]] == [1, 2, 3, 4]
+    assert sorted(s.query["page"] for s in server.seen) == ["1", "1", "2"]
 
 
 def test_speculative_pages_beyond_the_end_are_discarded_even_while_retrying(
