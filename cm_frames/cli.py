@@ -511,9 +511,6 @@ def _sync(
     journal: str | None,
 ) -> int:
     # The table is read and its columns checked before the account is: a typo costs no load.
-    import warnings
-
-    from cm_frames.errors import RemovalWarning
     from cm_frames.read.load import read_customers
     from cm_frames.writeback.frame import plan_frame
     from cm_frames.writeback.update import update_from
@@ -537,12 +534,9 @@ def _sync(
             missing=missing,  # type: ignore[arg-type]  # argparse choices
             others=others,  # type: ignore[arg-type]
         )
-        with warnings.catch_warnings():
-            # Its advice (a Series of some customers assigned to a column) never fits here: a
-            # sync removes only what --missing/--others remove ask for, and the summary below
-            # leads with the removals.
-            warnings.simplefilter("ignore", RemovalWarning)
-            plan = plan_frame(edited)
+        # No RemovalWarning: a sync removes only what --missing/--others remove ask for, which
+        # update_from records (the summary below leads with the removals).
+        plan = plan_frame(edited)
         print(f"sync {table_file} ({len(table):,} rows, on {on}) into {len(frame):,} customers:")
         print("\n".join(f"  {line}" for line in plan.summary().lines()))
         if plan.is_empty:

@@ -9,7 +9,7 @@ another one.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack
 
@@ -104,9 +104,9 @@ def plan_frame(df: pd.DataFrame, baseline: pd.DataFrame | None = None) -> Plan:
         custom_types=custom_types if isinstance(custom_types, Mapping) else None,
         source=_source(info),
     )
-    _warn_of_large_removals(plan, baseline)
     # The edited frame's own attrs say which tables update_from wrote into it.
     matches = table_matches(df)
+    _warn_of_large_removals(plan, baseline, asked={c for m in matches for c in m.removing})
     return plan.with_table_matches(matches) if matches else plan
 
 
@@ -147,16 +147,17 @@ REMOVAL_WARNING_SHARE = 0.05
 REMOVAL_WARNING_MIN = 10
 
 
-def _warn_of_large_removals(plan: Plan, baseline: pd.DataFrame) -> None:
+def _warn_of_large_removals(plan: Plan, baseline: pd.DataFrame, *, asked: Set[str]) -> None:
     """Warn when a plan removes more than a few per cent of an attribute's values.
 
     The usual cause is ``edited[col] = series`` with a Series of some rows only: pandas
     aligns it on the index and every other row becomes NA, which the plan reads as "remove".
+    Columns in ``asked`` are left out: ``update_from`` was told to remove their values.
     """
     removals = plan.removals
     heavy = []
     for column, removed in removals.items():
-        if column not in baseline.columns or removed < REMOVAL_WARNING_MIN:
+        if column not in baseline.columns or column in asked or removed < REMOVAL_WARNING_MIN:
             continue
         values = baseline[column]
         held = int(values.sum()) if column.startswith(TAG_PREFIX) else int(values.notna().sum())

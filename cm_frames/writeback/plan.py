@@ -113,6 +113,10 @@ class TableMatch:
     shared : mapping of str to tuple of int
         Keys that matched several customers (an email), each with those customers' ids: all
         of them were updated.
+    removing : tuple of str
+        The frame's columns in which ``update_from`` was asked to remove values
+        (``missing="remove"`` or ``others="remove"``): ``plan()`` does not warn of their
+        removals (``RemovalWarning``), which are what was asked for.
 
     Examples
     --------
@@ -126,6 +130,7 @@ class TableMatch:
     rows: int
     unmatched: tuple[str | int | None, ...] = ()
     shared: Mapping[str, tuple[int, ...]] = field(default_factory=dict, hash=False)
+    removing: tuple[str, ...] = ()
 
     @property
     def matched(self) -> int:
@@ -167,19 +172,20 @@ class TableMatch:
         Returns
         -------
         dict
-            ``on``, ``rows``, ``unmatched`` and ``shared``.
+            ``on``, ``rows``, ``unmatched``, ``shared`` and ``removing``.
 
         Examples
         --------
         >>> record = TableMatch("id", rows=2, unmatched=(7,)).to_record()
         >>> record, TableMatch.from_record(record) == TableMatch("id", rows=2, unmatched=(7,))
-        ({'on': 'id', 'rows': 2, 'unmatched': [7], 'shared': {}}, True)
+        ({'on': 'id', 'rows': 2, 'unmatched': [7], 'shared': {}, 'removing': []}, True)
         """
         return {
             "on": self.on,
             "rows": self.rows,
             "unmatched": list(self.unmatched),
             "shared": {key: list(ids) for key, ids in self.shared.items()},
+            "removing": list(self.removing),
         }
 
     @classmethod
@@ -208,7 +214,7 @@ class TableMatch:
         >>> TableMatch.from_record({"on": "email"})
         Traceback (most recent call last):
         ...
-        cm_frames.errors.ValidationError: plan JSON: table match must have a string on, an integer rows, a list of unmatched keys and a map of shared keys to customer ids
+        cm_frames.errors.ValidationError: plan JSON: table match must have a string on, an integer rows, a list of unmatched keys, a map of shared keys to customer ids and, if any, a list of removing columns
         """
         ok = (
             isinstance(raw, dict)
@@ -221,17 +227,22 @@ class TableMatch:
                 isinstance(ids, list) and all(_is_int(i) for i in ids)
                 for ids in raw["shared"].values()
             )
+            # Absent from the records of plans saved before it existed.
+            and isinstance(raw.get("removing", []), list)
+            and all(isinstance(column, str) for column in raw.get("removing", []))
         )
         if not ok:
             raise ValidationError(
                 f"plan JSON: {where} must have a string on, an integer rows, a list of "
-                "unmatched keys and a map of shared keys to customer ids"
+                "unmatched keys, a map of shared keys to customer ids and, if any, a list of "
+                "removing columns"
             )
         return cls(
             raw["on"],
             raw["rows"],
             tuple(raw["unmatched"]),
             {str(key): tuple(ids) for key, ids in raw["shared"].items()},
+            tuple(raw.get("removing", [])),
         )
 
 

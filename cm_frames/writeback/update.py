@@ -147,6 +147,7 @@ def update_from(
         rows=len(table),
         unmatched=tuple(_json_key(key_values[i]) for i in np.flatnonzero(hits == 0)),
         shared=_shared(key_values, row_of, hits, df.index),
+        removing=tuple(mapping.values()) if "remove" in (missing, others) else (),
     )
     previous = info.get(MATCHES_KEY)
     recorded = list(previous) if isinstance(previous, list) else []

@@ -6,6 +6,7 @@ emulator, in both dialects, where the scores are applied and read back over HTTP
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -124,6 +125,22 @@ def test_others_remove_mirrors_the_table() -> None:
     plan = _plan(mirrored, df)
     assert plan.summary().by_kind["RemoveCustom"] == 4
     assert sorted(op.customer_id for op in plan if op.kind == "RemoveTags") == [10, 30, 50]
+
+
+def test_removals_update_from_was_asked_for_warn_no_one_but_a_mistake_beside_them_does() -> None:
+    df = _loaded(40)
+    table = pd.DataFrame({"id": [10, 20], "s": [1, 2]})
+    mirrored = update_from(df, table, on="id", columns={"s": "custom.score"}, others="remove")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", cm.RemovalWarning)
+        plan = _plan(mirrored, df)
+    assert plan.summary().by_kind["RemoveCustom"] == 38
+    # A Series of one customer assigned to a whole column: pandas sets every other row to NA.
+    mistaken = mirrored.copy()
+    mistaken["custom.segment"] = mistaken["custom.segment"].loc[[10]]
+    with pytest.warns(cm.RemovalWarning, match=r"custom\.segment: 39 of the 40") as caught:
+        _plan(mistaken, df)
+    assert "custom.score" not in str(caught[0].message)
 
 
 def test_a_key_in_the_index_and_an_integer_external_id_match() -> None:
