@@ -13,8 +13,11 @@ sees the next time they open a notebook (the snapshot on disk, nothing in memory
 - cold: cm.read_customers with an empty cache directory;
 - warm: cm.read_customers again, in a new process, with the cache the cold run left.
 
-Targets (issue 3): at 50 ms cold >= 4x faster than naive and <= 1.5x the floor; with no
-latency cold >= 2x faster than naive; warm >= 20x faster than cold; peak memory of the
+Each kind is measured in 3 rounds, alternated; the ratios are of the best round of each (the
+rounds' range is printed beside it), the memory the highest peak of the rounds.
+
+Targets (issues 3 and 14): at 50 ms cold >= 4x faster than naive and <= 1.5x the floor; with
+no latency cold >= 2.5x faster than naive; warm >= 20x faster than cold; peak memory of the
 cold read <= 3x the final frame's memory_usage(deep=True).
 
 Run: .venv/bin/python benchmarks/bench_read.py [customers]
@@ -35,6 +38,10 @@ from _memory import peak_mb, reset_peak  # benchmarks/_memory.py (this folder is
 
 CUSTOMERS = 100_000
 LATENCIES_MS = (0, 50)
+KINDS = ("naive", "floor", "cold", "warm")
+#: Rounds per latency: cold runs vary by up to a third from one process to the next here
+#: (threads handing the GIL to each other across two cores), the naive loop by a few per cent.
+ROUNDS = 3
 
 
 def child(kind: str, url: str, token: str, secret: str, cache_dir: str) -> dict[str, Any]:
@@ -79,6 +86,15 @@ def child(kind: str, url: str, token: str, secret: str, cache_dir: str) -> dict[
     return result
 
 
+def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The fastest round's figures, the range of the rounds' seconds and the highest peak."""
+    best = dict(min(results, key=lambda r: r["seconds"]))
+    best["low"] = best["seconds"]
+    best["high"] = max(r["seconds"] for r in results)
+    best["peak_extra_mb"] = max(r["peak_extra_mb"] for r in results)
+    return best
+
+
 def measure(kind: str, url: str, token: str, secret: str, cache_dir: str) -> dict[str, Any]:
     output = subprocess.run(
         [sys.executable, __file__, "--child", kind, url, token, secret, cache_dir],
@@ -109,25 +125,23 @@ def main(customers: int) -> None:
     try:
         for latency in LATENCIES_MS:
             set_latency(emulator.url, latency)
-            with tempfile.TemporaryDirectory() as cache_dir:
-                naive = measure("naive", *args, cache_dir)
-                floor = measure("floor", *args, cache_dir)
-                cold = measure("cold", *args, cache_dir)
-                warm = measure("warm", *args, cache_dir)
-            print(f"\nlatency {latency} ms")
-            for name, result in (
-                ("naive", naive),
-                ("floor", floor),
-                ("cold", cold),
-                ("warm", warm),
-            ):
+            rounds: dict[str, list[dict[str, Any]]] = {kind: [] for kind in KINDS}
+            for _ in range(ROUNDS):
+                # Alternated, so that a slow spell of the machine touches every kind alike.
+                with tempfile.TemporaryDirectory() as cache_dir:
+                    for kind in KINDS:  # warm reads the cache that this round's cold left
+                        rounds[kind].append(measure(kind, *args, cache_dir))
+            naive, floor, cold, warm = (summarise(rounds[kind]) for kind in KINDS)
+            print(f"\nlatency {latency} ms (best of {ROUNDS} rounds; the range of the rounds)")
+            for name, result in zip(KINDS, (naive, floor, cold, warm), strict=True):
                 extra = (
                     f", frame {result['frame_mb']:.0f} MB"
                     if "frame_mb" in result
                     else f", {result['bytes_mb']:.0f} MB of bodies"
                 )
                 print(
-                    f"  {name:<6} {result['seconds']:7.2f} s  peak +{result['peak_extra_mb']:.0f} MB{extra}"
+                    f"  {name:<6} {result['seconds']:7.2f} s  ({result['low']:.2f}-"
+                    f"{result['high']:.2f})  peak +{result['peak_extra_mb']:.0f} MB{extra}"
                 )
             assert cold["rows"] == naive["rows"] == warm["rows"] == customers
             ratios = {
@@ -137,7 +151,7 @@ def main(customers: int) -> None:
                 "cold peak / frame memory": cold["peak_extra_mb"] / cold["frame_mb"],
             }
             targets = {
-                "naive/cold (speed-up)": (">=", 4.0 if latency else 2.0),
+                "naive/cold (speed-up)": (">=", 4.0 if latency else 2.5),
                 "cold/floor": ("<=", 1.5) if latency else None,
                 "cold/warm (speed-up)": (">=", 20.0),
                 "cold peak / frame memory": ("<=", 3.0),
