@@ -11,8 +11,9 @@ These checks make that an error naming the customer and the pages; a silent dedu
 the customer that was skipped.
 
 ``SeenIds`` remembers every id of a load with the page it came on, as sorted numpy runs merged
-like a binary counter: 10 bytes per customer, and each page is checked against O(log pages)
-runs (none whose ids lie outside the page's). That stays small for the largest accounts and for the bounded-memory Parquet stream,
+like a binary counter: 6 bytes per customer (offsets from each run's smallest id, and pages,
+in the fewest bytes that hold them), and each page is checked against O(log pages) runs (none
+whose ids lie outside the page's). That stays small for the largest accounts and for the bounded-memory Parquet stream,
 whose decoder is emptied every part.
 """
 
@@ -47,6 +48,8 @@ _AGAIN = (
 
 IdArray = np.ndarray[Any, np.dtype[np.int64]]
 PageArray = np.ndarray[Any, np.dtype[np.unsignedinteger[Any]]]
+#: A run's sorted ids, as uint32 offsets from its smallest id or as int64 ids.
+OffsetArray = np.ndarray[Any, np.dtype[np.uint32 | np.int64]]
 
 
 # What the client's refusals of a page advise (the decoder's checks say it in their message).
@@ -137,10 +140,10 @@ class SeenIds:
     """
 
     def __init__(self) -> None:
-        self._runs: list[tuple[IdArray, PageArray]] = []
+        self._runs: list[_Run] = []
 
     def __len__(self) -> int:
-        return sum(len(ids) for ids, _ in self._runs)
+        return sum(len(run.offsets) for run in self._runs)
 
     def add(self, ids: IdArray | list[int], page: int) -> None:
         """Record the ids of ``page``; raise if one is on it twice or was on an earlier page.
@@ -170,60 +173,107 @@ class SeenIds:
                 "each customer once, so this one cannot be trusted. " + _AGAIN
             )
         earlier = np.zeros(len(sorted_ids), dtype=np.int64)  # 0: not seen before
-        low, high = sorted_ids[0], sorted_ids[-1]
-        for run_ids, run_pages in self._runs:
-            if run_ids[-1] < low or run_ids[0] > high:
-                continue  # ids that only grow (the API's usual order) never meet older runs
-            position = np.minimum(np.searchsorted(run_ids, sorted_ids), len(run_ids) - 1)
-            hit = run_ids[position] == sorted_ids
-            earlier[hit] = run_pages[position[hit]]
+        for run in self._runs:
+            # Only the page's ids within the run's range can be in it: ids that only grow
+            # (the API's usual order) never meet an older run.
+            first = int(np.searchsorted(sorted_ids, run.low))
+            stop = int(np.searchsorted(sorted_ids, run.high, side="right"))
+            if first == stop:
+                continue
+            keys = (sorted_ids[first:stop] - run.base).astype(run.offsets.dtype)
+            position = np.minimum(np.searchsorted(run.offsets, keys), len(run.offsets) - 1)
+            hit = run.offsets[position] == keys
+            earlier[first:stop][hit] = run.pages[position[hit]]
         if earlier.any():
             in_page_order = np.empty_like(earlier)
             in_page_order[order] = earlier
             raise PagingError(_seen_before(page_ids, in_page_order, page))
-        self._runs.append((sorted_ids, np.full(len(sorted_ids), page, dtype=_page_type(page))))
+        self._runs.append(_Run.of_page(sorted_ids, page))
         # Binary-counter merging keeps O(log pages) runs at O(n log n) total work. (Capping
         # the runs' size to bound a merge's memory made a random-order load of 10,000,000
         # customers 4.6x slower: each page is then searched in dozens of large runs.)
-        while len(self._runs) > 1 and len(self._runs[-2][0]) <= len(self._runs[-1][0]):
+        while len(self._runs) > 1 and len(self._runs[-2].offsets) <= len(self._runs[-1].offsets):
             newer = self._runs.pop()
             self._runs.append(_merge(self._runs.pop(), newer))
 
 
-def _page_type(page: int) -> type[np.unsignedinteger[Any]]:
-    # Two bytes a customer hold the page of the first 13 million customers (200 a page).
-    return np.uint16 if page <= np.iinfo(np.uint16).max else np.uint32
+@dataclass(slots=True)
+class _Run:
+    """Sorted ids as offsets from the smallest, with the page of each.
+
+    Offsets take four bytes while the run's ids span less than ``_NARROW_SPAN`` (any account's
+    ids, in practice), else eight (``base`` 0); pages take two bytes while they fit (the first
+    13 million customers, 200 a page), else four: 6 bytes a customer, against 12 as int64 ids
+    and int32 pages.
+    """
+
+    base: int
+    offsets: OffsetArray
+    pages: PageArray
+
+    @classmethod
+    def of_page(cls, sorted_ids: IdArray, page: int) -> _Run:
+        low, high = int(sorted_ids[0]), int(sorted_ids[-1])
+        offsets: OffsetArray
+        if high - low < _NARROW_SPAN:
+            offsets, base = (sorted_ids - low).astype(np.uint32), low
+        else:
+            offsets, base = sorted_ids, 0
+        page_type = np.uint16 if page <= np.iinfo(np.uint16).max else np.uint32
+        return cls(base, offsets, np.full(len(sorted_ids), page, dtype=page_type))
+
+    @property
+    def low(self) -> int:
+        return self.base + int(self.offsets[0])
+
+    @property
+    def high(self) -> int:
+        return self.base + int(self.offsets[-1])
+
+    def rebase(self, base: int, dtype: np.dtype[Any]) -> None:
+        """Offsets from ``base`` (at most the run's own) as ``dtype``, in place when they can."""
+        shift = self.base - base
+        if self.offsets.dtype == dtype:
+            if shift:
+                self.offsets += self.offsets.dtype.type(shift)
+        else:  # only ever widened, to int64 ids (base 0)
+            self.offsets = self.offsets.astype(np.int64) + shift
+        self.base = base
 
 
-def _merge(
-    older: tuple[IdArray, PageArray], newer: tuple[IdArray, PageArray]
-) -> tuple[IdArray, PageArray]:
+def _merge(older: _Run, newer: _Run) -> _Run:
     """One sorted run of two, built in place of a sort of their concatenation.
 
     Holds the two runs, the result and a mask of it (one byte an id): the largest merge of a
     long load (two runs of half its customers) was its peak of memory when it concatenated,
-    sorted and gathered (34 MB at 1,000,000 customers, against 20 MB so).
+    sorted and gathered (34 MB at 1,000,000 customers, against 11 MB so). Both runs are
+    shifted to the merged run's base in place; they are not used after.
     """
-    older_ids, older_pages = older
-    newer_ids, newer_pages = newer
-    size = len(older_ids) + len(newer_ids)
-    ids: IdArray = np.empty(size, dtype=np.int64)
-    pages: PageArray = np.empty(size, dtype=np.result_type(older_pages, newer_pages))
+    low, high = min(older.low, newer.low), max(older.high, newer.high)
+    narrow = high - low < _NARROW_SPAN
+    base, dtype = (low, np.dtype(np.uint32)) if narrow else (0, np.dtype(np.int64))
+    older.rebase(base, dtype)
+    newer.rebase(base, dtype)
+    size = len(older.offsets) + len(newer.offsets)
+    offsets = np.empty(size, dtype=dtype)
+    pages: PageArray = np.empty(size, dtype=np.result_type(older.pages, newer.pages))
     from_older = np.ones(size, dtype=bool)
-    for start in range(0, len(newer_ids), _MERGE_STEP):
+    for start in range(0, len(newer.offsets), _MERGE_STEP):
         chunk = slice(start, start + _MERGE_STEP)
         # add() refused every id seen before, so the runs share none: each newer id lands
         # after the older ids below it and the newer ids before it.
-        to_newer = np.searchsorted(older_ids, newer_ids[chunk])
+        to_newer = np.searchsorted(older.offsets, newer.offsets[chunk])
         to_newer += np.arange(start, start + len(to_newer))
-        ids[to_newer] = newer_ids[chunk]
-        pages[to_newer] = newer_pages[chunk]
+        offsets[to_newer] = newer.offsets[chunk]
+        pages[to_newer] = newer.pages[chunk]
         from_older[to_newer] = False
-    ids[from_older] = older_ids
-    pages[from_older] = older_pages
-    return ids, pages
+    offsets[from_older] = older.offsets
+    pages[from_older] = older.pages
+    return _Run(base, offsets, pages)
 
 
+# Narrow offsets while a run's ids span less than this (2**32 - 1 itself never occurs).
+_NARROW_SPAN = 2**32 - 1
 # Newer ids placed this many at a time: their positions cost 8 bytes each while they last.
 _MERGE_STEP = 1 << 16
 

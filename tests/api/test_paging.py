@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cm_frames.api.paging import PageSequence, SeenIds, _merge, summarise_page
+from cm_frames.api.paging import PageSequence, SeenIds, _merge, _Run, summarise_page
 from cm_frames.errors import PagingError
 
 # Pages of distinct ids drawn from a small range, so that repeats across pages are common.
@@ -48,20 +48,40 @@ def test_seen_ids_refuses_exactly_the_first_repeat_and_names_its_earlier_page(
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.sets(st.integers(-(2**63), 2**63 - 1), max_size=300), st.data())
+@given(
+    st.sets(st.integers(-(2**63), 2**63 - 1), min_size=2, max_size=300)
+    | st.sets(st.integers(10**9, 10**9 + 5000), min_size=2, max_size=300),
+    st.data(),
+)
 def test_merge_gives_the_sorted_union_with_each_id_s_page(
     ids: set[int], data: st.DataObject
 ) -> None:
+    # Narrow runs (uint32 offsets) and wide ones (int64 ids), merged into either.
     values = sorted(ids)
-    older_mask = data.draw(st.lists(st.booleans(), min_size=len(values), max_size=len(values)))
-    older = [v for v, o in zip(values, older_mask, strict=True) if o]
-    newer = [v for v, o in zip(values, older_mask, strict=True) if not o]
-    merged_ids, merged_pages = _merge(
-        (np.array(older, dtype=np.int64), np.full(len(older), 1, dtype=np.uint16)),
-        (np.array(newer, dtype=np.int64), np.full(len(newer), 70_000, dtype=np.uint32)),
+    older_mask = data.draw(
+        st.lists(st.booleans(), min_size=len(values), max_size=len(values)).filter(
+            lambda mask: any(mask) and not all(mask)
+        )
     )
-    assert merged_ids.tolist() == values
-    assert merged_pages.tolist() == [1 if o else 70_000 for o in older_mask]
+    older = np.array([v for v, o in zip(values, older_mask, strict=True) if o], dtype=np.int64)
+    newer = np.array([v for v, o in zip(values, older_mask, strict=True) if not o], np.int64)
+    merged = _merge(_Run.of_page(older, 1), _Run.of_page(newer, 70_000))
+    assert (merged.offsets.astype(object) + merged.base).tolist() == values
+    assert merged.pages.tolist() == [1 if o else 70_000 for o in older_mask]
+    narrow = values[-1] - values[0] < 2**32 - 1
+    assert merged.offsets.dtype == (np.uint32 if narrow else np.int64)
+
+
+def test_ids_spanning_more_than_four_billion_are_kept_and_found_exactly() -> None:
+    seen = SeenIds()
+    seen.add([3, 2**40], page=1)
+    seen.add([-(2**62), 7], page=2)
+    seen.add([2**62, 5], page=3)
+    assert seen._runs[0].offsets.dtype == np.int64
+    with pytest.raises(PagingError, match=f"Customer {2**40} is on page 1 and again on page 4"):
+        seen.add([11, 2**40], page=4)
+    with pytest.raises(PagingError, match="Customer -4611686018427387904 is on page 2 and again"):
+        seen.add([1, -(2**62)], page=4)
 
 
 def test_a_page_number_beyond_two_bytes_is_kept_exactly() -> None:
