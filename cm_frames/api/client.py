@@ -1178,9 +1178,17 @@ class Client:
                 "speaks the reference's API: use iter_pages()"
             )
 
-        def fetch(params: dict[str, Any]) -> dict[str, Any]:
+        def fetch(
+            params: dict[str, Any], *, cancel: threading.Event | None = None
+        ) -> dict[str, Any]:
             response = self._send(
-                "GET", endpoints.LIST, params=params, json_body=None, refresh=True, use_cache=False
+                "GET",
+                endpoints.LIST,
+                params=params,
+                json_body=None,
+                refresh=True,
+                use_cache=False,
+                cancel=cancel,
             )
             return self._answer_object(response)
 

@@ -40,7 +40,7 @@ from collections.abc import Callable, Generator, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, Protocol
 
 from cm_frames.errors import APIError, NotFound, PagingError
 
@@ -84,7 +84,18 @@ STRATEGIES: Final[tuple[Strategy, ...]] = ("auto", "ranges", "statuses", "sequen
 
 #: A place in the API's order: (customer-since in ns since the epoch, or None; id).
 Position = tuple[int | None, int]
-Fetch = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class Fetch(Protocol):
+    """One GET of the list with these query parameters, the answer decoded.
+
+    ``cancel``, when given and set, ends the request's waits between retries (its failure
+    is raised): a walk stops its other parts' retries as soon as one part fails.
+    """
+
+    def __call__(
+        self, params: dict[str, Any], *, cancel: threading.Event | None = None
+    ) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,8 +320,9 @@ def walk_customers(
     Parameters
     ----------
     fetch : callable
-        ``fetch(params) -> answer``: one GET of the list with these query parameters, the
-        answer decoded (the client's request loop: retries, rate limit).
+        ``fetch(params, cancel=None) -> answer``: one GET of the list with these query
+        parameters, the answer decoded (the client's request loop: retries, rate limit;
+        ``cancel`` ends its retry waits).
     workers : int
         Parts walked at once.
     get_customer : callable
@@ -504,7 +516,7 @@ def _walk_one(
         if cursor is not None:
             params["cursor"] = cursor
         try:
-            answer = fetch(params)
+            answer = fetch(params, cancel=cancel)
         except APIError as exc:
             if strict and 400 <= exc.status < 500 and exc.status not in (401, 403, 429):
                 raise _Misfit(f"{part.label}: the API refused the walk ({exc.status})") from None

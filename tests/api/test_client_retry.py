@@ -515,3 +515,33 @@ def test_the_progress_bar_shows_the_retries_of_a_load(
     with client, pytest.raises(TransportError, match="connection refused"):
         read_customers(client, progress=True)
     assert "retrying: connection refused (attempt 2" in capsys.readouterr().err
+
+
+def test_a_cursor_part_that_fails_stops_the_other_parts_retries_at_once(
+    server: ScriptedServer, tmp_path: Path
+) -> None:
+    # Today's dialect, one walk per status: the Active walk is refused for good while the
+    # New Lead walk is told to come back in 30 s. The load must fail now, not after the wait.
+    def respond(seen: Seen) -> Reply:
+        status = seen.query.get("status")
+        if status == "Active":
+            return Reply(401, {"message": "No valid API key provided"})
+        if status == "New Lead":
+            return Reply(503, {"message": "busy"}, {"Retry-After": "30"})
+        return Reply(body={"entries": [], "has_more": False, "cursor": None})
+
+    server.responder = respond
+    client = Client(
+        api_key="scripted-key",
+        base_url=server.url,
+        cache_dir=tmp_path,
+        rate_limit=None,
+        backoff=0.005,
+        retry_for=60,
+    )
+    started = time.monotonic()
+    with client, pytest.raises(APIError) as failed:
+        list(client.walk_customers(strategy="statuses"))
+    assert failed.value.status == 401
+    assert time.monotonic() - started < 10
+    assert any(s.query.get("status") == "New Lead" for s in server.seen)

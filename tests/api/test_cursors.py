@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -214,7 +215,7 @@ def test_a_status_filter_the_service_ignores_falls_back_to_one_walk_saying_so(
     session = requests.Session()
     session.auth = (current_emulator.api_key, "")
 
-    def fetch(params: dict[str, Any]) -> dict[str, Any]:
+    def fetch(params: dict[str, Any], *, cancel: threading.Event | None = None) -> dict[str, Any]:
         unfiltered = {k: v for k, v in params.items() if k != "status"}
         response = session.get(current_emulator.url + "customers", params=unfiltered)
         response.raise_for_status()
@@ -243,7 +244,7 @@ def test_crafted_cursors_refused_by_the_service_fall_back_to_status_parts(
     # a crafted cursor ("<time>&0", "&0") is sent as one it cannot know, and answered 400.
     caplog.set_level(logging.INFO, logger="cm_frames")
 
-    def fetch(params: dict[str, Any]) -> dict[str, Any]:
+    def fetch(params: dict[str, Any], *, cancel: threading.Event | None = None) -> dict[str, Any]:
         position = decode_cursor(params.get("cursor", ""))
         if position is not None and position[1] == 0:
             params = {**params, "cursor": "bm90IG91cnM="}  # base64 of "not ours": refused
