@@ -1613,11 +1613,11 @@ def _read_body(response: requests.Response) -> None:
     """Read a streamed response's whole body in one read, as ``response.content`` then gives.
 
     requests reads a body in 10 KB pieces, each through several layers of Python and a
-    release and retake of the GIL; for a 160 KB page that is about 16 trips while the main
-    thread decodes the pages before it, and on two cores a cold load of 100,000 customers
-    took about 15% longer so (benchmarks/bench_read.py). ``iter_content(None)`` on a streamed
-    response is one read of everything, with requests' own translation of read errors
-    (``ChunkedEncodingError``, ``ConnectionError``), which the retry loop knows.
+    release and retake of the GIL: about 16 trips for a 160 KB page, each one taken from the
+    main thread while it decodes the pages before (benchmarks/README.md has the figures).
+    ``iter_content(None)`` on a streamed response is one read of everything, with requests'
+    own translation of read errors (``ChunkedEncodingError``, ``ConnectionError``), which the
+    retry loop knows.
     """
     # requests has no public setter: ``content`` returns ``_content`` once it is set (as
     # requests-cache and requests' own non-streamed send do).

@@ -13,8 +13,8 @@ the customer that was skipped.
 ``SeenIds`` remembers every id of a load with the page it came on, as sorted numpy runs merged
 like a binary counter: 6 bytes per customer (offsets from each run's smallest id, and pages,
 in the fewest bytes that hold them), and each page is checked against O(log pages) runs (none
-whose ids lie outside the page's). That stays small for the largest accounts and for the bounded-memory Parquet stream,
-whose decoder is emptied every part.
+whose ids lie outside the page's). That stays small for the largest accounts and for the
+bounded-memory Parquet stream, whose decoder is emptied every part.
 """
 
 from __future__ import annotations

@@ -143,6 +143,15 @@ def test_removals_update_from_was_asked_for_warn_no_one_but_a_mistake_beside_the
     assert "custom.score" not in str(caught[0].message)
 
 
+def test_a_table_match_saved_before_removing_existed_reads_as_removing_nothing() -> None:
+    record = TableMatch("id", rows=3, unmatched=(7,), removing=("custom.score",)).to_record()
+    assert TableMatch.from_record(record).removing == ("custom.score",)
+    del record["removing"]
+    assert TableMatch.from_record(record) == TableMatch("id", rows=3, unmatched=(7,))
+    with pytest.raises(ValidationError, match="a list of removing columns"):
+        TableMatch.from_record({**record, "removing": "custom.score"})
+
+
 def test_a_key_in_the_index_and_an_integer_external_id_match() -> None:
     df = _loaded()
     by_index = pd.DataFrame({"s": [1, 2]}, index=pd.Index([10, 30], name="id"))
