@@ -245,9 +245,42 @@ class ParquetStreamWriter:
         >>> ParquetStreamWriter(tempfile.mkdtemp()).add_page(page)
         2
         """
+        self._check_open()
+        return self._added(self._decoder.add_page(body))
+
+    def add_entries(self, entries: list[Any]) -> int:
+        """Add one page's customers already decoded from JSON (today's cursor pages).
+
+        Parameters
+        ----------
+        entries : list
+            The page's customer objects.
+
+        Returns
+        -------
+        int
+            How many customers the page held.
+
+        Raises
+        ------
+        ChartMogulError
+            As ``add_page`` does.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> ParquetStreamWriter(tempfile.mkdtemp()).add_entries([{"id": 1, "uuid": "cus_1"}])
+        1
+        """
+        self._check_open()
+        return self._added(self._decoder.add_entries(entries))
+
+    def _check_open(self) -> None:
         if self._state.closed:
             raise ChartMogulError(f"The writer of {self.path} is closed; start a new one")
-        count = self._decoder.add_page(body)
+
+    def _added(self, count: int) -> int:
+        """Count a page into the current part; write the part once it is full."""
         self._state.pages_in_part += 1
         if self._state.pages_in_part >= self.pages_per_part:
             self._flush()

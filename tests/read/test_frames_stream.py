@@ -165,6 +165,19 @@ def test_stream_of_generated_customers(tmp_path: Path) -> None:
     assert plain["custom.CAC"].dtype == schema.INT64  # not float64 for the NAs
 
 
+def test_parsed_entries_stream_as_their_page_bodies_do(tmp_path: Path) -> None:
+    # How today's dialect exports: the cursor walk's parsed pages, not their bodies again.
+    customers = generate_customers(600, seed=22)
+    bodies = [page(*customers[i : i + 50]) for i in range(0, 600, 50)]
+    stream(bodies, tmp_path / "bodies", pages_per_part=5)
+    with ParquetStreamWriter(tmp_path / "entries", pages_per_part=5) as writer:
+        counts = [writer.add_entries(json.loads(body)["entries"]) for body in bodies]
+    assert counts == [50] * 12
+    assert read_parquet(tmp_path / "entries").equals(read_parquet(tmp_path / "bodies"))
+    with pytest.raises(ChartMogulError, match="closed"):
+        writer.add_entries([customer(1)])
+
+
 def test_no_pages_still_make_a_readable_dataset(tmp_path: Path) -> None:
     with ParquetStreamWriter(tmp_path / "ds") as writer:
         writer.add_page(page())
