@@ -22,10 +22,11 @@ Run: .venv/bin/python benchmarks/bench_cursor_read.py [customers]
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import time
 from typing import Any
+
+from _child import run_child  # benchmarks/_child.py (this folder is on sys.path)
 
 CUSTOMERS = 100_000
 LATENCY_MS = 50
@@ -56,13 +57,7 @@ def child(strategy: str, url: str, api_key: str, rate: str) -> dict[str, Any]:
 
 
 def measure(strategy: str, url: str, api_key: str, rate: str) -> dict[str, Any]:
-    output = subprocess.run(
-        [sys.executable, __file__, "--child", strategy, url, api_key, rate],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return dict(json.loads(output.strip().splitlines()[-1]))
+    return run_child(__file__, strategy, url, api_key, rate)
 
 
 def main(customers: int) -> bool:

@@ -25,13 +25,13 @@ from __future__ import annotations
 import gc
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from _child import run_child  # benchmarks/_child.py
 from _memory import peak_mb, reset_peak  # benchmarks/_memory.py (this folder is on sys.path)
 
 CUSTOMERS = 1_000_000
@@ -90,13 +90,7 @@ def child(kind: str, url: str, token: str, secret: str, folder: str) -> dict[str
 
 
 def measure(kind: str, url: str, token: str, secret: str, folder: str) -> dict[str, Any]:
-    output = subprocess.run(
-        [sys.executable, __file__, "--child", kind, url, token, secret, folder],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return dict(json.loads(output.strip().splitlines()[-1]))
+    return run_child(__file__, kind, url, token, secret, folder)
 
 
 def main(customers: int) -> None:

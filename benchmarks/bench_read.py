@@ -28,12 +28,12 @@ from __future__ import annotations
 import gc
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from typing import Any
 
+from _child import run_child  # benchmarks/_child.py
 from _memory import peak_mb, reset_peak  # benchmarks/_memory.py (this folder is on sys.path)
 
 CUSTOMERS = 100_000
@@ -96,20 +96,7 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def measure(kind: str, url: str, token: str, secret: str, cache_dir: str) -> dict[str, Any]:
-    output = subprocess.run(
-        [sys.executable, __file__, "--child", kind, url, token, secret, cache_dir],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return dict(json.loads(output.strip().splitlines()[-1]))
-
-
-def set_latency(url: str, latency_ms: int) -> None:
-    import requests
-
-    control = url.removesuffix("v1/") + "_emulator/faults"
-    requests.post(control, json={"latency_ms": latency_ms}, timeout=10).raise_for_status()
+    return run_child(__file__, kind, url, token, secret, cache_dir)
 
 
 def main(customers: int) -> None:
@@ -124,7 +111,7 @@ def main(customers: int) -> None:
     failures: list[str] = []
     try:
         for latency in LATENCIES_MS:
-            set_latency(emulator.url, latency)
+            emulator.set_faults(latency_ms=latency)
             rounds: dict[str, list[dict[str, Any]]] = {kind: [] for kind in KINDS}
             for _ in range(ROUNDS):
                 # Alternated, so that a slow spell of the machine touches every kind alike.

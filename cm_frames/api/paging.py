@@ -201,10 +201,10 @@ class SeenIds:
 class _Run:
     """Sorted ids as offsets from the smallest, with the page of each.
 
-    Offsets take four bytes while the run's ids span less than ``_NARROW_SPAN`` (any account's
-    ids, in practice), else eight (``base`` 0); pages take two bytes while they fit (the first
-    13 million customers, 200 a page), else four: 6 bytes a customer, against 12 as int64 ids
-    and int32 pages.
+    Offsets take four bytes while the run's ids span less than ``_NARROW_SPAN`` (ids less
+    than four billion apart), else eight (``base`` 0); pages take two bytes while they fit
+    (the first 13 million customers, 200 a page), else four: 6 bytes a customer, against 12
+    as int64 ids and int32 pages.
     """
 
     base: int
