@@ -392,7 +392,10 @@ def test_iter_pages_keeps_at_most_max_workers_in_flight(
     assert server.peak_in_flight == 3
     # One session, one pool: the connections are reused, never more than max_workers.
     assert len({s.client_port for s in server.seen}) <= 3
-    assert len(server.seen) > 15
+    # Pages past the last one may be asked for speculatively, within the look-ahead of
+    # 2 * max_workers; whether any is sent before the iterator ends and cancels the ones
+    # not started is the scheduler's choice (a fresh clone's CI saw exactly 15).
+    assert 15 <= len(server.seen) <= 15 + 2 * 3
 
 
 def test_proxies_from_the_environment_are_used(
